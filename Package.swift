@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "xceptor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "xceptor", targets: ["xceptor"]),
+        .library(name: "Queue", targets: ["Queue"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: thin module maps over Debian's -dev packages.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+
+        // Embeds migrations/<dialect>/*.sql into the Queue module at build time, so the schema has one
+        // source of truth and the binary needs no files beside it.
+        .executableTarget(name: "MigrationEmbedder"),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["MigrationEmbedder"]
+        ),
+
+        .target(
+            name: "Queue",
+            dependencies: ["CSQLite"],
+            plugins: ["EmbedMigrations"]
+        ),
+        .target(name: "Ingest", dependencies: ["Queue"]),
+        .target(name: "Bench", dependencies: ["Queue"]),
+        .executableTarget(
+            name: "xceptor",
+            dependencies: [
+                "Queue", "Ingest", "Bench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "QueueTests", dependencies: ["Queue"]),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
+        // Drives the real `xceptor` binary (several processes on one database file).
+        .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
+    ]
+)

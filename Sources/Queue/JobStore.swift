@@ -1,0 +1,94 @@
+import Foundation
+
+/// The seam between the job logic and its storage. SQLite (one file, many processes on one host) is the
+/// embedded driver; PostgreSQL (many hosts) implements the same contract, checked by the same tests.
+///
+/// Every state change happens in one transaction. Leases are fenced by `JobLease` (owner + attempt): a
+/// call with a lease the store no longer honours changes nothing and reports the lease back as lost.
+public protocol JobStore: Sendable {
+    /// Adds jobs in one transaction; URLs already present are counted as duplicates and left alone.
+    func enqueue(_ jobs: [NewJob]) async throws -> EnqueueCounts
+
+    /// Atomically moves up to `limit` available jobs (queued, `availableAt` passed; highest priority,
+    /// then oldest) to running under a lease of `leaseSeconds` for `owner`, counting one attempt each.
+    /// Jobs whose lease expired are first made claimable again (or dead, out of attempts).
+    func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob]
+
+    /// Extends the leases still held; returns the ones that were lost (expired and re-claimed, or finished).
+    func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease]
+
+    /// Marks jobs done and stores their results, all in one transaction; returns the leases that were lost
+    /// (those jobs are left untouched, and their results are not written).
+    func complete(_ completions: [JobCompletion]) async throws -> [JobLease]
+
+    /// Records a failure: transient ones go back to the queue after a backoff until `maxAttempts`, then
+    /// `dead`; permanent ones go to `failed` at once. Returns the job's new state, or nil if the lease was lost.
+    func fail(_ lease: JobLease, _ failure: JobFailure) async throws -> JobState?
+
+    /// Returns unfinished leased jobs to the queue without burning an attempt (graceful shutdown).
+    /// Returns how many were released.
+    func release(_ leases: [JobLease]) async throws -> Int
+
+    /// Counts, ages, throughput and the most common errors.
+    func status() async throws -> QueueStatus
+
+    /// Jobs in id order, optionally in one state, starting after `afterID`.
+    func jobs(state: JobState?, afterID: JobID?, limit: Int) async throws -> [Job]
+
+    /// One job, or nil.
+    func job(id: JobID) async throws -> Job?
+
+    /// The stored result of a done job, or nil.
+    func result(forJob id: JobID) async throws -> StoredResult?
+
+    /// Puts failed or dead jobs back in the queue with a fresh set of attempts; returns how many.
+    func retry(_ selection: JobSelection) async throws -> Int
+
+    /// Moves queued jobs to failed with the reason "cancelled"; returns how many.
+    func cancel(_ selection: JobSelection) async throws -> Int
+
+    /// Deletes done jobs finished before `cutoff`, and results no remaining job refers to.
+    func purgeDone(finishedBefore cutoff: Date) async throws -> PurgeCounts
+
+    /// Whether any job is queued (now or after a backoff) or running: a worker's `--until-empty` test.
+    func hasUnfinishedJobs() async throws -> Bool
+}
+
+/// Which jobs an administrative command acts on.
+public enum JobSelection: Sendable, Equatable {
+    /// These jobs (those not in an eligible state are skipped).
+    case ids([JobID])
+    /// Every eligible job in this state.
+    case state(JobState)
+}
+
+/// What a purge removed.
+public struct PurgeCounts: Sendable, Equatable {
+    public var jobs: Int
+    public var images: Int
+}
+
+/// A snapshot of the queue for people and dashboards.
+public struct QueueStatus: Sendable, Equatable {
+    /// Jobs per state; every state is present.
+    public var counts: [JobState: Int]
+    /// Queued jobs waiting out a backoff after a transient failure.
+    public var waitingForRetry: Int
+    /// Running jobs whose lease has expired (their worker stopped); the next claim re-queues them.
+    public var expiredLeases: Int
+    /// Age of the oldest queued job, in seconds.
+    public var oldestQueuedAgeSeconds: Double?
+    /// Jobs finished (done, failed or dead) in the last minute and in the last ten minutes.
+    public var finishedLastMinute: Int
+    public var finishedLastTenMinutes: Int
+    /// The most common errors on failed and dead jobs, most frequent first.
+    public var topErrors: [ErrorCount]
+
+    public var total: Int { counts.values.reduce(0, +) }
+
+    public struct ErrorCount: Sendable, Equatable {
+        public var errorClass: ErrorClass?
+        public var message: String
+        public var count: Int
+    }
+}

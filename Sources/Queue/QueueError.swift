@@ -1,0 +1,48 @@
+/// Errors of the job store. Each says what went wrong and what to do about it.
+public enum QueueError: Error, Equatable, CustomStringConvertible {
+    /// The database could not be opened or created.
+    case cannotOpen(location: String, reason: String)
+    /// The file is a SQLite database, but not one of xceptor's.
+    case notAnXceptorDatabase(location: String)
+    /// The file is not a database at all, or is damaged.
+    case corrupt(location: String, reason: String)
+    /// The database was written by a newer xceptor.
+    case newerSchema(location: String, found: Int, supported: Int)
+    /// Another process held the write lock for longer than the busy timeout.
+    case busy(location: String, timeoutMilliseconds: Int)
+    /// The disk (or a quota) is full; the transaction was rolled back.
+    case diskFull(location: String)
+    /// The database or its directory is read-only.
+    case readOnly(location: String)
+    /// `--db` names something no driver here understands.
+    case unsupportedLocation(String)
+    /// An argument is out of range.
+    case invalidArgument(String)
+    /// Anything else SQLite reported.
+    case database(location: String, message: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(location, reason):
+            return "cannot open the job database \(location): \(reason). Check that the directory exists and is writable, or pass another --db."
+        case let .notAnXceptorDatabase(location):
+            return "\(location) is a SQLite database of another program, not an xceptor queue; nothing was changed. Pass a new or existing xceptor database with --db."
+        case let .corrupt(location, reason):
+            return "\(location) is not a usable database (\(reason)). If it is an xceptor queue, restore it from a backup; otherwise pass another --db."
+        case let .newerSchema(location, found, supported):
+            return "\(location) has schema version \(found), but this xceptor understands versions up to \(supported); it was written by a newer xceptor. Upgrade xceptor, or use another --db."
+        case let .busy(location, timeoutMilliseconds):
+            return "\(location) stayed locked by another process for \(timeoutMilliseconds) ms; nothing was written. Retry; if it persists, look for a stuck xceptor process or a long-running query on that file."
+        case let .diskFull(location):
+            return "the disk holding \(location) is full; the transaction was rolled back and nothing was lost. Free space and run the command again."
+        case let .readOnly(location):
+            return "\(location) is read-only (file permissions or a read-only mount); nothing was written. Make it and its directory writable, or pass another --db."
+        case let .unsupportedLocation(location):
+            return "\(location) names no job store this build supports. Use a SQLite file path (e.g. ./xceptor.sqlite); postgres:// URLs need the PostgreSQL driver, which is not part of this build yet."
+        case let .invalidArgument(message):
+            return message
+        case let .database(location, message):
+            return "database error on \(location): \(message)"
+        }
+    }
+}

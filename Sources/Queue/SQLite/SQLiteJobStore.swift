@@ -1,0 +1,465 @@
+import CSQLite
+import Foundation
+
+/// The embedded job store: one SQLite file, shared safely by any number of processes on one host.
+///
+/// Settings, and why:
+/// - `journal_mode=WAL`: readers (status, search) never block the writer, and the writer never blocks them.
+/// - `synchronous=NORMAL`: in WAL mode this cannot corrupt the file; a power cut (not a crashed or killed
+///   process) may lose the last few commits, which at worst re-runs a few jobs (writes are idempotent) or
+///   loses an enqueue the user saw succeed an instant before the machine died. It saves an fsync per
+///   commit, which is most of the cost of a small transaction.
+/// - `busy_timeout`: processes take turns at the single write lock instead of failing at once.
+/// - `foreign_keys=ON`: jobs, images, embeddings and labels stay consistent (SQLite defaults it off).
+/// - Writes use `BEGIN IMMEDIATE`, so two claimers queue for the lock rather than deadlock on an upgrade.
+///
+/// All SQLite work runs on one serial dispatch queue per store, so a wait for another process's lock
+/// never blocks Swift's cooperative thread pool.
+public final class SQLiteJobStore: JobStore, @unchecked Sendable {
+    // @unchecked: `connection` is touched only on `queue`.
+    public let path: String
+    private let configuration: QueueConfiguration
+    private let connection: SQLiteConnection
+    private let queue: DispatchQueue
+
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { SQLiteMigrator().latestVersion }
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String, configuration: QueueConfiguration = QueueConfiguration()) throws {
+        self.path = path
+        self.configuration = configuration
+        queue = DispatchQueue(label: "xceptor.sqlite-job-store")
+        do {
+            connection = try SQLiteConnection(path: path)
+            try connection.execute("PRAGMA busy_timeout = \(configuration.busyTimeoutMilliseconds)")
+            let mode = try connection.first("PRAGMA journal_mode = WAL") { $0.text(0) }
+            guard mode?.lowercased() == "wal" else {
+                throw QueueError.cannotOpen(location: path, reason: "the file system does not support SQLite's WAL mode (journal mode is \(mode ?? "unknown")); put the database on a local disk")
+            }
+            try connection.execute("PRAGMA synchronous = NORMAL")
+            try connection.execute("PRAGMA foreign_keys = ON")
+            try SQLiteMigrator().migrate(connection, now: configuration.clock.now())
+        } catch {
+            throw Self.translate(error, path: path)
+        }
+    }
+
+    // MARK: Enqueue
+
+    public func enqueue(_ jobs: [NewJob]) async throws -> EnqueueCounts {
+        if let bad = jobs.first(where: { $0.maxAttempts < 1 }) {
+            throw QueueError.invalidArgument("max attempts must be at least 1 (got \(bad.maxAttempts) for \(bad.url))")
+        }
+        let now = configuration.clock.now().storeMilliseconds
+        return try await withConnection { db in
+            try db.transaction {
+                var counts = EnqueueCounts()
+                for job in jobs {
+                    let inserted = try db.run("""
+                        INSERT INTO jobs (url, priority, max_attempts, metadata, available_at, created_at, updated_at)
+                        VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5) ON CONFLICT (url) DO NOTHING
+                        """, [.text(job.url), .integer(job.priority), .integer(job.maxAttempts),
+                              .optionalText(job.metadataJSON), .integer(now)])
+                    if inserted == 1 { counts.added += 1 } else { counts.duplicates += 1 }
+                }
+                return counts
+            }
+        }
+    }
+
+    // MARK: Leases
+
+    public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
+        try Self.validateLease(seconds: leaseSeconds, owner: owner)
+        guard limit > 0 else { return [] }
+        let now = configuration.clock.now()
+        let expiresAt = now.addingTimeInterval(leaseSeconds)
+        return try await withConnection { db in
+            try db.transaction {
+                try Self.requeueExpiredLeases(db, now: now.storeMilliseconds)
+                var claimed: [ClaimedJob] = []
+                try db.query("""
+                    UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                        lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
+                    WHERE id IN (
+                        SELECT id FROM jobs WHERE state = 'queued' AND available_at <= ?3
+                        ORDER BY priority DESC, id LIMIT ?4)
+                    RETURNING id, url, attempts, max_attempts, priority, metadata
+                    """, [.text(owner), .integer(expiresAt.storeMilliseconds), .integer(now.storeMilliseconds), .integer(limit)]) { row in
+                    claimed.append(ClaimedJob(
+                        lease: JobLease(jobID: row.int64(0), owner: owner, attempt: row.int(2)),
+                        url: row.text(1), priority: row.int(4), maxAttempts: row.int(3),
+                        metadataJSON: row.optionalText(5), leaseExpiresAt: expiresAt))
+                }
+                // RETURNING gives no order guarantee; hand jobs out in claim order.
+                return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
+            }
+        }
+    }
+
+    public func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease] {
+        guard !leases.isEmpty else { return [] }
+        try Self.validateLease(seconds: leaseSeconds, owner: leases[0].owner)
+        let now = configuration.clock.now()
+        let expiresAt = now.addingTimeInterval(leaseSeconds).storeMilliseconds
+        return try await withConnection { db in
+            try db.transaction {
+                try leases.filter { lease in
+                    try db.run("""
+                        UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2
+                        WHERE id = ?3 AND state = 'running' AND lease_owner = ?4 AND attempts = ?5
+                        """, [.integer(expiresAt), .integer(now.storeMilliseconds)] + Self.fence(lease)) == 0
+                }
+            }
+        }
+    }
+
+    public func release(_ leases: [JobLease]) async throws -> Int {
+        guard !leases.isEmpty else { return 0 }
+        let now = configuration.clock.now().storeMilliseconds
+        return try await withConnection { db in
+            try db.transaction {
+                try leases.reduce(0) { released, lease in
+                    released + (try db.run("""
+                        UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
+                            lease_expires_at = NULL, available_at = ?1, updated_at = ?1
+                        WHERE id = ?2 AND state = 'running' AND lease_owner = ?3 AND attempts = ?4
+                        """, [.integer(now)] + Self.fence(lease)))
+                }
+            }
+        }
+    }
+
+    // MARK: Outcomes
+
+    public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
+        guard !completions.isEmpty else { return [] }
+        for completion in completions { try completion.result.map(Self.validate) }
+        let now = configuration.clock.now().storeMilliseconds
+        return try await withConnection { db in
+            try db.transaction {
+                var lost: [JobLease] = []
+                for completion in completions {
+                    guard try Self.holds(completion.lease, db) else {
+                        lost.append(completion.lease)
+                        continue
+                    }
+                    let imageID = try completion.result.map { try Self.store($0, db, now: now) }
+                    try db.run("""
+                        UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+                            image_id = ?1, last_error = NULL, error_class = NULL, http_status = NULL,
+                            finished_at = ?2, updated_at = ?2
+                        WHERE id = ?3
+                        """, [imageID.map { .integer($0) } ?? .null, .integer(now), .integer(completion.lease.jobID)])
+                }
+                return lost
+            }
+        }
+    }
+
+    public func fail(_ lease: JobLease, _ failure: JobFailure) async throws -> JobState? {
+        let now = configuration.clock.now()
+        let policy = configuration.retryPolicy
+        let unitRandom = configuration.unitRandom()
+        return try await withConnection { db in
+            try db.transaction {
+                guard let maxAttempts = try db.first("""
+                    SELECT max_attempts FROM jobs
+                    WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3
+                    """, Self.fence(lease), { $0.int(0) })
+                else { return nil }
+
+                let state: JobState
+                var availableAt = now
+                switch failure.errorClass {
+                case .permanent:
+                    state = .failed
+                case .transient where lease.attempt >= maxAttempts:
+                    state = .dead
+                case .transient:
+                    state = .queued
+                    availableAt = now.addingTimeInterval(policy.delaySeconds(
+                        afterFailedAttempts: lease.attempt, retryAfterSeconds: failure.retryAfterSeconds, unitRandom: unitRandom))
+                }
+                try db.run("""
+                    UPDATE jobs SET state = ?1, lease_owner = NULL, lease_expires_at = NULL,
+                        last_error = ?2, error_class = ?3, http_status = ?4, available_at = ?5,
+                        finished_at = ?6, updated_at = ?7
+                    WHERE id = ?8
+                    """, [.text(state.rawValue), .text(Self.bounded(failure.message)), .text(failure.errorClass.rawValue),
+                          .optionalInteger(failure.httpStatus), .integer(availableAt.storeMilliseconds),
+                          state == .queued ? .null : .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
+                          .integer(lease.jobID)])
+                return state
+            }
+        }
+    }
+
+    // MARK: Inspection
+
+    public func status() async throws -> QueueStatus {
+        let now = configuration.clock.now().storeMilliseconds
+        return try await withConnection { db in
+            // One read transaction: every figure comes from the same snapshot.
+            try db.transaction(immediate: false) {
+                var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+                try db.query("SELECT state, count(*) FROM jobs GROUP BY state") { row in
+                    if let state = JobState(rawValue: row.text(0)) { counts[state] = row.int(1) }
+                }
+                let count = { (sql: String, bindings: [SQLiteValue]) in try db.first(sql, bindings) { $0.int(0) } ?? 0 }
+                let oldestQueued = try db.first("SELECT created_at FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1") { $0.int64(0) }
+                var topErrors: [QueueStatus.ErrorCount] = []
+                try db.query("""
+                    SELECT error_class, coalesce(last_error, '(no message)'), count(*) FROM jobs
+                    WHERE state IN ('failed', 'dead') GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 5
+                    """) { row in
+                    topErrors.append(.init(errorClass: row.optionalText(0).flatMap(ErrorClass.init(rawValue:)),
+                                           message: row.text(1), count: row.int(2)))
+                }
+                return QueueStatus(
+                    counts: counts,
+                    waitingForRetry: try count("SELECT count(*) FROM jobs WHERE state = 'queued' AND available_at > ?", [.integer(now)]),
+                    expiredLeases: try count("SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at <= ?", [.integer(now)]),
+                    oldestQueuedAgeSeconds: oldestQueued.map { Double(now - $0) / 1000 },
+                    finishedLastMinute: try count("SELECT count(*) FROM jobs WHERE finished_at >= ?", [.integer(now - 60_000)]),
+                    finishedLastTenMinutes: try count("SELECT count(*) FROM jobs WHERE finished_at >= ?", [.integer(now - 600_000)]),
+                    topErrors: topErrors)
+            }
+        }
+    }
+
+    public func jobs(state: JobState?, afterID: JobID?, limit: Int) async throws -> [Job] {
+        try await withConnection { db in
+            var jobs: [Job] = []
+            try db.query("""
+                SELECT \(Self.jobColumns) FROM jobs
+                WHERE (?1 IS NULL OR state = ?1) AND id > ?2 ORDER BY id LIMIT ?3
+                """, [.optionalText(state?.rawValue), .integer(afterID ?? 0), .integer(limit)]) { jobs.append(Self.job(from: $0)) }
+            return jobs
+        }
+    }
+
+    public func job(id: JobID) async throws -> Job? {
+        try await withConnection { db in
+            try db.first("SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", [.integer(id)], Self.job(from:))
+        }
+    }
+
+    public func result(forJob id: JobID) async throws -> StoredResult? {
+        try await withConnection { db in
+            try db.transaction(immediate: false) {
+                guard var result = try db.first("""
+                    SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
+                           e.id, e.model_id, e.vector
+                    FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
+                    WHERE j.id = ? ORDER BY e.id DESC LIMIT 1
+                    """, [.integer(id)], { row in
+                        (embeddingID: row.int64(7), result: StoredResult(
+                            imageID: row.int64(0),
+                            image: ImageFacts(sha256: row.blob(1), width: row.int(2), height: row.int(3), byteCount: row.int(4),
+                                              contentType: row.optionalText(5), thumbnail: row.optionalBlob(6)),
+                            modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: []))
+                    })
+                else { return nil }
+                try db.query("SELECT label, score FROM labels WHERE embedding_id = ? ORDER BY rank", [.integer(result.embeddingID)]) { row in
+                    result.result.labels.append(ScoredLabel(label: row.text(0), score: row.double(1)))
+                }
+                return result.result
+            }
+        }
+    }
+
+    public func hasUnfinishedJobs() async throws -> Bool {
+        try await withConnection { db in
+            try db.first("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))") { $0.int(0) == 1 } ?? false
+        }
+    }
+
+    // MARK: Administration
+
+    public func retry(_ selection: JobSelection) async throws -> Int {
+        if case let .state(state) = selection, state != .failed, state != .dead {
+            throw QueueError.invalidArgument("only failed or dead jobs can be retried, not \(state.rawValue) ones")
+        }
+        let now = configuration.clock.now().storeMilliseconds
+        // A fresh set of attempts; the last error stays visible until the next attempt ends.
+        return try await update(selection, eligible: "state IN ('failed', 'dead')", set: """
+            state = 'queued', attempts = 0, available_at = ?1, finished_at = NULL, updated_at = ?1
+            """, now: now)
+    }
+
+    public func cancel(_ selection: JobSelection) async throws -> Int {
+        if case let .state(state) = selection, state != .queued {
+            throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")
+        }
+        let now = configuration.clock.now().storeMilliseconds
+        return try await update(selection, eligible: "state = 'queued'", set: """
+            state = 'failed', last_error = 'cancelled by an operator', error_class = 'permanent',
+            http_status = NULL, finished_at = ?1, updated_at = ?1
+            """, now: now)
+    }
+
+    public func purgeDone(finishedBefore cutoff: Date) async throws -> PurgeCounts {
+        let cutoffMilliseconds = cutoff.storeMilliseconds
+        return try await withConnection { db in
+            try db.transaction {
+                let jobs = try db.run("DELETE FROM jobs WHERE state = 'done' AND finished_at < ?", [.integer(cutoffMilliseconds)])
+                // Embeddings and labels go with their image (ON DELETE CASCADE).
+                let images = try db.run("DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.image_id = images.id)")
+                return PurgeCounts(jobs: jobs, images: images)
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    private func update(_ selection: JobSelection, eligible: String, set assignments: String, now: Int64) async throws -> Int {
+        try await withConnection { db in
+            try db.transaction {
+                switch selection {
+                case let .ids(ids):
+                    return try ids.reduce(0) { changed, id in
+                        changed + (try db.run("UPDATE jobs SET \(assignments) WHERE id = ?2 AND \(eligible)", [.integer(now), .integer(id)]))
+                    }
+                case let .state(state):
+                    return try db.run("UPDATE jobs SET \(assignments) WHERE state = ?2 AND \(eligible)", [.integer(now), .text(state.rawValue)])
+                }
+            }
+        }
+    }
+
+    /// Runs `body` on the store's serial queue and translates SQLite's errors into `QueueError`.
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    continuation.resume(returning: try body(self.connection))
+                } catch {
+                    continuation.resume(throwing: Self.translate(error, path: self.path))
+                }
+            }
+        }
+    }
+
+    /// Jobs whose lease ran out go back to the queue (their attempt is spent), or die if none are left.
+    private static func requeueExpiredLeases(_ db: SQLiteConnection, now: Int64) throws {
+        try db.run("""
+            UPDATE jobs SET
+                state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+                last_error = 'the lease of ' || lease_owner || ' expired before the job finished (worker killed or stalled)',
+                error_class = 'transient', http_status = NULL,
+                finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END,
+                available_at = ?1, updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL
+            WHERE state = 'running' AND lease_expires_at <= ?1
+            """, [.integer(now)])
+    }
+
+    private static func holds(_ lease: JobLease, _ db: SQLiteConnection) throws -> Bool {
+        try db.first("SELECT 1 FROM jobs WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
+                     fence(lease)) { _ in true } ?? false
+    }
+
+    private static func fence(_ lease: JobLease) -> [SQLiteValue] {
+        [.integer(lease.jobID), .text(lease.owner), .integer(lease.attempt)]
+    }
+
+    /// Stores the image (once per content hash), its embedding by this model (once) and the labels.
+    private static func store(_ result: JobResult, _ db: SQLiteConnection, now: Int64) throws -> Int64 {
+        let image = result.image
+        try db.run("""
+            INSERT INTO images (sha256, width, height, bytes, content_type, thumbnail, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING
+            """, [.blob(image.sha256), .integer(image.width), .integer(image.height), .integer(image.byteCount),
+                  .optionalText(image.contentType), .optionalBlob(image.thumbnail), .integer(now)])
+        guard let imageID = try db.first("SELECT id FROM images WHERE sha256 = ?", [.blob(image.sha256)], { $0.int64(0) }) else {
+            throw SQLiteError(code: SQLITE_INTERNAL, message: "image row vanished inside its own transaction", sql: nil)
+        }
+        let inserted = try db.run("""
+            INSERT INTO embeddings (image_id, model_id, dimensions, vector, normalized, created_at)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
+            """, [.integer(imageID), .text(result.modelID), .integer(result.embedding.count),
+                  .blob(bytes(result.embedding)), .blob(bytes(normalized(result.embedding))), .integer(now)])
+        if inserted == 1 {
+            let embeddingID = try db.first("SELECT id FROM embeddings WHERE image_id = ? AND model_id = ?",
+                                           [.integer(imageID), .text(result.modelID)]) { $0.int64(0) } ?? 0
+            for (rank, label) in result.labels.enumerated() {
+                try db.run("INSERT INTO labels (embedding_id, rank, label, score) VALUES (?, ?, ?, ?)",
+                           [.integer(embeddingID), .integer(rank), .text(label.label), .real(label.score)])
+            }
+        }
+        return imageID
+    }
+
+    private static func validate(_ result: JobResult) throws {
+        guard result.image.sha256.count == 32 else {
+            throw QueueError.invalidArgument("image sha256 must be 32 bytes, got \(result.image.sha256.count)")
+        }
+        guard !result.embedding.isEmpty, result.embedding.allSatisfy(\.isFinite) else {
+            throw QueueError.invalidArgument("an embedding must be non-empty and finite (model \(result.modelID))")
+        }
+    }
+
+    private static func validateLease(seconds: Double, owner: String) throws {
+        guard seconds > 0, seconds.isFinite else { throw QueueError.invalidArgument("lease seconds must be positive, got \(seconds)") }
+        guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }
+    }
+
+    /// Error texts are for people, and a hostile server can make them long: keep the first 1,000 characters.
+    private static func bounded(_ message: String) -> String {
+        message.count <= 1000 ? message : String(message.prefix(1000)) + "…"
+    }
+
+    private static func normalized(_ vector: [Float]) -> [Float] {
+        let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? vector.map { $0 / norm } : vector
+    }
+
+    /// Vectors are stored as little-endian float32, the in-memory layout of every platform Swift runs on here.
+    private static func bytes(_ vector: [Float]) -> [UInt8] {
+        vector.withUnsafeBytes { Array($0) }
+    }
+
+    private static func floats(_ bytes: [UInt8]) -> [Float] {
+        bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    private static let jobColumns = """
+        id, url, state, priority, attempts, max_attempts, available_at, lease_owner, lease_expires_at,
+        last_error, error_class, http_status, metadata, image_id, created_at, updated_at, finished_at
+        """
+
+    private static func job(from row: SQLiteRow) -> Job {
+        Job(id: row.int64(0), url: row.text(1), state: JobState(rawValue: row.text(2)) ?? .failed,
+            priority: row.int(3), attempts: row.int(4), maxAttempts: row.int(5),
+            availableAt: Date(storeMilliseconds: row.int64(6)), leaseOwner: row.optionalText(7),
+            leaseExpiresAt: row.optionalInt64(8).map(Date.init(storeMilliseconds:)),
+            lastError: row.optionalText(9), errorClass: row.optionalText(10).flatMap(ErrorClass.init(rawValue:)),
+            httpStatus: row.optionalInt(11), metadataJSON: row.optionalText(12), imageID: row.optionalInt64(13),
+            createdAt: Date(storeMilliseconds: row.int64(14)), updatedAt: Date(storeMilliseconds: row.int64(15)),
+            finishedAt: row.optionalInt64(16).map(Date.init(storeMilliseconds:)))
+    }
+
+    /// Maps SQLite's result codes onto errors that say what to do.
+    static func translate(_ error: Error, path: String) -> Error {
+        guard let error = error as? SQLiteError else { return error }
+        switch error.primaryCode {
+        case SQLITE_BUSY, SQLITE_LOCKED:
+            return QueueError.busy(location: path, timeoutMilliseconds: QueueDefaults.busyTimeoutMilliseconds)
+        case SQLITE_FULL:
+            return QueueError.diskFull(location: path)
+        case SQLITE_READONLY:
+            return QueueError.readOnly(location: path)
+        case SQLITE_NOTADB, SQLITE_CORRUPT:
+            return QueueError.corrupt(location: path, reason: error.message)
+        case SQLITE_CANTOPEN:
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            let reason = FileManager.default.fileExists(atPath: directory)
+                ? "SQLite could not open or create the file (\(error.message))"
+                : "the directory \(directory) does not exist"
+            return QueueError.cannotOpen(location: path, reason: reason)
+        default:
+            return QueueError.database(location: path, message: error.description)
+        }
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+import Foundation
+import Queue
+
+/// The `--db` option every command that touches the queue shares.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The job queue: a SQLite file path (PostgreSQL URLs come later).",
+        discussion: "Defaults to $XCEPTOR_DB, else ./xceptor.sqlite. The file is created on first use.",
+        valueName: "db"))
+    var db: String?
+
+    var location: String {
+        db ?? ProcessInfo.processInfo.environment["XCEPTOR_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? JobStores.defaultLocation
+    }
+
+    func open() throws -> any JobStore {
+        try JobStores.open(location)
+    }
+}
