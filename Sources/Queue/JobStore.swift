@@ -66,6 +66,11 @@ public enum JobSelection: Sendable, Equatable {
 public struct PurgeCounts: Sendable, Equatable {
     public var jobs: Int
     public var images: Int
+
+    public init(jobs: Int, images: Int) {
+        self.jobs = jobs
+        self.images = images
+    }
 }
 
 /// A snapshot of the queue for people and dashboards.
@@ -84,11 +89,28 @@ public struct QueueStatus: Sendable, Equatable {
     /// The most common errors on failed and dead jobs, most frequent first.
     public var topErrors: [ErrorCount]
 
+    public init(counts: [JobState: Int], waitingForRetry: Int, expiredLeases: Int, oldestQueuedAgeSeconds: Double?,
+                finishedLastMinute: Int, finishedLastTenMinutes: Int, topErrors: [ErrorCount]) {
+        self.counts = counts
+        self.waitingForRetry = waitingForRetry
+        self.expiredLeases = expiredLeases
+        self.oldestQueuedAgeSeconds = oldestQueuedAgeSeconds
+        self.finishedLastMinute = finishedLastMinute
+        self.finishedLastTenMinutes = finishedLastTenMinutes
+        self.topErrors = topErrors
+    }
+
     public var total: Int { counts.values.reduce(0, +) }
 
     public struct ErrorCount: Sendable, Equatable {
         public var errorClass: ErrorClass?
         public var message: String
         public var count: Int
+
+        public init(errorClass: ErrorClass?, message: String, count: Int) {
+            self.errorClass = errorClass
+            self.message = message
+            self.count = count
+        }
     }
 }

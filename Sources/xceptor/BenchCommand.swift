@@ -79,7 +79,7 @@ extension BenchCommand {
         @Flag(name: .long, help: "Claim one batch, print its ids, then hold the leases until killed.")
         var hold = false
 
-        @Flag(name: .long, help: "Print the id of every job completed, one per line.")
+        @Flag(name: .customLong("print-ids"), help: "Print the id of every job completed, one per line.")
         var printIDs = false
 
         @Flag(name: .long, help: "Print a JSON report at the end.")

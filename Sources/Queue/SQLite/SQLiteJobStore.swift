@@ -329,6 +329,11 @@ public final class SQLiteJobStore: JobStore, @unchecked Sendable {
         }
     }
 
+    /// The store's own connection, for tests that inspect or inject per-connection settings.
+    func withRawConnection<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try queue.sync { try body(connection) }
+    }
+
     /// Runs `body` on the store's serial queue and translates SQLite's errors into `QueueError`.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in

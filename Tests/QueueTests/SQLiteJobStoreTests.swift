@@ -1,0 +1,154 @@
+import CSQLite
+import Foundation
+@testable import Queue
+import Testing
+
+/// What only the SQLite driver has: its file, its schema migrations, its settings, its failure modes.
+@Suite("SQLite job store")
+struct SQLiteJobStoreTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-sqlite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String = "queue.sqlite") -> String { directory.appendingPathComponent(name).path }
+
+    @Test("a new file gets every migration, recorded, in one go; reopening applies nothing")
+    func migratesEmptyFile() throws {
+        _ = try SQLiteJobStore(path: path())
+        let db = try SQLiteConnection(path: path())
+        var versions: [Int] = []
+        try db.query("SELECT version FROM schema_migrations ORDER BY version") { versions.append($0.int(0)) }
+        #expect(versions == Array(1...SQLiteJobStore.schemaVersion))
+        var tables: Set<String> = []
+        try db.query("SELECT name FROM sqlite_schema WHERE type = 'table'") { tables.insert($0.text(0)) }
+        #expect(tables.isSuperset(of: ["jobs", "images", "embeddings", "labels", "schema_migrations"]))
+        #expect(try db.first("PRAGMA application_id") { Int32($0.int64(0)) } == SQLiteMigrator.applicationID)
+
+        #expect(try SQLiteMigrator().migrate(db, now: Date()).isEmpty)
+    }
+
+    @Test("the embedded migrations are the files in migrations/sqlite, numbered without gaps")
+    func embeddedMigrationsMatchFiles() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations/sqlite")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let migrations = Migration.all(dialect: "sqlite")
+        #expect(migrations.count == files.count)
+        for (migration, file) in zip(migrations, files) {
+            let text = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            #expect(migration.sql.trimmingCharacters(in: .newlines) == text.trimmingCharacters(in: .newlines), "\(file)")
+            #expect(file.hasPrefix(String(format: "%04d_", migration.version)))
+        }
+    }
+
+    @Test("settings: WAL, NORMAL sync, foreign keys on, the busy timeout")
+    func settings() throws {
+        let store = try SQLiteJobStore(path: path(), configuration: QueueConfiguration(busyTimeoutMilliseconds: 1234))
+        let pragmas = try store.withRawConnection { db throws -> [String?] in
+            try ["journal_mode", "synchronous", "busy_timeout", "foreign_keys"].map { name in
+                try db.first("PRAGMA \(name)") { $0.text(0) }
+            }
+        }
+        #expect(pragmas == ["wal", "1", "1234", "1"])  // synchronous 1 is NORMAL
+        let orphanInsert = Result {
+            try store.withRawConnection { db in
+                try db.run("INSERT INTO embeddings (image_id, model_id, dimensions, vector, normalized, created_at) VALUES (42, 'm', 1, x'00000000', x'00000000', 0)")
+            }
+        }
+        #expect(throws: SQLiteError.self) { try orphanInsert.get() }
+    }
+
+    @Test("a database from a newer xceptor is refused with the versions named")
+    func newerSchemaRefused() throws {
+        _ = try SQLiteJobStore(path: path())
+        let db = try SQLiteConnection(path: path())
+        try db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path()) }
+        #expect(error == .newerSchema(location: path(), found: 999, supported: SQLiteJobStore.schemaVersion))
+        #expect(error?.description.contains("Upgrade xceptor") == true)
+    }
+
+    @Test("another program's SQLite file is refused and left untouched")
+    func foreignDatabaseRefused() throws {
+        let db = try SQLiteConnection(path: path("other.sqlite"))
+        try db.execute("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')")
+        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path("other.sqlite")) }
+        #expect(error == .notAnXceptorDatabase(location: path("other.sqlite")))
+        var tables: [String] = []
+        try db.query("SELECT name FROM sqlite_schema") { tables.append($0.text(0)) }
+        #expect(tables == ["notes"])
+    }
+
+    @Test("a file that is not a database is refused with a clear error")
+    func garbageFileRefused() throws {
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path("garbage.sqlite")))
+        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path("garbage.sqlite")) }
+        guard case .corrupt? = error else { Issue.record("expected .corrupt, got \(String(describing: error))"); return }
+        #expect(error?.description.contains("not a usable database") == true)
+    }
+
+    @Test("a missing directory is named in the error")
+    func missingDirectory() throws {
+        let missing = directory.appendingPathComponent("no/such/dir/queue.sqlite").path
+        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: missing) }
+        #expect(error?.description.contains("does not exist") == true)
+    }
+
+    @Test("an error in the middle of an enqueue adds nothing")
+    func enqueueIsAtomic() async throws {
+        let store = try SQLiteJobStore(path: path())
+        // Fault injection: a trigger makes the 3rd insert of the batch fail.
+        let db = try SQLiteConnection(path: path())
+        try db.execute("""
+            CREATE TRIGGER fail_third BEFORE INSERT ON jobs WHEN NEW.url = 'http://a/3'
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END
+            """)
+        await #expect(throws: QueueError.self) {
+            try await store.enqueue((1...5).map { NewJob(url: "http://a/\($0)") })
+        }
+        #expect(try await store.jobs(state: nil, afterID: nil, limit: 10).isEmpty)
+    }
+
+    @Test("a full disk rolls the enqueue back, says so, and the store keeps working")
+    func diskFull() async throws {
+        let store = try SQLiteJobStore(path: path())
+        _ = try await store.enqueue([NewJob(url: "http://a/before")])
+        // Cap the file at its current size (max_page_count is per connection): any growth now fails with
+        // SQLITE_FULL, exactly as a full disk would.
+        let capped = try SQLiteJobStore(path: path())
+        try capped.withRawConnection { db throws in
+            let pages = try db.first("PRAGMA page_count") { $0.int(0) } ?? 0
+            try db.execute("PRAGMA max_page_count = \(pages)")
+        }
+
+        let many = (0..<5000).map { NewJob(url: "http://a/\($0)/" + String(repeating: "x", count: 200)) }
+        let error = await #expect(throws: QueueError.self) { try await capped.enqueue(many) }
+        #expect(error == .diskFull(location: path()))
+        #expect(error?.description.contains("nothing was lost") == true)
+        #expect(try await store.jobs(state: nil, afterID: nil, limit: 10).map(\.url) == ["http://a/before"])
+        // The same store still serves reads and small writes that fit.
+        #expect(try await capped.status().total == 1)
+    }
+
+    @Test("two stores on one file never claim the same job")
+    func twoConnectionsClaimDisjointly() async throws {
+        let a = try SQLiteJobStore(path: path())
+        let b = try SQLiteJobStore(path: path())
+        _ = try await a.enqueue((0..<500).map { NewJob(url: "http://a/\($0)") })
+        async let fromA = Self.claimAll(a, owner: "a")
+        async let fromB = Self.claimAll(b, owner: "b")
+        let (idsA, idsB) = try await (fromA, fromB)
+        #expect(Set(idsA).isDisjoint(with: idsB))
+        #expect(idsA.count + idsB.count == 500)
+    }
+
+    static func claimAll(_ store: SQLiteJobStore, owner: String) async throws -> [JobID] {
+        var ids: [JobID] = []
+        while case let batch = try await store.claim(limit: 7, leaseSeconds: 60, owner: owner), !batch.isEmpty {
+            ids += batch.map(\.id)
+        }
+        return ids
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Queue
+import Testing
+
+@Suite("xceptor command line")
+struct CommandLineTests {
+    @Test("enqueue reports added, duplicates and each invalid line; status and jobs list speak JSON")
+    func enqueueStatusAndList() async throws {
+        let dir = try makeScratchDirectory()
+        let list = dir.appendingPathComponent("urls.txt")
+        try "http://a.test/1.jpg\nftp://a.test/2.jpg\nhttp://a.test/3.jpg\nhttp://a.test/1.jpg\n".write(to: list, atomically: true, encoding: .utf8)
+
+        let first = try await XceptorProcess.run(["enqueue", "--from", list.path, "--json"], in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        let report = try jsonObject(first.stdout)
+        #expect(report["added"] as? Int == 2)
+        #expect(report["duplicates"] as? Int == 1)
+        #expect(report["invalid"] as? Int == 1)
+        let errors = try #require(report["errors"] as? [[String: Any]])
+        #expect(errors.count == 1 && errors[0]["line"] as? Int == 2)
+        #expect((errors[0]["reason"] as? String)?.contains("ftp") == true)
+
+        // The default database is ./xceptor.sqlite in the working directory.
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("xceptor.sqlite").path))
+
+        let again = try await XceptorProcess.run(["enqueue", "http://a.test/3.jpg", "http://a.test/4.jpg"], in: dir)
+        #expect(again.stdout.hasPrefix("added 1, duplicates 1, invalid 0"))
+
+        let status = try jsonObject(try await XceptorProcess.run(["status", "--json"], in: dir).stdout)
+        #expect(status["queued"] as? Int == 3)
+        for state in ["running", "done", "failed", "dead"] { #expect(status[state] as? Int == 0, "\(state)") }
+
+        let lines = try await XceptorProcess.run(["jobs", "list", "--state", "queued", "--json"], in: dir).stdout
+            .split(separator: "\n").map { try jsonObject($0) }
+        #expect(lines.map { $0["url"] as? String } == ["http://a.test/1.jpg", "http://a.test/3.jpg", "http://a.test/4.jpg"])
+        for key in ["id", "url", "state", "attempts", "last_error", "error_class"] {
+            #expect(lines.allSatisfy { $0.keys.contains(key) }, "missing \(key)")
+        }
+    }
+
+    @Test("CSV input keeps extra columns as metadata; --strict adds nothing when a line is bad")
+    func csvAndStrict() async throws {
+        let dir = try makeScratchDirectory()
+        let csv = dir.appendingPathComponent("list.csv")
+        try "url,caption\nhttp://a.test/1.jpg,\"a cup, blue\"\nnot-a-url,x\n".write(to: csv, atomically: true, encoding: .utf8)
+        let strict = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "--from", csv.path, "--strict"], in: dir)
+        #expect(strict.status == 1)
+        #expect(strict.stdout.contains("nothing was added"))
+        #expect(strict.stdout.contains("line 3:"))
+
+        let lenient = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "--from", csv.path], in: dir)
+        #expect(lenient.status == 0)
+        let job = try jsonObject(try await XceptorProcess.run(["jobs", "show", "1", "--db", "q.sqlite", "--json"], in: dir).stdout)
+        #expect((job["metadata"] as? [String: Any])?["caption"] as? String == "a cup, blue")
+    }
+
+    @Test("XCEPTOR_DB names the database; bad --db values fail with a message that says what to do")
+    func databaseLocation() async throws {
+        let dir = try makeScratchDirectory()
+        let env = ["XCEPTOR_DB": dir.appendingPathComponent("env.sqlite").path]
+        #expect(try await XceptorProcess.run(["enqueue", "http://a.test/1"], environment: env, in: dir).status == 0)
+        #expect(FileManager.default.fileExists(atPath: env["XCEPTOR_DB"]!))
+
+        let postgres = try await XceptorProcess.run(["status", "--db", "postgres://localhost/x"], in: dir)
+        #expect(postgres.status != 0 && postgres.stderr.contains("PostgreSQL"))
+
+        try Data(repeating: 7, count: 4096).write(to: dir.appendingPathComponent("junk.sqlite"))
+        let junk = try await XceptorProcess.run(["status", "--db", "junk.sqlite"], in: dir)
+        #expect(junk.status != 0 && junk.stderr.contains("not a usable database"))
+
+        let noInput = try await XceptorProcess.run(["enqueue"], in: dir)
+        #expect(noInput.status != 0 && noInput.stderr.contains("--from"))
+    }
+
+    @Test("jobs retry, cancel and purge act on the right jobs")
+    func administration() async throws {
+        let dir = try makeScratchDirectory()
+        _ = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "http://a.test/1", "http://a.test/2", "http://a.test/3"], in: dir)
+        let cancel = try await XceptorProcess.run(["jobs", "cancel", "--db", "q.sqlite", "2", "3"], in: dir)
+        #expect(cancel.stdout.contains("cancelled 2 job(s)"))
+        let failed = try jsonObject(try await XceptorProcess.run(["status", "--db", "q.sqlite", "--json"], in: dir).stdout)
+        #expect(failed["failed"] as? Int == 2 && failed["queued"] as? Int == 1)
+        let retry = try await XceptorProcess.run(["jobs", "retry", "--db", "q.sqlite", "--failed"], in: dir)
+        #expect(retry.stdout.contains("retried 2 job(s)"))
+
+        // Drain, then purge what finished more than 0 s ago.
+        #expect(try await XceptorProcess.run(["bench", "queue-drain", "--db", "q.sqlite"], in: dir).status == 0)
+        let purge = try jsonObject(try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "0s", "--json"], in: dir).stdout)
+        #expect(purge["jobs"] as? Int == 3)
+        let bad = try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "soon"], in: dir)
+        #expect(bad.status != 0)
+    }
+}
