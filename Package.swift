@@ -18,6 +18,7 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
 
         // Embeds migrations/<dialect>/*.sql into the Queue module at build time, so the schema has one
         // source of truth and the binary needs no files beside it.
@@ -38,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench",
+                "Queue", "Ingest", "Bench", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

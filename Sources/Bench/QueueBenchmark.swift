@@ -35,8 +35,16 @@ public struct QueueBenchmark: Sendable {
         public var jobsPerSecond: Double
     }
 
+    /// One job at a time through its whole life: enqueue 1, claim 1, complete 1 (goqite's send+receive+delete).
+    public struct SequentialResult: Sendable, Codable {
+        public var jobs: Int
+        public var seconds: Double
+        public var jobsPerSecond: Double
+    }
+
     public struct Results: Sendable, Codable {
         public var enqueue: EnqueueResult
+        public var sequential: SequentialResult
         public var claimComplete: [DrainResult]
     }
 
@@ -54,6 +62,10 @@ public struct QueueBenchmark: Sendable {
         let enqueue = EnqueueResult(jobs: enqueueJobs, seconds: enqueueSeconds, jobsPerSecond: Double(enqueueJobs) / enqueueSeconds)
         progress(String(format: "enqueue: %d jobs in one transaction, %.3f s, %.0f jobs/s", enqueueJobs, enqueueSeconds, enqueue.jobsPerSecond))
 
+        let sequential = try await sequentialRoundTrips()
+        progress(String(format: "sequential enqueue 1 + claim 1 + complete 1: %d jobs in %.3f s, %.0f jobs/s",
+                        sequential.jobs, sequential.seconds, sequential.jobsPerSecond))
+
         var drains: [DrainResult] = []
         for batchSize in batchSizes {
             for processes in processCounts {
@@ -63,7 +75,22 @@ public struct QueueBenchmark: Sendable {
                                 processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond))
             }
         }
-        return Results(enqueue: enqueue, claimComplete: drains)
+        return Results(enqueue: enqueue, sequential: sequential, claimComplete: drains)
+    }
+
+    private func sequentialRoundTrips() async throws -> SequentialResult {
+        let store = try SQLiteJobStore(path: path("sequential"))
+        let start = Date()
+        for index in 0..<drainJobs {
+            _ = try await store.enqueue([NewJob(url: "http://bench.invalid/sequential/\(index).jpg")])
+            let claimed = try await store.claim(limit: 1, leaseSeconds: 60, owner: "sequential")
+            guard let job = claimed.first else { throw QueueError.invalidArgument("sequential benchmark: nothing to claim") }
+            guard try await store.complete([JobCompletion(lease: job.lease, result: nil)]).isEmpty else {
+                throw QueueError.invalidArgument("sequential benchmark: lost the lease of job \(job.id)")
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        return SequentialResult(jobs: drainJobs, seconds: seconds, jobsPerSecond: Double(drainJobs) / seconds)
     }
 
     private func drain(processes: Int, batchSize: Int) async throws -> DrainResult {

@@ -39,7 +39,7 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Add nothing if any line is invalid (exit status 1).")
     var strict = false
 
-    @Flag(name: .long, help: "Print one JSON object: {\"added\", \"duplicates\", \"invalid\", \"errors\": [{\"line\", \"reason\"}]}.")
+    @Flag(name: .long, help: "Print one JSON object: {\"added\", \"duplicates\", \"invalid\", \"errors\": [{\"line\", \"reason\", \"source\"}]}.")
     var json = false
 
     func validate() throws {
@@ -52,17 +52,17 @@ struct EnqueueCommand: AsyncParsableCommand {
     func run() async throws {
         let reader = JobListReader(priority: priority, maxAttempts: maxAttempts)
         var entries: [JobListEntry] = []
-        var problems: [JobListProblem] = []
+        var problems: [SourcedProblem] = []
         if !urls.isEmpty {
-            // Arguments are numbered like lines: the first URL is line 1.
+            // Arguments are numbered like lines: the first URL is argument 1.
             let list = try reader.read(format: .lines, readChunk: Self.chunks(Data(urls.joined(separator: "\n").utf8)))
             entries += list.entries
-            problems += list.problems
+            problems += list.problems.map { SourcedProblem(source: "argument", problem: $0) }
         }
         if let from {
             let list = try reader.read(path: from, format: format)
             entries += list.entries
-            problems += list.problems
+            problems += list.problems.map { SourcedProblem(source: "line", problem: $0) }
         }
 
         var counts = EnqueueCounts()
@@ -75,18 +75,26 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
     }
 
-    private func report(_ counts: EnqueueCounts, _ problems: [JobListProblem]) {
+    /// A bad input line, and whether its number counts URL arguments or lines of the --from list.
+    private struct SourcedProblem {
+        var source: String
+        var problem: JobListProblem
+    }
+
+    private func report(_ counts: EnqueueCounts, _ problems: [SourcedProblem]) {
         if json {
             printJSON([
                 "added": counts.added, "duplicates": counts.duplicates, "invalid": problems.count,
-                "errors": problems.map { ["line": $0.line, "reason": $0.reason] as [String: Any] },
+                "errors": problems.map {
+                    ["line": $0.problem.line, "reason": $0.problem.reason, "source": $0.source == "line" ? "file" : "arguments"] as [String: Any]
+                },
             ] as [String: Any])
             return
         }
         print("added \(counts.added), duplicates \(counts.duplicates), invalid \(problems.count)")
         let shown = 20
-        for problem in problems.prefix(shown) {
-            print("  line \(problem.line): \(problem.reason)")
+        for sourced in problems.prefix(shown) {
+            print("  \(sourced.source) \(sourced.problem.line): \(sourced.problem.reason)")
         }
         if problems.count > shown {
             print("  ... and \(problems.count - shown) more invalid lines (--json lists them all)")

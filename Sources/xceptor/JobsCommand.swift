@@ -108,7 +108,8 @@ extension JobsCommand {
                 return
             }
             for key in object.keys.sorted() where key != "result" {
-                print("\(key.padding(toLength: 17, withPad: " ", startingAt: 0)) \(object[key] is NSNull ? "-" : "\(object[key]!)")")
+                let value = key == "metadata" ? job.metadataJSON : (object[key] is NSNull ? nil : "\(object[key]!)")
+                print("\(key.padding(toLength: 17, withPad: " ", startingAt: 0)) \(value ?? "-")")
             }
             if let result {
                 print("result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID)")

@@ -43,15 +43,15 @@ struct SQLiteJobStoreTests {
         }
     }
 
-    @Test("settings: WAL, NORMAL sync, foreign keys on, the busy timeout")
+    @Test("settings: WAL, NORMAL sync, foreign keys on")
     func settings() throws {
-        let store = try SQLiteJobStore(path: path(), configuration: QueueConfiguration(busyTimeoutMilliseconds: 1234))
+        let store = try SQLiteJobStore(path: path())
         let pragmas = try store.withRawConnection { db throws -> [String?] in
-            try ["journal_mode", "synchronous", "busy_timeout", "foreign_keys"].map { name in
+            try ["journal_mode", "synchronous", "foreign_keys", "wal_autocheckpoint"].map { name in
                 try db.first("PRAGMA \(name)") { $0.text(0) }
             }
         }
-        #expect(pragmas == ["wal", "1", "1234", "1"])  // synchronous 1 is NORMAL
+        #expect(pragmas == ["wal", "1", "1", "4000"])  // synchronous 1 is NORMAL
         let orphanInsert = Result {
             try store.withRawConnection { db in
                 try db.run("INSERT INTO embeddings (image_id, model_id, dimensions, vector, normalized, created_at) VALUES (42, 'm', 1, x'00000000', x'00000000', 0)")
@@ -130,6 +130,42 @@ struct SQLiteJobStoreTests {
         #expect(try await store.jobs(state: nil, afterID: nil, limit: 10).map(\.url) == ["http://a/before"])
         // The same store still serves reads and small writes that fit.
         #expect(try await capped.status().total == 1)
+    }
+
+    @Test("a write waits for another process's transaction to end instead of failing")
+    func waitsForTheWriteLock() async throws {
+        let store = try SQLiteJobStore(path: path())
+        // Another connection, on its own thread, takes the write lock and releases it 0.3 s later.
+        let locked = DispatchSemaphore(value: 0)
+        let released = DispatchSemaphore(value: 0)
+        let database = path()
+        Thread.detachNewThread {
+            guard let holder = try? SQLiteConnection(path: database), (try? holder.execute("BEGIN IMMEDIATE")) != nil else {
+                locked.signal()
+                return
+            }
+            locked.signal()
+            Thread.sleep(forTimeInterval: 0.3)
+            try? holder.execute("COMMIT")
+            released.signal()
+        }
+        locked.wait()
+        let counts = try await store.enqueue([NewJob(url: "http://a/1")])
+        #expect(released.wait(timeout: .now() + 5) == .success, "the holder never released its lock")
+        #expect(counts.added == 1)
+    }
+
+    @Test("a lock held past the busy timeout fails as busy, naming the timeout, and not before it")
+    func givesUpAfterTheBusyTimeout() async throws {
+        let store = try SQLiteJobStore(path: path(), configuration: QueueConfiguration(busyTimeoutMilliseconds: 300))
+        let holder = try SQLiteConnection(path: path())
+        try holder.execute("BEGIN IMMEDIATE")
+        defer { try? holder.execute("ROLLBACK") }
+        let start = Date()
+        let error = await #expect(throws: QueueError.self) { try await store.enqueue([NewJob(url: "http://a/1")]) }
+        #expect(error == .busy(location: path(), timeoutMilliseconds: 300))
+        #expect(Date().timeIntervalSince(start) >= 0.25, "gave up before the busy timeout")
+        #expect(error?.description.contains("nothing was written") == true)
     }
 
     @Test("two stores on one file never claim the same job")

@@ -29,8 +29,9 @@ struct XceptorProcess {
         let id = UUID().uuidString
         let stdout = directory.appendingPathComponent("stdout-\(id)")
         let stderr = directory.appendingPathComponent("stderr-\(id)")
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        guard FileManager.default.createFile(atPath: stdout.path, contents: nil),
+              FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        else { throw CocoaError(.fileWriteUnknown) }
         process.standardOutput = try FileHandle(forWritingTo: stdout)
         process.standardError = try FileHandle(forWritingTo: stderr)
         process.standardInput = FileHandle.nullDevice

@@ -57,11 +57,13 @@ CREATE TABLE jobs (
     CHECK ((state = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
 );
 
--- Claim order: highest priority first, then oldest. Partial, so finished jobs cost the claim nothing.
+-- Every index costs a page write per state change, so there are just three partial ones, one per phase
+-- of a job's life, and each serves the claim, the status counts and the admin commands of its phase.
+-- Queued: claim order (highest priority first, then oldest); finished jobs cost the claim nothing.
 CREATE INDEX jobs_claim_order ON jobs (priority DESC, id) WHERE state = 'queued';
--- Finding expired leases.
+-- Running: finding expired leases.
 CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE state = 'running';
--- Status (recent throughput) and purge (done jobs older than a duration).
-CREATE INDEX jobs_finished_at ON jobs (finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX jobs_state ON jobs (state);
+-- Finished: counts per final state, recent throughput, purge of old done jobs.
+CREATE INDEX jobs_finished ON jobs (state, finished_at) WHERE state IN ('done', 'failed', 'dead');
+-- Purge: is an image still used by some job?
 CREATE INDEX jobs_image ON jobs (image_id) WHERE image_id IS NOT NULL;

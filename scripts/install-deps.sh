@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing xceptor needs on Debian 12, and nothing when it is already there.
+# Safe to run again and again; it runs apt-get only for packages that are missing.
+set -euo pipefail
+
+# Debian packages: the C libraries the Swift targets link, and the tools the scripts use.
+packages=(libsqlite3-dev pkg-config python3 python3-pip curl unzip ca-certificates)
+
+if ! command -v swift >/dev/null 2>&1; then
+    echo "error: swift is not on PATH. Install Swift 6 (https://www.swift.org/install/linux/) and run this again." >&2
+    exit 1
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
