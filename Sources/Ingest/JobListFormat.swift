@@ -1,4 +1,5 @@
 import Foundation
+import Queue
 
 /// How a list of jobs is written.
 public enum JobListFormat: String, Sendable, CaseIterable {
@@ -21,7 +22,7 @@ public enum JobListFormat: String, Sendable, CaseIterable {
 
     /// Guesses from the first non-blank line: a JSON object, a CSV header with a `url` column, or a URL.
     static func sniff(_ firstLine: String) -> JobListFormat {
-        let trimmed = firstLine.trimmingCharacters(in: .whitespaces)
+        let trimmed = JobURL.trimmed(firstLine)
         if trimmed.hasPrefix("{") { return .jsonl }
         let header = trimmed.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")).lowercased()

@@ -78,6 +78,8 @@ public struct JobListReader {
         var formatKnown = format != nil
         var csvHeader: [String]?
         var csvURLColumn = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
         while let line = try lines.next() {
             if line.tooLong {
@@ -88,7 +90,7 @@ public struct JobListReader {
                 list.problems.append(.init(line: line.number, reason: "not valid UTF-8; save the list as UTF-8"))
                 continue
             }
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = String(JobURL.trimmed(text))
             if trimmed.isEmpty { continue }
             if !formatKnown {
                 list.format = JobListFormat.sniff(trimmed)
@@ -125,7 +127,7 @@ public struct JobListReader {
                     continue
                 }
                 guard let header = csvHeader else {
-                    let names = fields.map { $0.trimmingCharacters(in: .whitespaces) }
+                    let names = fields.map { String(JobURL.trimmed($0)) }
                     guard let column = names.firstIndex(where: { $0.lowercased() == "url" }) else {
                         throw JobListError.noURLColumn(columns: names)
                     }
@@ -141,7 +143,7 @@ public struct JobListReader {
                 for (name, value) in zip(header, fields) where name != header[csvURLColumn] && !value.isEmpty {
                     metadata[name] = value
                 }
-                add(url: fields[csvURLColumn], metadataJSON: Self.json(metadata), line: line.number, to: &list)
+                add(url: fields[csvURLColumn], metadataJSON: Self.json(metadata, encoder: encoder), line: line.number, to: &list)
             }
         }
         return list
@@ -176,7 +178,14 @@ public struct JobListReader {
         add(url: url, metadataJSON: Self.json(fields), line: line, to: &list)
     }
 
-    /// Metadata as compact JSON with sorted keys (stable across runs), or nil when there is none.
+    /// CSV metadata as compact JSON with sorted keys, or nil when there is none. JSONEncoder, not
+    /// JSONSerialization: its bridging through NSDictionary was 40% of reading a 100k-row CSV.
+    private static func json(_ fields: [String: String], encoder: JSONEncoder) -> String? {
+        guard !fields.isEmpty, let data = try? encoder.encode(fields) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// JSONL metadata (any JSON values) as compact JSON with sorted keys, or nil when there is none.
     private static func json(_ fields: [String: Any]) -> String? {
         guard !fields.isEmpty, let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else {
             return nil

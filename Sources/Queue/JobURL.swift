@@ -30,9 +30,18 @@ public enum JobURL {
         }
     }
 
+    /// `text` without leading and trailing spaces and tabs. Foundation's `trimmingCharacters(in:)` goes
+    /// through NSString and UTF-16 and was most of the cost of reading a 100k-line list.
+    public static func trimmed(_ text: String) -> Substring {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }) else { return "" }
+        let last = text.lastIndex(where: { !isBlank($0) })!
+        return text[first...last]
+    }
+
     /// Returns the normalised URL, or why it cannot be queued.
     public static func normalize(_ raw: String, maxBytes: Int = QueueDefaults.maxURLBytes) -> Result<String, Rejection> {
-        let text = raw.trimmingCharacters(in: .whitespaces)
+        let text = String(trimmed(raw))
         if text.isEmpty { return .failure(.empty) }
         if text.utf8.count > maxBytes { return .failure(.tooLong(bytes: text.utf8.count, limit: maxBytes)) }
         if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
