@@ -21,10 +21,17 @@ public struct QueueBenchmark: Sendable {
         self.directory = directory
     }
 
-    public struct EnqueueResult: Sendable, Codable {
+    /// Jobs through one measured step, and how fast.
+    public struct Throughput: Sendable, Codable {
         public var jobs: Int
         public var seconds: Double
         public var jobsPerSecond: Double
+
+        init(jobs: Int, seconds: Double) {
+            self.jobs = jobs
+            self.seconds = seconds
+            jobsPerSecond = Double(jobs) / seconds
+        }
     }
 
     public struct DrainResult: Sendable, Codable {
@@ -35,16 +42,11 @@ public struct QueueBenchmark: Sendable {
         public var jobsPerSecond: Double
     }
 
-    /// One job at a time through its whole life: enqueue 1, claim 1, complete 1 (goqite's send+receive+delete).
-    public struct SequentialResult: Sendable, Codable {
-        public var jobs: Int
-        public var seconds: Double
-        public var jobsPerSecond: Double
-    }
-
     public struct Results: Sendable, Codable {
-        public var enqueue: EnqueueResult
-        public var sequential: SequentialResult
+        /// One batch in one transaction.
+        public var enqueue: Throughput
+        /// One job at a time through its whole life: enqueue 1, claim 1, complete 1 (goqite's send+receive+delete).
+        public var sequential: Throughput
         public var claimComplete: [DrainResult]
     }
 
@@ -59,7 +61,7 @@ public struct QueueBenchmark: Sendable {
         guard counts.added == enqueueJobs else {
             throw QueueError.invalidArgument("benchmark enqueue added \(counts.added) of \(enqueueJobs) jobs")
         }
-        let enqueue = EnqueueResult(jobs: enqueueJobs, seconds: enqueueSeconds, jobsPerSecond: Double(enqueueJobs) / enqueueSeconds)
+        let enqueue = Throughput(jobs: enqueueJobs, seconds: enqueueSeconds)
         progress(String(format: "enqueue: %d jobs in one transaction, %.3f s, %.0f jobs/s", enqueueJobs, enqueueSeconds, enqueue.jobsPerSecond))
 
         let sequential = try await sequentialRoundTrips()
@@ -78,7 +80,7 @@ public struct QueueBenchmark: Sendable {
         return Results(enqueue: enqueue, sequential: sequential, claimComplete: drains)
     }
 
-    private func sequentialRoundTrips() async throws -> SequentialResult {
+    private func sequentialRoundTrips() async throws -> Throughput {
         let store = try SQLiteJobStore(path: path("sequential"))
         let start = Date()
         for index in 0..<drainJobs {
@@ -89,8 +91,7 @@ public struct QueueBenchmark: Sendable {
                 throw QueueError.invalidArgument("sequential benchmark: lost the lease of job \(job.id)")
             }
         }
-        let seconds = Date().timeIntervalSince(start)
-        return SequentialResult(jobs: drainJobs, seconds: seconds, jobsPerSecond: Double(drainJobs) / seconds)
+        return Throughput(jobs: drainJobs, seconds: Date().timeIntervalSince(start))
     }
 
     private func drain(processes: Int, batchSize: Int) async throws -> DrainResult {

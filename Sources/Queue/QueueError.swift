@@ -2,6 +2,8 @@
 public enum QueueError: Error, Equatable, CustomStringConvertible {
     /// The database could not be opened or created.
     case cannotOpen(location: String, reason: String)
+    /// No database exists there, and the command only reads or manages one.
+    case missing(location: String)
     /// The file is a SQLite database, but not one of xceptor's.
     case notAnXceptorDatabase(location: String)
     /// The file is not a database at all, or is damaged.
@@ -25,6 +27,8 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .cannotOpen(location, reason):
             return "cannot open the job database \(location): \(reason). Check that the directory exists and is writable, or pass another --db."
+        case let .missing(location):
+            return "there is no job database at \(location). Check --db (or XCEPTOR_DB); 'xceptor enqueue --db \(location) URL...' creates one."
         case let .notAnXceptorDatabase(location):
             return "\(location) is a SQLite database of another program, not an xceptor queue; nothing was changed. Pass a new or existing xceptor database with --db."
         case let .corrupt(location, reason):

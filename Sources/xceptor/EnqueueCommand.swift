@@ -67,7 +67,7 @@ struct EnqueueCommand: AsyncParsableCommand {
 
         var counts = EnqueueCounts()
         if !(strict && !problems.isEmpty) {
-            counts = try await store.open().enqueue(entries.map(\.job))
+            counts = try await store.open(create: true).enqueue(entries.map(\.job))
         }
         report(counts, problems)
         if strict && !problems.isEmpty {

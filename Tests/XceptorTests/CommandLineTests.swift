@@ -68,6 +68,10 @@ struct CommandLineTests {
         let junk = try await XceptorProcess.run(["status", "--db", "junk.sqlite"], in: dir)
         #expect(junk.status != 0 && junk.stderr.contains("not a usable database"))
 
+        let typo = try await XceptorProcess.run(["status", "--db", "typo.sqlite"], in: dir)
+        #expect(typo.status != 0 && typo.stderr.contains("no job database at typo.sqlite"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("typo.sqlite").path))
+
         let noInput = try await XceptorProcess.run(["enqueue"], in: dir)
         #expect(noInput.status != 0 && noInput.stderr.contains("--from"))
     }

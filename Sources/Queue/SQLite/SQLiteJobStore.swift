@@ -30,8 +30,9 @@ public final class SQLiteJobStore: JobStore {
     /// The schema version this build writes.
     public static var schemaVersion: Int { SQLiteMigrator().latestVersion }
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String, configuration: QueueConfiguration = QueueConfiguration()) throws {
+    /// Opens the database at `path` (creating it when `create` is true) and brings its schema up to date.
+    public init(path: String, create: Bool = true, configuration: QueueConfiguration = QueueConfiguration()) throws {
+        guard create || FileManager.default.fileExists(atPath: path) else { throw QueueError.missing(location: path) }
         self.path = path
         self.configuration = configuration
         waitingQueue = DispatchQueue(label: "xceptor.sqlite-job-store")
@@ -114,10 +115,8 @@ public final class SQLiteJobStore: JobStore {
         return try await withConnection { db in
             try db.transaction {
                 try leases.filter { lease in
-                    try db.run("""
-                        UPDATE jobs SET lease_expires_at = ?1, updated_at = ?2
-                        WHERE id = ?3 AND state = 'running' AND lease_owner = ?4 AND attempts = ?5
-                        """, [.integer(expiresAt), .integer(now.storeMilliseconds)] + Self.fence(lease)) == 0
+                    try db.run("UPDATE jobs SET lease_expires_at = ?4, updated_at = ?5 WHERE \(Self.heldByLease)",
+                               Self.fence(lease) + [.integer(expiresAt), .integer(now.storeMilliseconds)]) == 0
                 }
             }
         }
@@ -131,9 +130,9 @@ public final class SQLiteJobStore: JobStore {
                 try leases.reduce(0) { released, lease in
                     released + (try db.run("""
                         UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
-                            lease_expires_at = NULL, available_at = ?1, updated_at = ?1
-                        WHERE id = ?2 AND state = 'running' AND lease_owner = ?3 AND attempts = ?4
-                        """, [.integer(now)] + Self.fence(lease)))
+                            lease_expires_at = NULL, available_at = ?4, updated_at = ?4
+                        WHERE \(Self.heldByLease)
+                        """, Self.fence(lease) + [.integer(now)]))
                 }
             }
         }
@@ -172,10 +171,8 @@ public final class SQLiteJobStore: JobStore {
         let unitRandom = configuration.unitRandom()
         return try await withConnection { db in
             try db.transaction {
-                guard let maxAttempts = try db.first("""
-                    SELECT max_attempts FROM jobs
-                    WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3
-                    """, Self.fence(lease), { $0.int(0) })
+                guard let maxAttempts = try db.first("SELECT max_attempts FROM jobs WHERE \(Self.heldByLease)",
+                                                     Self.fence(lease), { $0.int(0) })
                 else { return nil }
 
                 let state: JobState
@@ -396,13 +393,16 @@ public final class SQLiteJobStore: JobStore {
             """, [.integer(now)])
     }
 
-    private static func holds(_ lease: JobLease, _ db: SQLiteConnection) throws -> Bool {
-        try db.first("SELECT 1 FROM jobs WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
-                     fence(lease)) { _ in true } ?? false
-    }
+    /// The job is still running under this lease: the fencing condition of every call that takes a lease.
+    /// Its parameters are always ?1 to ?3, bound by `fence`.
+    private static let heldByLease = "id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3"
 
     private static func fence(_ lease: JobLease) -> [SQLiteValue] {
         [.integer(lease.jobID), .text(lease.owner), .integer(lease.attempt)]
+    }
+
+    private static func holds(_ lease: JobLease, _ db: SQLiteConnection) throws -> Bool {
+        try db.first("SELECT 1 FROM jobs WHERE \(heldByLease)", fence(lease)) { _ in true } ?? false
     }
 
     /// Stores the image (once per content hash), its embedding by this model (once) and the labels.
