@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries: thin module maps over Debian's -dev packages.
@@ -19,6 +20,15 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .systemLibrary(name: "CMalloc"),
+        .systemLibrary(
+            name: "CHDF5",
+            pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]
+        ),
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
 
         // Embeds migrations/<dialect>/*.sql into the Queue module at build time, so the schema has one
         // source of truth and the binary needs no files beside it.
@@ -35,6 +45,10 @@ let package = Package(
             plugins: ["EmbedMigrations"]
         ),
         .target(name: "Ingest", dependencies: ["Queue"]),
+        .target(
+            name: "Xception",
+            dependencies: ["CHDF5", "CDNNL", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
         .target(name: "Bench", dependencies: ["Queue"]),
         .executableTarget(
             name: "xceptor",
@@ -46,6 +60,7 @@ let package = Package(
 
         .testTarget(name: "QueueTests", dependencies: ["Queue"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
+        .testTarget(name: "XceptionTests", dependencies: ["Xception"], exclude: ["Fixtures"]),
         // Drives the real `xceptor` binary (several processes on one database file).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
     ]

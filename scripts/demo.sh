@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product xceptor
 xceptor="$(swift build -c release --show-bin-path)/xceptor"
-samples="$(scripts/fetch-samples.sh)"
+samples="$(scripts/fetch-kitchenware.sh)"
 
 work="$(mktemp -d)"
 server_pid=""

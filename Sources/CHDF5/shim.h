@@ -1,0 +1,9 @@
+// libhdf5 from Debian's libhdf5-dev. HDF5 spells its constants as macros that call H5open() and read a
+// global (H5T_NATIVE_FLOAT, H5F_ACC_RDONLY, ...), which Swift cannot import; these one-line functions can.
+#include <hdf5.h>
+
+static inline hid_t xceptor_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }
+static inline unsigned xceptor_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
+static inline hid_t xceptor_h5p_default(void) { return H5P_DEFAULT; }
+static inline hid_t xceptor_h5s_all(void) { return H5S_ALL; }
+static inline hid_t xceptor_h5e_default(void) { return H5E_DEFAULT; }

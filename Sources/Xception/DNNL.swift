@@ -1,0 +1,130 @@
+import CDNNL
+
+/// Thin Swift over oneDNN's C API: status checking and ownership. Only what the plan needs.
+enum DNNL {
+    static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) throws {
+        guard status == dnnl_success else { throw ModelError.backend("\(what()) failed (oneDNN status \(status.rawValue))") }
+    }
+
+    /// A memory descriptor from logical NCHW-ordered dims and a format tag.
+    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+        var descriptor = dnnl_memory_desc_t()
+        let dims64 = dims.map(Int64.init)
+        try check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, dnnl_f32, tag), "memory descriptor \(dims)")
+        return descriptor
+    }
+}
+
+/// oneDNN's CPU engine and one in-order stream.
+final class DNNLContext {
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+
+    init() throws {
+        var engine: dnnl_engine_t?
+        try DNNL.check(dnnl_engine_create(&engine, dnnl_cpu, 0), "creating the CPU engine")
+        var stream: dnnl_stream_t?
+        try DNNL.check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "creating a stream")
+        self.engine = engine!
+        self.stream = stream!
+    }
+
+    deinit {
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+}
+
+/// A tensor in oneDNN memory, in whatever layout the primitive that wrote it chose.
+final class DNNLTensor {
+    let memory: dnnl_memory_t
+    let descriptor: dnnl_memory_desc_t
+
+    init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext) throws {
+        var memory: dnnl_memory_t?
+        var descriptor = descriptor
+        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, xceptor_dnnl_memory_allocate()), "allocating memory")
+        self.memory = memory!
+        self.descriptor = descriptor
+    }
+
+    deinit { dnnl_memory_destroy(memory) }
+
+    func matches(_ other: dnnl_memory_desc_t) -> Bool {
+        var mine = descriptor
+        var theirs = other
+        return dnnl_memory_desc_equal(&mine, &theirs) != 0
+    }
+
+    var dataPointer: UnsafeMutableRawPointer {
+        var handle: UnsafeMutableRawPointer?
+        dnnl_memory_get_data_handle(memory, &handle)
+        return handle!
+    }
+}
+
+/// A created primitive and the descriptor it was made from.
+final class DNNLPrimitive {
+    let primitive: dnnl_primitive_t
+    let descriptor: const_dnnl_primitive_desc_t
+    private let ownedDescriptor: dnnl_primitive_desc_t
+
+    /// Creates the primitive for an operation descriptor (a pointer to any `dnnl_*_desc_t`).
+    init(operation: UnsafeRawPointer, attributes: dnnl_primitive_attr_t?, context: DNNLContext, what: String) throws {
+        var descriptor: dnnl_primitive_desc_t?
+        try DNNL.check(dnnl_primitive_desc_create(&descriptor, operation, attributes, context.engine, nil), "describing \(what)")
+        var primitive: dnnl_primitive_t?
+        try DNNL.check(dnnl_primitive_create(&primitive, descriptor), "creating \(what)")
+        self.ownedDescriptor = descriptor!
+        self.descriptor = descriptor!
+        self.primitive = primitive!
+    }
+
+    /// A reorder between two layouts.
+    init(reorderFrom source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, context: DNNLContext) throws {
+        var descriptor: dnnl_primitive_desc_t?
+        var source = source
+        var destination = destination
+        try DNNL.check(dnnl_reorder_primitive_desc_create(&descriptor, &source, context.engine, &destination, context.engine, nil),
+                       "describing a reorder")
+        var primitive: dnnl_primitive_t?
+        try DNNL.check(dnnl_primitive_create(&primitive, descriptor), "creating a reorder")
+        self.ownedDescriptor = descriptor!
+        self.descriptor = descriptor!
+        self.primitive = primitive!
+    }
+
+    deinit {
+        dnnl_primitive_destroy(primitive)
+        dnnl_primitive_desc_destroy(ownedDescriptor)
+    }
+
+    /// The layout the primitive chose for one of its memories (source, weights, destination).
+    func layout(_ query: dnnl_query_t) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(descriptor, query, 0)!.pointee
+    }
+
+    func execute(_ arguments: [(Int32, DNNLTensor)], context: DNNLContext) throws {
+        let args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.memory) }
+        try DNNL.check(dnnl_primitive_execute(primitive, context.stream, Int32(args.count), args), "running a primitive")
+    }
+}
+
+/// Post-operations fused into a convolution: ReLU, and/or adding the destination's previous contents.
+final class DNNLAttributes {
+    let attributes: dnnl_primitive_attr_t
+
+    init(sum: Bool, relu: Bool) throws {
+        var attributes: dnnl_primitive_attr_t?
+        try DNNL.check(dnnl_primitive_attr_create(&attributes), "creating attributes")
+        self.attributes = attributes!
+        var postOps: dnnl_post_ops_t?
+        try DNNL.check(dnnl_post_ops_create(&postOps), "creating post-ops")
+        defer { dnnl_post_ops_destroy(postOps) }
+        if sum { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
+        if relu { try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
+        try DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "setting post-ops")
+    }
+
+    deinit { dnnl_primitive_attr_destroy(attributes) }
+}

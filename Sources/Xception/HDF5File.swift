@@ -1,0 +1,58 @@
+import CHDF5
+import Foundation
+
+/// A float32 tensor read from a weights file, with its shape as stored (row-major).
+struct StoredTensor: Equatable {
+    var shape: [Int]
+    var values: [Float]
+}
+
+/// Read-only access to the float32 datasets of an HDF5 file, through libhdf5.
+final class HDF5File {
+    let path: String
+    private let file: hid_t
+
+    init(path: String) throws {
+        self.path = path
+        Self.silenceErrorStack()
+        file = H5Fopen(path, xceptor_h5f_acc_rdonly(), xceptor_h5p_default())
+        guard file >= 0 else { throw ModelError.unreadable(path: path, reason: "not an HDF5 file") }
+    }
+
+    deinit { H5Fclose(file) }
+
+    /// Whether a dataset exists at `datasetPath` (e.g. "layers/dense/vars/0").
+    func contains(_ datasetPath: String) -> Bool {
+        // H5Lexists needs every parent group to exist, so walk the path.
+        var prefix = ""
+        for component in datasetPath.split(separator: "/") {
+            prefix += (prefix.isEmpty ? "" : "/") + component
+            guard H5Lexists(file, prefix, xceptor_h5p_default()) > 0 else { return false }
+        }
+        return true
+    }
+
+    /// The dataset at `datasetPath` as float32 (HDF5 converts other float types).
+    func tensor(_ datasetPath: String) throws -> StoredTensor {
+        let dataset = H5Dopen2(file, datasetPath, xceptor_h5p_default())
+        guard dataset >= 0 else { throw ModelError.missingTensor(path: path, tensor: datasetPath) }
+        defer { H5Dclose(dataset) }
+        let space = H5Dget_space(dataset)
+        defer { H5Sclose(space) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0 else { throw ModelError.unreadable(path: path, reason: "\(datasetPath) has no simple shape") }
+        var dimensions = [hsize_t](repeating: 0, count: rank)
+        H5Sget_simple_extent_dims(space, &dimensions, nil)
+        let shape = dimensions.map { Int($0) }
+        var values = [Float](repeating: 0, count: shape.reduce(1, *))
+        let status = values.withUnsafeMutableBytes { buffer in
+            H5Dread(dataset, xceptor_h5t_native_float(), xceptor_h5s_all(), xceptor_h5s_all(), xceptor_h5p_default(), buffer.baseAddress)
+        }
+        guard status >= 0 else { throw ModelError.unreadable(path: path, reason: "\(datasetPath) could not be read as float32") }
+        return StoredTensor(shape: shape, values: values)
+    }
+
+    /// libhdf5 prints every failed call to stderr by default; errors here are reported through Swift.
+    private static let silence: Void = { H5Eset_auto2(xceptor_h5e_default(), nil, nil) }()
+    private static func silenceErrorStack() { _ = silence }
+}

@@ -1,0 +1,26 @@
+/// Errors of model import and inference. Each says what went wrong and what to do about it.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case missingTensor(path: String, tensor: String)
+    case shapeMismatch(tensor: String, expected: [Int], found: [Int])
+    case unsupportedModel(path: String, reason: String)
+    case inputTooSmall(size: Int, minimum: Int)
+    case backend(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason):
+            return "cannot read the model file \(path): \(reason). Pass a Keras 3 .keras file or a Keras .h5 weights file."
+        case let .missingTensor(path, tensor):
+            return "\(path) has no tensor \(tensor); it is not an Xception model of the expected layout (keras.applications.Xception plus Dense layers)."
+        case let .shapeMismatch(tensor, expected, found):
+            return "tensor \(tensor) has shape \(found), expected \(expected); the file holds a different network."
+        case let .unsupportedModel(path, reason):
+            return "\(path) is not a model xceptor can import: \(reason)."
+        case let .inputTooSmall(size, minimum):
+            return "input size \(size) is too small; Xception needs at least \(minimum)x\(minimum) pixels."
+        case let .backend(message):
+            return "inference backend error: \(message)"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// What the network says about one image.
+public struct Prediction: Sendable, Equatable {
+    /// The 2048-d global-average-pooled embedding, as computed (not normalised).
+    public var embedding: [Float]
+    /// The head's last layer, before softmax.
+    public var logits: [Float]
+
+    /// Softmax of the logits, computed in double precision.
+    public var probabilities: [Double] {
+        let largest = logits.max().map(Double.init) ?? 0
+        let exponentials = logits.map { exp(Double($0) - largest) }
+        let total = exponentials.reduce(0, +)
+        return exponentials.map { $0 / total }
+    }
+}
+
+/// Xception with its head, on oneDNN. Plans (the network compiled for one batch size and input size)
+/// are built on first use and kept; calls are serialised.
+public final class XceptionNetwork: Sendable {
+    public let weights: ModelWeights
+    private let state: Mutex<State>
+
+    private struct State: ~Copyable {
+        var context: DNNLContext
+        var plans: [PlanKey: InferencePlan] = [:]
+    }
+
+    private struct PlanKey: Hashable {
+        var batch: Int
+        var size: Int
+    }
+
+    public init(weights: ModelWeights) throws {
+        self.weights = weights
+        state = Mutex(State(context: try DNNLContext()))
+    }
+
+    /// Runs a batch of images, each `size`x`size`x3 float32 in HWC order, already normalised (x/127.5 - 1).
+    public func predict(_ images: [[Float]], size: Int) throws -> [Prediction] {
+        guard !images.isEmpty else { return [] }
+        let pixels = size * size * 3
+        if let bad = images.firstIndex(where: { $0.count != pixels }) {
+            throw ModelError.backend("image \(bad) has \(images[bad].count) values, expected \(size)x\(size)x3 = \(pixels)")
+        }
+        let embeddings: [[Float]] = try state.withLock { state in
+            let key = PlanKey(batch: images.count, size: size)
+            let plan: InferencePlan
+            if let existing = state.plans[key] {
+                plan = existing
+            } else {
+                plan = try InferencePlan(weights: weights, batch: images.count, size: size, context: state.context)
+                state.plans[key] = plan
+            }
+            let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
+            for (index, image) in images.enumerated() {
+                image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
+            }
+            try plan.run()
+            let pooled = plan.pooled.dataPointer.assumingMemoryBound(to: Float.self)
+            let width = Architecture.embeddingWidth
+            return (0..<images.count).map { Array(UnsafeBufferPointer(start: pooled + $0 * width, count: width)) }
+        }
+        return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
+    }
+
+    /// The Dense layers, in plain Swift: a few hundred thousand multiply-adds per image.
+    private func head(_ embedding: [Float]) -> [Float] {
+        weights.head.reduce(embedding) { input, layer in
+            var output = layer.bias
+            for i in 0..<layer.inputWidth where input[i] != 0 {
+                let value = input[i]
+                let row = i * layer.outputWidth
+                for o in 0..<layer.outputWidth { output[o] += value * layer.kernel[row + o] }
+            }
+            switch layer.activation {
+            case .relu: return output.map { max(0, $0) }
+            case .linear, .softmax: return output  // softmax is applied by `probabilities`
+            }
+        }
+    }
+}
