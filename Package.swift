@@ -49,11 +49,11 @@ let package = Package(
             name: "Xception",
             dependencies: ["CHDF5", "CDNNL", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "Bench", dependencies: ["Queue"]),
+        .target(name: "Bench", dependencies: ["Queue", "Xception"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench", "CMalloc",
+                "Queue", "Ingest", "Bench", "Xception", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -7,8 +7,9 @@ import ZIPFoundation
 public struct KerasImporter {
     public init() {}
 
-    /// Imports `path`; `labels` names the outputs of the last Dense layer, in index order.
-    public func importModel(at path: String, labels: [String]) throws -> ModelWeights {
+    /// Imports `path`; `labels` names the outputs of the last Dense layer, in index order (nil: "class0",
+    /// "class1", ...).
+    public func importModel(at path: String, labels: [String]? = nil) throws -> ModelWeights {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -29,7 +30,7 @@ public struct KerasImporter {
         let file = try HDF5File(path: scratch.path)
 
         var naming = Keras3Naming()
-        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: labels, inputSize: config.inputSize)
+        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: config.inputSize)
         let bn = { (file: HDF5File, naming: inout Keras3Naming) throws -> BatchNorm in
             try BatchNorm(file: file, group: naming.next("batch_normalization"))
         }
@@ -74,8 +75,9 @@ public struct KerasImporter {
                                            bias: bias.values, activation: dense.activation))
             width = dense.units
         }
-        guard labels.count == width else {
-            throw ModelError.unsupportedModel(path: path, reason: "the model has \(width) outputs but \(labels.count) labels were given")
+        weights.labels = labels ?? (0..<width).map { "class\($0)" }
+        guard weights.labels.count == width else {
+            throw ModelError.unsupportedModel(path: path, reason: "the model has \(width) outputs but \(weights.labels.count) labels were given")
         }
         return weights
     }
@@ -179,6 +181,10 @@ struct KerasConfig {
         }
         guard sawXception else { throw ModelError.unsupportedModel(path: path, reason: "it does not contain keras.applications.Xception") }
         guard !dense.isEmpty else { throw ModelError.unsupportedModel(path: path, reason: "it has no Dense head to classify with") }
+        // The last layer's softmax is applied when probabilities are asked for; anywhere else it would change the logits.
+        guard !dense.dropLast().contains(where: { $0.activation == .softmax }) else {
+            throw ModelError.unsupportedModel(path: path, reason: "softmax is only supported on the last Dense layer")
+        }
         self.inputSize = inputSize ?? 299
         self.denseLayers = dense
     }

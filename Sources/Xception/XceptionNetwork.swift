@@ -33,6 +33,9 @@ public final class XceptionNetwork: Sendable {
         var size: Int
     }
 
+    /// Floating-point operations per image at `size`x`size` (for GFLOP/s figures).
+    public static func flopsPerImage(size: Int) -> Double { Architecture.convolutionFLOPs(size: size) }
+
     public init(weights: ModelWeights) throws {
         self.weights = weights
         state = Mutex(State(context: try DNNLContext()))
@@ -77,7 +80,7 @@ public final class XceptionNetwork: Sendable {
             }
             switch layer.activation {
             case .relu: return output.map { max(0, $0) }
-            case .linear, .softmax: return output  // softmax is applied by `probabilities`
+            case .linear, .softmax: return output  // softmax (last layer only) is applied by `probabilities`
             }
         }
     }

@@ -1,0 +1,164 @@
+import CDNNL
+
+/// A tensor with its logical NCHW dims, which oneDNN layouts do not tell.
+struct Activation {
+    var tensor: DNNLTensor
+    var channels: Int
+    var height: Int
+    var width: Int
+}
+
+/// Records oneDNN primitives and their memories in execution order. Activations stay in the layouts
+/// oneDNN picks (blocked, for AVX2 or AVX-512) and are reordered only where a consumer chose differently;
+/// weights are packed once, when the step is added.
+final class PlanBuilder {
+    let batch: Int
+    let context: DNNLContext
+    private(set) var steps: [(DNNLPrimitive, [(Int32, DNNLTensor)])] = []
+
+    init(batch: Int, context: DNNLContext) {
+        self.batch = batch
+        self.context = context
+    }
+
+    /// A caller-written input, NHWC float32.
+    func input(channels: Int, height: Int, width: Int) throws -> Activation {
+        let tensor = try DNNLTensor(DNNL.descriptor([batch, channels, height, width], dnnl_nhwc), context: context)
+        return Activation(tensor: tensor, channels: channels, height: height, width: width)
+    }
+
+    /// `x` reordered into a caller-readable NHWC float32 tensor.
+    func output(_ x: Activation) throws -> DNNLTensor {
+        try conformed(x.tensor, to: DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_nhwc))
+    }
+
+    /// Runs every step in order and waits for them.
+    func run() throws {
+        for (primitive, arguments) in steps { try primitive.execute(arguments, context: context) }
+        try DNNL.check(dnnl_stream_wait(context.stream), "waiting for the stream")
+    }
+
+    /// A convolution plus bias, then optionally the previous contents of `accumulateInto`, then ReLU.
+    func convolution(_ x: Activation, _ weights: FoldedConvolution, stride: Int, padding: Int, relu: Bool,
+                             accumulateInto target: Activation? = nil) throws -> Activation {
+        let k = weights.kernelSize
+        let outHeight = (x.height + 2 * padding - k) / stride + 1
+        let outWidth = (x.width + 2 * padding - k) / stride + 1
+        var source = try DNNL.descriptor([batch, weights.inputChannels, x.height, x.width], dnnl_format_tag_any)
+        var kernel = try DNNL.descriptor([weights.outputChannels, weights.inputChannels, k, k], dnnl_format_tag_any)
+        var bias = try DNNL.descriptor([weights.outputChannels], dnnl_x)
+        var destination = try target.map(\.tensor.descriptor)
+            ?? DNNL.descriptor([batch, weights.outputChannels, outHeight, outWidth], dnnl_format_tag_any)
+        var operation = dnnl_convolution_desc_t()
+        let strides: [Int64] = [Int64(stride), Int64(stride)]
+        let pads: [Int64] = [Int64(padding), Int64(padding)]
+        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
+                                                          &source, &kernel, &bias, &destination, strides, pads, pads),
+                       "describing a \(k)x\(k) convolution")
+        let attributes = try DNNLAttributes(sum: target != nil, relu: relu)
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: attributes.attributes, context: context,
+                                          what: "a \(k)x\(k) convolution")
+        let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
+        steps.append((primitive, [
+            (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+            (DNNL_ARG_WEIGHTS, try constant(weights.kernel, dims: [weights.outputChannels, weights.inputChannels, k, k],
+                                            tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))),
+            (DNNL_ARG_BIAS, try constant(weights.bias, dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
+            (DNNL_ARG_DST, output),
+        ]))
+        return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
+    }
+
+    /// A 3x3 depthwise convolution, stride 1, 'same' padding, no bias (its batch norm follows the pointwise half).
+    func depthwise(_ x: Activation, _ kernel: [Float]) throws -> Activation {
+        var source = x.tensor.descriptor
+        var weights = try DNNL.descriptor([x.channels, 1, 1, 3, 3], dnnl_format_tag_any)
+        var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any)
+        var operation = dnnl_convolution_desc_t()
+        let ones: [Int64] = [1, 1]
+        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
+                                                          &source, &weights, nil, &destination, ones, ones, ones),
+                       "describing a depthwise convolution")
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a depthwise convolution")
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
+        steps.append((primitive, [
+            (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+            (DNNL_ARG_WEIGHTS, try constant(kernel, dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
+                                            as: primitive.layout(dnnl_query_weights_md))),
+            (DNNL_ARG_DST, output),
+        ]))
+        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
+    }
+
+    /// ReLU into a new tensor (the block input stays intact for the shortcut).
+    func relu(_ x: Activation) throws -> Activation {
+        var data = x.tensor.descriptor
+        var operation = dnnl_eltwise_desc_t()
+        try DNNL.check(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0),
+                       "describing a ReLU")
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a ReLU")
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
+        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
+        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
+    }
+
+    /// 3x3 max pool, stride 2, TensorFlow's 'same' padding (the extra row or column, if any, at the end).
+    func maxPool(_ x: Activation) throws -> Activation {
+        let outHeight = (x.height + 1) / 2
+        let outWidth = (x.width + 1) / 2
+        let padBottom = max(0, (outHeight - 1) * 2 + 3 - x.height)
+        let padRight = max(0, (outWidth - 1) * 2 + 3 - x.width)
+        var source = x.tensor.descriptor
+        var destination = try DNNL.descriptor([batch, x.channels, outHeight, outWidth], dnnl_format_tag_any)
+        var operation = dnnl_pooling_v2_desc_t()
+        let (strides, kernel, dilation): ([Int64], [Int64], [Int64]) = ([2, 2], [3, 3], [0, 0])
+        let padLeft: [Int64] = [Int64(padBottom / 2), Int64(padRight / 2)]
+        let padRightSide: [Int64] = [Int64(padBottom - padBottom / 2), Int64(padRight - padRight / 2)]
+        try DNNL.check(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_max, &source,
+                                                         &destination, strides, kernel, dilation, padLeft, padRightSide),
+                       "describing a max pool")
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
+        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
+        return Activation(tensor: output, channels: x.channels, height: outHeight, width: outWidth)
+    }
+
+    /// Mean over the whole grid, reordered to a plain [batch][channels] matrix.
+    func globalAveragePool(_ x: Activation) throws -> DNNLTensor {
+        var source = x.tensor.descriptor
+        var destination = try DNNL.descriptor([batch, x.channels, 1, 1], dnnl_format_tag_any)
+        var operation = dnnl_pooling_v2_desc_t()
+        let ones: [Int64] = [1, 1]
+        let zeros: [Int64] = [0, 0]
+        let kernel: [Int64] = [Int64(x.height), Int64(x.width)]
+        try DNNL.check(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
+                                                         &source, &destination, ones, kernel, zeros, zeros, zeros),
+                       "describing the global average pool")
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global average pool")
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
+        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
+        return try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))
+    }
+
+    /// `tensor` itself if it already has `layout`, else a reorder step into a new tensor that has.
+    func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+        if tensor.matches(layout) { return tensor }
+        let output = try DNNLTensor(layout, context: context)
+        let reorder = try DNNLPrimitive(reorderFrom: tensor.descriptor, to: layout, context: context)
+        steps.append((reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)]))
+        return output
+    }
+
+    /// Weights written once, in the layout the primitive wants (reordered now, not at every run).
+    func constant(_ values: [Float], dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+        let plain = try DNNLTensor(DNNL.descriptor(dims, tag), context: context)
+        values.withUnsafeBytes { plain.dataPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        if plain.matches(layout) { return plain }
+        let packed = try DNNLTensor(layout, context: context)
+        let reorder = try DNNLPrimitive(reorderFrom: plain.descriptor, to: layout, context: context)
+        try reorder.execute([(DNNL_ARG_FROM, plain), (DNNL_ARG_TO, packed)], context: context)
+        try DNNL.check(dnnl_stream_wait(context.stream), "packing weights")
+        return packed
+    }
+
+}
