@@ -1,0 +1,156 @@
+import Foundation
+
+/// The shared inference core: one per process, called from any number of tasks at once. Callers submit
+/// one image each; a dedicated thread gathers what is waiting into batches (up to `maxBatch`, or whatever
+/// arrived within `maxWait` of the first) and runs them on the network, so concurrent jobs share the cores
+/// efficiently. The queue is bounded: when `queueCapacity` images wait, submitters wait for room
+/// (backpressure) instead of piling up memory.
+public final class InferenceEngine: Sendable {
+    public struct Configuration: Sendable {
+        public var maxBatch: Int
+        public var maxWaitSeconds: Double
+        public var queueCapacity: Int
+
+        public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64) {
+            self.maxBatch = maxBatch
+            self.maxWaitSeconds = maxWaitSeconds
+            self.queueCapacity = queueCapacity
+        }
+    }
+
+    /// Counters for tests, benchmarks and metrics.
+    public struct Statistics: Sendable, Equatable {
+        public var batches = 0
+        public var images = 0
+        public var largestBatch = 0
+        public var deepestQueue = 0
+    }
+
+    public let network: XceptionNetwork
+    public let configuration: Configuration
+    private let state: EngineState
+
+    public init(network: XceptionNetwork, configuration: Configuration = Configuration()) {
+        precondition(configuration.maxBatch >= 1 && configuration.queueCapacity >= 1)
+        self.network = network
+        self.configuration = configuration
+        state = EngineState()
+        let thread = Thread { [state, network, configuration] in
+            Self.serve(state: state, network: network, configuration: configuration)
+        }
+        thread.name = "xceptor-inference"
+        thread.start()
+    }
+
+    deinit { state.stop() }
+
+    /// Runs one image (`size`x`size`x3, HWC, normalised) and returns its prediction.
+    public func predict(_ image: [Float], size: Int) async throws -> Prediction {
+        try await state.waitForRoom(capacity: configuration.queueCapacity)
+        return try await withCheckedThrowingContinuation { continuation in
+            state.submit(EngineState.Request(image: image, size: size, continuation: continuation))
+        }
+    }
+
+    public var statistics: Statistics { state.statistics }
+
+    /// Stops the engine thread once the queue is empty; later calls fail.
+    public func shutdown() { state.stop() }
+
+    private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
+        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds) {
+            do {
+                let predictions = try network.predict(batch.map(\.image), size: batch[0].size)
+                for (request, prediction) in zip(batch, predictions) { request.continuation.resume(returning: prediction) }
+            } catch {
+                for request in batch { request.continuation.resume(throwing: error) }
+            }
+        }
+    }
+}
+
+/// The engine's queue, guarded by one condition variable (the engine thread sleeps on it).
+private final class EngineState: @unchecked Sendable {
+    // @unchecked: every property is touched only with `condition` locked.
+    struct Request {
+        var image: [Float]
+        var size: Int
+        var continuation: CheckedContinuation<Prediction, Error>
+    }
+
+    private let condition = NSCondition()
+    private var pending: [Request] = []
+    private var roomWaiters: [CheckedContinuation<Void, Error>] = []
+    private var reserved = 0
+    private var stopped = false
+    private var counters = InferenceEngine.Statistics()
+
+    var statistics: InferenceEngine.Statistics { condition.withLock { counters } }
+
+    /// Reserves a place in the queue, waiting while it is full.
+    func waitForRoom(capacity: Int) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            condition.withLock {
+                if stopped {
+                    continuation.resume(throwing: ModelError.backend("the inference engine has shut down"))
+                } else if reserved < capacity {
+                    reserved += 1
+                    continuation.resume()
+                } else {
+                    roomWaiters.append(continuation)
+                }
+            }
+        }
+    }
+
+    func submit(_ request: Request) {
+        condition.withLock {
+            if stopped {
+                request.continuation.resume(throwing: ModelError.backend("the inference engine has shut down"))
+                return
+            }
+            pending.append(request)
+            counters.deepestQueue = max(counters.deepestQueue, pending.count)
+            condition.signal()
+        }
+    }
+
+    /// Waits for work, then for up to `wait` seconds more while the batch is not full; nil once stopped
+    /// and drained. Requests of another input size wait for a later batch.
+    func nextBatch(max maxBatch: Int, wait: Double) -> [Request]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty {
+            if stopped { return nil }
+            condition.wait()
+        }
+        let deadline = Date().addingTimeInterval(wait)
+        while pending.count < maxBatch, !stopped, condition.wait(until: deadline) {}
+        let size = pending[0].size
+        var batch: [Request] = []
+        var rest: [Request] = []
+        for request in pending {
+            if batch.count < maxBatch, request.size == size { batch.append(request) } else { rest.append(request) }
+        }
+        pending = rest
+        // Hand the freed places to waiting submitters.
+        reserved -= batch.count
+        for _ in 0..<min(batch.count, roomWaiters.count) {
+            reserved += 1
+            roomWaiters.removeFirst().resume()
+        }
+        counters.batches += 1
+        counters.images += batch.count
+        counters.largestBatch = max(counters.largestBatch, batch.count)
+        return batch
+    }
+
+    func stop() {
+        condition.withLock {
+            stopped = true
+            for waiter in roomWaiters { waiter.resume(throwing: ModelError.backend("the inference engine has shut down")) }
+            roomWaiters.removeAll()
+            condition.broadcast()
+        }
+    }
+}
