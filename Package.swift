@@ -45,6 +45,9 @@ let package = Package(
             plugins: ["EmbedMigrations"]
         ),
         .target(name: "Ingest", dependencies: ["Queue"]),
+        // libjpeg's errors must longjmp out of the library, which Swift cannot do: a small C shim.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         .target(
             name: "Xception",
             dependencies: ["CHDF5", "CDNNL", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
@@ -60,7 +63,8 @@ let package = Package(
 
         .testTarget(name: "QueueTests", dependencies: ["Queue"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
-        .testTarget(name: "XceptionTests", dependencies: ["Xception"], exclude: ["Fixtures"]),
+        .testTarget(name: "XceptionTests", dependencies: ["Xception"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         // Drives the real `xceptor` binary (several processes on one database file).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
     ]

@@ -1,0 +1,23 @@
+// C shims for image codecs whose error handling Swift cannot express: libjpeg reports errors by calling
+// a handler that must longjmp out (its default calls exit()). Each function returns 0 on success, or
+// non-zero with a message in `error` (at least 200 bytes).
+#ifndef XCEPTOR_IMAGE_CODECS_H
+#define XCEPTOR_IMAGE_CODECS_H
+#include <stddef.h>
+
+/// Reads a JPEG header: dimensions and the number of colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK).
+int xceptor_jpeg_header(const unsigned char *data, size_t size, int *width, int *height, int *components,
+                        char *error);
+
+/// Decodes a JPEG to interleaved 8-bit pixels: RGB for gray and colour images, CMYK (as stored, with the
+/// Adobe inversion flag in `*inverted_cmyk`) for 4-component images. `scale_denominator` (1, 2, 4 or 8)
+/// lets libjpeg downscale in the DCT domain. `output` must hold width*height*components bytes of the
+/// scaled size, which `xceptor_jpeg_scaled_size` reports.
+int xceptor_jpeg_decode(const unsigned char *data, size_t size, int scale_denominator, unsigned char *output,
+                        size_t output_size, int *width, int *height, int *components, int *inverted_cmyk, char *error);
+
+/// The output size of a decode at `scale_denominator`, without decoding.
+int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_denominator, int *width, int *height,
+                             char *error);
+
+#endif

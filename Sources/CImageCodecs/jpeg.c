@@ -1,0 +1,110 @@
+#include "image_codecs.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <jpeglib.h>
+
+struct xceptor_error_manager {
+    struct jpeg_error_mgr base;
+    jmp_buf escape;
+    char *message;
+};
+
+static void xceptor_error_exit(j_common_ptr cinfo) {
+    struct xceptor_error_manager *manager = (struct xceptor_error_manager *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, manager->message);
+    longjmp(manager->escape, 1);
+}
+
+// Corrupt-data warnings (truncated files, bad Huffman codes) become errors: a half-grey image must not
+// be embedded as if it were the picture.
+static void xceptor_emit_message(j_common_ptr cinfo, int level) {
+    if (level < 0) {
+        struct xceptor_error_manager *manager = (struct xceptor_error_manager *)cinfo->err;
+        (*cinfo->err->format_message)(cinfo, manager->message);
+        longjmp(manager->escape, 1);
+    }
+}
+
+static void xceptor_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+#define XCEPTOR_BEGIN(cinfo, manager, error)                         \
+    struct jpeg_decompress_struct cinfo;                             \
+    struct xceptor_error_manager manager;                            \
+    cinfo.err = jpeg_std_error(&manager.base);                       \
+    manager.base.error_exit = xceptor_error_exit;                    \
+    manager.base.emit_message = xceptor_emit_message;                \
+    manager.base.output_message = xceptor_output_message;            \
+    manager.message = (error);                                       \
+    (error)[0] = 0;                                                  \
+    if (setjmp(manager.escape)) {                                    \
+        jpeg_destroy_decompress(&cinfo);                             \
+        return 1;                                                    \
+    }                                                                \
+    jpeg_create_decompress(&cinfo);
+
+int xceptor_jpeg_header(const unsigned char *data, size_t size, int *width, int *height, int *components,
+                        char *error) {
+    XCEPTOR_BEGIN(cinfo, manager, error)
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    *width = (int)cinfo.image_width;
+    *height = (int)cinfo.image_height;
+    *components = cinfo.num_components;
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+static void xceptor_configure(struct jpeg_decompress_struct *cinfo, int scale_denominator) {
+    if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK) {
+        cinfo->out_color_space = JCS_CMYK;
+    } else {
+        cinfo->out_color_space = JCS_RGB;
+    }
+    cinfo->scale_num = 1;
+    cinfo->scale_denom = (unsigned int)scale_denominator;
+    // Pillow's defaults, so decoded pixels match what the reference pipeline saw.
+    cinfo->dct_method = JDCT_ISLOW;
+    cinfo->do_fancy_upsampling = TRUE;
+}
+
+int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_denominator, int *width, int *height,
+                             char *error) {
+    XCEPTOR_BEGIN(cinfo, manager, error)
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    xceptor_configure(&cinfo, scale_denominator);
+    jpeg_calc_output_dimensions(&cinfo);
+    *width = (int)cinfo.output_width;
+    *height = (int)cinfo.output_height;
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+int xceptor_jpeg_decode(const unsigned char *data, size_t size, int scale_denominator, unsigned char *output,
+                        size_t output_size, int *width, int *height, int *components, int *inverted_cmyk, char *error) {
+    XCEPTOR_BEGIN(cinfo, manager, error)
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    xceptor_configure(&cinfo, scale_denominator);
+    *inverted_cmyk = cinfo.saw_Adobe_marker ? 1 : 0;
+    jpeg_start_decompress(&cinfo);
+    size_t stride = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
+    if (stride * cinfo.output_height > output_size) {
+        snprintf(error, 200, "output buffer of %zu bytes is too small for %ux%u", output_size, cinfo.output_width,
+                 cinfo.output_height);
+        jpeg_destroy_decompress(&cinfo);
+        return 1;
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = output + stride * cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    *width = (int)cinfo.output_width;
+    *height = (int)cinfo.output_height;
+    *components = cinfo.output_components;
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}

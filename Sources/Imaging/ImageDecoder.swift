@@ -1,0 +1,68 @@
+import CImageCodecs
+import Foundation
+
+/// Decodes image bytes to RGB, refusing decompression bombs from the header, before allocating.
+public struct ImageDecoder: Sendable {
+    /// Largest image decoded, in pixels (width x height as the header claims them).
+    public var maxPixels: Int
+
+    public static let defaultMaxPixels = 64_000_000
+
+    public init(maxPixels: Int = ImageDecoder.defaultMaxPixels) {
+        self.maxPixels = maxPixels
+    }
+
+    /// Decodes at full size (what Pillow does, so the pixels match the reference pipeline exactly).
+    public func decode(_ bytes: [UInt8]) throws -> RGBImage {
+        guard !bytes.isEmpty else { throw ImageError.empty }
+        guard let format = ImageFormat.sniff(bytes) else {
+            throw ImageError.unrecognizedFormat(firstBytes: bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))
+        }
+        switch format {
+        case .jpeg: return try decodeJPEG(bytes)
+        case .png, .gif, .webp, .bmp: throw ImageError.unsupportedFormat(format.rawValue)
+        }
+    }
+
+    private func decodeJPEG(_ bytes: [UInt8]) throws -> RGBImage {
+        var message = [CChar](repeating: 0, count: 256)
+        var (width, height, components): (Int32, Int32, Int32) = (0, 0, 0)
+        guard xceptor_jpeg_header(bytes, bytes.count, &width, &height, &components, &message) == 0 else {
+            throw ImageError.corrupt(format: "JPEG", reason: String(cString: message))
+        }
+        guard width > 0, height > 0 else { throw ImageError.corrupt(format: "JPEG", reason: "zero width or height") }
+        guard Int(width) * Int(height) <= maxPixels else {
+            throw ImageError.tooManyPixels(width: Int(width), height: Int(height), limit: maxPixels)
+        }
+        let outputComponents = components == 4 ? 4 : 3
+        var output = [UInt8](repeating: 0, count: Int(width) * Int(height) * outputComponents)
+        var inverted: Int32 = 0
+        let status = output.withUnsafeMutableBufferPointer { buffer in
+            xceptor_jpeg_decode(bytes, bytes.count, 1, buffer.baseAddress, buffer.count, &width, &height, &components, &inverted, &message)
+        }
+        guard status == 0 else { throw ImageError.corrupt(format: "JPEG", reason: String(cString: message)) }
+        if components == 4 { output = Self.cmykToRGB(output, inverted: inverted != 0) }
+        return RGBImage(width: Int(width), height: Int(height), pixels: output)
+    }
+
+    /// Exposed for tests: the conversion is not reachable without a CMYK JPEG fixture.
+    public static func cmykToRGBForTesting(_ cmyk: [UInt8], inverted: Bool) -> [UInt8] { cmykToRGB(cmyk, inverted: inverted) }
+
+    /// Pillow's CMYK to RGB: each channel (255 - k) * (255 - c) / 255 with its rounding. Adobe files store
+    /// CMYK inverted.
+    static func cmykToRGB(_ cmyk: [UInt8], inverted: Bool) -> [UInt8] {
+        var rgb = [UInt8](repeating: 0, count: cmyk.count / 4 * 3)
+        for pixel in 0..<cmyk.count / 4 {
+            let value = { (index: Int) -> Int in
+                let stored = Int(cmyk[pixel * 4 + index])
+                return inverted ? 255 - stored : stored
+            }
+            let notBlack = 255 - value(3)
+            for channel in 0..<3 {
+                let product = value(channel) * notBlack + 128
+                rgb[pixel * 3 + channel] = UInt8(clamping: notBlack - (((product >> 8) + product) >> 8))
+            }
+        }
+        return rgb
+    }
+}
