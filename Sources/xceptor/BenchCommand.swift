@@ -120,8 +120,7 @@ extension BenchCommand {
             abstract: "Images/s, ms per batch and GFLOP/s of the network alone, on synthetic inputs.",
             discussion: "Anchors on this machine (2 cores, AVX-512, ~520 GFLOP/s fp32 peak), batch 8: ONNX Runtime ~24 img/s at 299 and ~113 at 150; TensorFlow ~21 and ~84.")
 
-        @Option(name: .long, help: ArgumentHelp("The model: a Keras 3 .keras file.", valueName: "file"))
-        var model: String
+        @OptionGroup var model: ModelOptions
 
         @Option(name: .long, help: "Input size in pixels (150 or 299; any size >= 71 works).")
         var size = 150
@@ -146,7 +145,7 @@ extension BenchCommand {
 
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
-            let network = try XceptionNetwork(weights: KerasImporter().importModel(at: model))
+            let network = try XceptionNetwork(weights: model.load())
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threadCount)
             if json {
                 let encoder = JSONEncoder()

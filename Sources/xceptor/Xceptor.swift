@@ -10,10 +10,11 @@ struct Xceptor: AsyncParsableCommand {
         abstract: "Turn lists of image URLs into searchable Xception embeddings.",
         discussion: """
             Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB).
-            Add URLs with 'enqueue', watch them with 'status' and 'jobs', and measure with 'bench'.
+            Add URLs with 'enqueue', watch them with 'status' and 'jobs', classify files with 'embed' (after
+            'model fetch'), and measure with 'bench'.
             """,
         version: version,
-        subcommands: [EnqueueCommand.self, StatusCommand.self, JobsCommand.self, BenchCommand.self]
+        subcommands: [EnqueueCommand.self, StatusCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
     )
 
     static func main() async {

