@@ -39,13 +39,28 @@ final class DNNLContext {
 final class DNNLTensor {
     let memory: dnnl_memory_t
     let descriptor: dnnl_memory_desc_t
+    /// Whether the plan places this tensor in its shared arena (set at `PlanBuilder.finalize`) rather
+    /// than oneDNN allocating it.
+    let deferred: Bool
 
-    init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext) throws {
+    /// - Parameter deferred: no buffer yet; the plan's memory planner assigns one.
+    init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext, deferred: Bool = false) throws {
         var memory: dnnl_memory_t?
         var descriptor = descriptor
-        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, xceptor_dnnl_memory_allocate()), "allocating memory")
+        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, deferred ? nil : xceptor_dnnl_memory_allocate()),
+                       "allocating memory")
         self.memory = memory!
         self.descriptor = descriptor
+        self.deferred = deferred
+    }
+
+    var byteCount: Int {
+        var descriptor = descriptor
+        return dnnl_memory_desc_get_size(&descriptor)
+    }
+
+    func place(at pointer: UnsafeMutableRawPointer) throws {
+        try DNNL.check(dnnl_memory_set_data_handle(memory, pointer), "placing a tensor")
     }
 
     deinit { dnnl_memory_destroy(memory) }

@@ -49,7 +49,11 @@ final class InferencePlan {
             }
         }
         pooled = try builder.globalAveragePool(x)
+        try builder.finalize()
     }
+
+    /// Bytes of the shared activation arena, and what the activations would take unshared.
+    var activationBytes: (shared: Int, unshared: Int) { (builder.arenaBytes, builder.unsharedActivationBytes) }
 
     /// Runs the network on the batch already written into `input`.
     func run() throws {

@@ -15,10 +15,60 @@ final class PlanBuilder {
     let batch: Int
     let context: DNNLContext
     private(set) var steps: [(DNNLPrimitive, [(Int32, DNNLTensor)])] = []
+    /// First and last step using each activation (by identity); `Int.max` for pinned ones.
+    private var lifetimes: [ObjectIdentifier: (tensor: DNNLTensor, first: Int, last: Int)] = [:]
+    private var arena: UnsafeMutableRawPointer?
+    private(set) var arenaBytes = 0
+    /// What the activations would take without sharing (for tests and reports).
+    private(set) var unsharedActivationBytes = 0
 
     init(batch: Int, context: DNNLContext) {
         self.batch = batch
         self.context = context
+    }
+
+    deinit { arena?.deallocate() }
+
+    private func append(_ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLTensor)]) {
+        precondition(arena == nil, "a finalized plan cannot grow")
+        let index = steps.count
+        steps.append((primitive, arguments))
+        for (_, tensor) in arguments where tensor.deferred {
+            let key = ObjectIdentifier(tensor)
+            let previous = lifetimes[key]
+            lifetimes[key] = (tensor, previous?.first ?? index, max(previous?.last ?? index, index))
+        }
+    }
+
+    /// Keeps `tensor` intact after the last step (the caller reads it after `run`).
+    private func pin(_ tensor: DNNLTensor) {
+        guard tensor.deferred, let lifetime = lifetimes[ObjectIdentifier(tensor)] else { return }
+        lifetimes[ObjectIdentifier(tensor)] = (tensor, lifetime.first, .max)
+    }
+
+    /// Places every activation in one arena: tensors whose lifetimes do not overlap share bytes
+    /// (greedy, largest first). Without this, batch 8 at 299x299 held every intermediate tensor of the
+    /// network at once (1.36 GiB resident instead of a few hundred MiB).
+    func finalize() throws {
+        guard arena == nil else { return }
+        let alignment = 64
+        var placed: [(offset: Int, bytes: Int, first: Int, last: Int)] = []
+        var offsets: [(DNNLTensor, Int)] = []
+        for lifetime in lifetimes.values.sorted(by: { $0.tensor.byteCount > $1.tensor.byteCount }) {
+            let bytes = (lifetime.tensor.byteCount + alignment - 1) / alignment * alignment
+            let conflicts = placed.filter { $0.first <= lifetime.last && lifetime.first <= $0.last }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for other in conflicts where offset + bytes > other.offset && other.offset + other.bytes > offset {
+                offset = other.offset + other.bytes
+            }
+            placed.append((offset, bytes, lifetime.first, lifetime.last))
+            unsharedActivationBytes += bytes
+            offsets.append((lifetime.tensor, offset))
+            arenaBytes = max(arenaBytes, offset + bytes)
+        }
+        let arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaBytes, alignment), alignment: alignment)
+        self.arena = arena
+        for (tensor, offset) in offsets { try tensor.place(at: arena + offset) }
     }
 
     /// A caller-written input, NHWC float32.
@@ -29,11 +79,14 @@ final class PlanBuilder {
 
     /// `x` reordered into a caller-readable NHWC float32 tensor.
     func output(_ x: Activation) throws -> DNNLTensor {
-        try conformed(x.tensor, to: DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_nhwc))
+        let tensor = try conformed(x.tensor, to: DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_nhwc))
+        pin(tensor)
+        return tensor
     }
 
     /// Runs every step in order and waits for them.
     func run() throws {
+        try finalize()
         for (primitive, arguments) in steps { try primitive.execute(arguments, context: context) }
         try DNNL.check(dnnl_stream_wait(context.stream), "waiting for the stream")
     }
@@ -58,14 +111,14 @@ final class PlanBuilder {
         let attributes = try DNNLAttributes(sum: target != nil, relu: relu)
         let primitive = try DNNLPrimitive(operation: &operation, attributes: attributes.attributes, context: context,
                                           what: "a \(k)x\(k) convolution")
-        let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
-        steps.append((primitive, [
+        let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        append(primitive, [
             (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
             (DNNL_ARG_WEIGHTS, try constant(weights.kernel, dims: [weights.outputChannels, weights.inputChannels, k, k],
                                             tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))),
             (DNNL_ARG_BIAS, try constant(weights.bias, dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
             (DNNL_ARG_DST, output),
-        ]))
+        ])
         return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
     }
 
@@ -80,13 +133,13 @@ final class PlanBuilder {
                                                           &source, &weights, nil, &destination, ones, ones, ones),
                        "describing a depthwise convolution")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a depthwise convolution")
-        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
-        steps.append((primitive, [
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        append(primitive, [
             (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
             (DNNL_ARG_WEIGHTS, try constant(kernel, dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
                                             as: primitive.layout(dnnl_query_weights_md))),
             (DNNL_ARG_DST, output),
-        ]))
+        ])
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
     }
 
@@ -97,8 +150,8 @@ final class PlanBuilder {
         try DNNL.check(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0),
                        "describing a ReLU")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a ReLU")
-        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
-        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
     }
 
@@ -118,8 +171,8 @@ final class PlanBuilder {
                                                          &destination, strides, kernel, dilation, padLeft, padRightSide),
                        "describing a max pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
-        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
-        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
         return Activation(tensor: output, channels: x.channels, height: outHeight, width: outWidth)
     }
 
@@ -135,17 +188,19 @@ final class PlanBuilder {
                                                          &source, &destination, ones, kernel, zeros, zeros, zeros),
                        "describing the global average pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global average pool")
-        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context)
-        steps.append((primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)]))
-        return try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))
+        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
+        let plain = try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))
+        pin(plain)
+        return plain
     }
 
     /// `tensor` itself if it already has `layout`, else a reorder step into a new tensor that has.
     func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t) throws -> DNNLTensor {
         if tensor.matches(layout) { return tensor }
-        let output = try DNNLTensor(layout, context: context)
+        let output = try DNNLTensor(layout, context: context, deferred: true)
         let reorder = try DNNLPrimitive(reorderFrom: tensor.descriptor, to: layout, context: context)
-        steps.append((reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)]))
+        append(reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)])
         return output
     }
 
