@@ -68,7 +68,10 @@ let package = Package(
 
         .testTarget(name: "QueueTests", dependencies: ["Queue"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
-        .testTarget(name: "XceptionTests", dependencies: ["Xception"]),
+        .testTarget(
+            name: "XceptionTests",
+            dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
         // Drives the real `xceptor` binary (several processes on one database file).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),

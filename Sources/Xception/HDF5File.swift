@@ -52,6 +52,45 @@ final class HDF5File {
         return StoredTensor(shape: shape, values: values)
     }
 
+    /// Whether the file (or group) at `objectPath` has an attribute `name`.
+    func hasAttribute(_ name: String, of objectPath: String) -> Bool {
+        H5Aexists_by_name(file, objectPath, name, xceptor_h5p_default()) > 0
+    }
+
+    /// A string-array attribute (fixed- or variable-length strings), e.g. Keras 2's `layer_names`.
+    func strings(attribute name: String, of objectPath: String) throws -> [String] {
+        let attribute = H5Aopen_by_name(file, objectPath, name, xceptor_h5p_default(), xceptor_h5p_default())
+        guard attribute >= 0 else { throw ModelError.unreadable(path: path, reason: "no attribute \(name) on \(objectPath)") }
+        defer { H5Aclose(attribute) }
+        let type = H5Aget_type(attribute)
+        defer { H5Tclose(type) }
+        let space = H5Aget_space(attribute)
+        defer { H5Sclose(space) }
+        let count = Int(H5Sget_simple_extent_npoints(space))
+        guard H5Tget_class(type) == H5T_STRING else {
+            throw ModelError.unreadable(path: path, reason: "attribute \(name) on \(objectPath) is not a list of strings")
+        }
+        if H5Tis_variable_str(type) > 0 {
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            guard H5Aread(attribute, type, &pointers) >= 0 else { throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable") }
+            defer { for pointer in pointers { H5free_memory(pointer) } }
+            return pointers.map { $0.map { String(cString: $0) } ?? "" }
+        }
+        let width = H5Tget_size(type)
+        var buffer = [UInt8](repeating: 0, count: width * count)
+        guard H5Aread(attribute, type, &buffer) >= 0 else { throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable") }
+        return (0..<count).map { index in
+            let slice = buffer[index * width..<(index + 1) * width]
+            return String(decoding: slice.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    /// A string attribute (h5py writes JSON configs this way), or nil if absent.
+    func string(attribute name: String, of objectPath: String) throws -> String? {
+        guard hasAttribute(name, of: objectPath) else { return nil }
+        return try strings(attribute: name, of: objectPath).first
+    }
+
     /// libhdf5 prints every failed call to stderr by default; errors here are reported through Swift.
     private static let silence: Void = { H5Eset_auto2(xceptor_h5e_default(), nil, nil) }()
     private static func silenceErrorStack() { _ = silence }

@@ -1,15 +1,32 @@
 import Foundation
 import ZIPFoundation
 
-/// Reads a Keras 3 `.keras` file (a zip of `config.json` and `model.weights.h5`) holding
-/// `keras.applications.Xception` followed by global average pooling and Dense layers, and folds each
-/// batch norm into the convolution before it.
+/// Imports `keras.applications.Xception` followed by global average pooling and Dense layers, from a
+/// Keras 3 `.keras` file (a zip of `config.json` and `model.weights.h5`) or a Keras 2 `.h5` (full model
+/// or weights only, the layout keras.applications publishes), folding each batch norm into the
+/// convolution before it. Both layouts feed one walk over `Architecture`.
 public struct KerasImporter {
     public init() {}
 
     /// Imports `path`; `labels` names the outputs of the last Dense layer, in index order (nil: "class0",
     /// "class1", ...).
     public func importModel(at path: String, labels: [String]? = nil) throws -> ModelWeights {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ModelError.unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+        }
+        let signature = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+        try? handle.close()
+        if signature.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            return try importKeras3(path, labels: labels)
+        }
+        if signature == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] {
+            var source = try Keras2Source(file: HDF5File(path: path))
+            return try assemble(&source, labels: labels, path: path)
+        }
+        throw ModelError.unreadable(path: path, reason: "neither a Keras 3 .keras archive nor an HDF5 .h5 file")
+    }
+
+    private func importKeras3(_ path: String, labels: [String]?) throws -> ModelWeights {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -23,60 +40,55 @@ public struct KerasImporter {
         _ = try archive.extract(configEntry, consumer: { configData.append($0) })
         let config = try KerasConfig(json: configData, path: path)
 
-        // libhdf5 reads files, not memory: unpack the weights next to nothing else, then delete them.
+        // libhdf5 reads files, not memory: unpack the weights to a scratch file, deleted afterwards.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-import-\(UUID().uuidString).h5")
         defer { try? FileManager.default.removeItem(at: scratch) }
         _ = try archive.extract(weightsEntry, to: scratch)
-        let file = try HDF5File(path: scratch.path)
+        var source = Keras3Source(file: try HDF5File(path: scratch.path), config: config)
+        return try assemble(&source, labels: labels, path: path)
+    }
 
-        var naming = Keras3Naming()
-        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: config.inputSize)
-        let bn = { (file: HDF5File, naming: inout Keras3Naming) throws -> BatchNorm in
-            try BatchNorm(file: file, group: naming.next("batch_normalization"))
-        }
-
-        // Keras 3 numbers each layer class in model order; this walk follows keras.applications' order.
+    /// The walk both layouts share: Keras order, shapes checked, batch norms folded.
+    private func assemble(_ source: inout some KerasWeightSource, labels: [String]?, path: String) throws -> ModelWeights {
+        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: source.inputSize)
         var inputChannels = 3
         for stem in Architecture.stem {
-            let kernel = try file.tensor(naming.next("conv2d") + "/vars/0")
+            let kernel = try source.convolutionKernel(named: stem.name)
             try expectShape(kernel, [3, 3, inputChannels, stem.channels], stem.name)
-            weights.convolutions[stem.name] = try bn(file, &naming).fold(hwioKernel: kernel, into: stem.name)
+            weights.convolutions[stem.name] = try source.batchNorm(after: stem.name).fold(hwioKernel: kernel, into: stem.name)
             inputChannels = stem.channels
         }
         for block in Architecture.blocks {
             let blockInput = inputChannels
             for (index, channels) in block.channels.enumerated() {
                 let name = Architecture.separableName(block, index)
-                let group = naming.next("separable_conv2d")
-                let depthwise = try file.tensor(group + "/vars/0")
+                let (depthwise, pointwise) = try source.separableKernels(named: name)
                 try expectShape(depthwise, [3, 3, inputChannels, 1], name + " depthwise")
-                let pointwise = try file.tensor(group + "/vars/1")
                 try expectShape(pointwise, [1, 1, inputChannels, channels], name + " pointwise")
                 weights.depthwise[name] = transposeHWC(depthwise.values, channels: inputChannels)
-                weights.convolutions[name] = try bn(file, &naming).fold(hwioKernel: pointwise, into: name)
+                weights.convolutions[name] = try source.batchNorm(after: name).fold(hwioKernel: pointwise, into: name)
                 inputChannels = channels
             }
             if block.shortcut == .projection {
                 let name = Architecture.shortcutName(block)
-                let kernel = try file.tensor(naming.next("conv2d") + "/vars/0")
+                let kernel = try source.shortcutKernel(for: block)
                 try expectShape(kernel, [1, 1, blockInput, inputChannels], name)
-                weights.convolutions[name] = try bn(file, &naming).fold(hwioKernel: kernel, into: name)
+                weights.convolutions[name] = try source.batchNorm(after: name).fold(hwioKernel: kernel, into: name)
             }
         }
-
         var width = Architecture.embeddingWidth
-        for dense in config.denseLayers {
-            let group = "layers/" + naming.next("dense")
-            let kernel = try file.tensor(group + "/vars/0")
-            try expectShape(kernel, [width, dense.units], group)
-            let bias = try file.tensor(group + "/vars/1")
-            try expectShape(bias, [dense.units], group + " bias")
-            weights.head.append(DenseLayer(inputWidth: width, outputWidth: dense.units, kernel: kernel.values,
-                                           bias: bias.values, activation: dense.activation))
-            width = dense.units
+        for dense in try source.denseLayers() {
+            let units = dense.bias.values.count
+            try expectShape(dense.kernel, [width, units], "Dense layer \(weights.head.count + 1)")
+            weights.head.append(DenseLayer(inputWidth: width, outputWidth: units, kernel: dense.kernel.values,
+                                           bias: dense.bias.values, activation: dense.activation))
+            width = units
         }
-        weights.labels = labels ?? (0..<width).map { "class\($0)" }
-        guard weights.labels.count == width else {
+        guard !weights.head.dropLast().contains(where: { $0.activation == .softmax }) else {
+            throw ModelError.unsupportedModel(path: path, reason: "softmax is only supported on the last Dense layer")
+        }
+        weights.labels = labels ?? (0..<(weights.head.isEmpty ? 0 : width)).map { "class\($0)" }
+        guard weights.labels.count == (weights.head.isEmpty ? 0 : width) else {
             throw ModelError.unsupportedModel(path: path, reason: "the model has \(width) outputs but \(weights.labels.count) labels were given")
         }
         return weights
@@ -92,32 +104,163 @@ public struct KerasImporter {
     }
 }
 
-func expectShape(_ tensor: StoredTensor, _ shape: [Int], _ name: String) throws {
-    guard tensor.shape == shape else { throw ModelError.shapeMismatch(tensor: name, expected: shape, found: tensor.shape) }
+/// Where the importer finds each tensor; called in Keras layer order (each batch norm right after its
+/// convolution), which is what Keras 3's numbering depends on.
+protocol KerasWeightSource {
+    var inputSize: Int { get }
+    mutating func convolutionKernel(named name: String) throws -> StoredTensor
+    mutating func separableKernels(named name: String) throws -> (depthwise: StoredTensor, pointwise: StoredTensor)
+    mutating func shortcutKernel(for block: Architecture.Block) throws -> StoredTensor
+    mutating func batchNorm(after layer: String) throws -> BatchNorm
+    mutating func denseLayers() throws -> [(kernel: StoredTensor, bias: StoredTensor, activation: DenseLayer.Activation)]
 }
 
-/// Keras 3's h5 group names: snake_case class name plus a per-class counter, in model order.
-struct Keras3Naming {
+/// Keras 3: groups named by class and counter (`conv2d_3`, `batch_normalization_12`), tensors `vars/N`.
+struct Keras3Source: KerasWeightSource {
+    let file: HDF5File
+    let config: KerasConfig
     private var counters: [String: Int] = [:]
-    private let prefix = "layers/functional/layers/"
+
+    init(file: HDF5File, config: KerasConfig) {
+        self.file = file
+        self.config = config
+    }
+
+    var inputSize: Int { config.inputSize }
 
     /// The next group of this class under the Xception sub-model ("dense" groups sit at the top level).
-    mutating func next(_ className: String) -> String {
+    private mutating func next(_ className: String) -> String {
         let count = counters[className, default: 0]
         counters[className] = count + 1
         let name = count == 0 ? className : "\(className)_\(count)"
-        return className == "dense" ? name : prefix + name
+        return className == "dense" ? "layers/" + name : "layers/functional/layers/" + name
     }
+
+    mutating func convolutionKernel(named name: String) throws -> StoredTensor { try file.tensor(next("conv2d") + "/vars/0") }
+
+    mutating func separableKernels(named name: String) throws -> (depthwise: StoredTensor, pointwise: StoredTensor) {
+        let group = next("separable_conv2d")
+        return (try file.tensor(group + "/vars/0"), try file.tensor(group + "/vars/1"))
+    }
+
+    mutating func shortcutKernel(for block: Architecture.Block) throws -> StoredTensor { try file.tensor(next("conv2d") + "/vars/0") }
+
+    mutating func batchNorm(after layer: String) throws -> BatchNorm {
+        let group = next("batch_normalization")
+        return try BatchNorm(name: layer, tensors: (0..<4).map { try file.tensor("\(group)/vars/\($0)") })
+    }
+
+    mutating func denseLayers() throws -> [(kernel: StoredTensor, bias: StoredTensor, activation: DenseLayer.Activation)] {
+        try config.denseLayers.map { dense in
+            let group = next("dense")
+            return (try file.tensor(group + "/vars/0"), try file.tensor(group + "/vars/1"), dense.activation)
+        }
+    }
+}
+
+/// Keras 2 (`model.save` or `save_weights`, as keras.applications publishes): the root (or
+/// `model_weights/`) lists `layer_names`; each layer group lists `weight_names`, datasets at
+/// `layer/weight_name` ("block1_conv1/kernel:0"). The shortcut convolutions and their batch norms have
+/// generated names (conv2d_1, batch_normalization_1, ...), so they are taken in order.
+struct Keras2Source: KerasWeightSource {
+    let file: HDF5File
+    let root: String
+    private var layers: [String: [String: StoredTensor]] = [:]
+    private var order: [String] = []
+    private var unnamedConvolutions: [String]
+    private var unnamedBatchNorms: [String]
+    private var activations: [String: DenseLayer.Activation] = [:]
+    private(set) var inputSize = 299
+
+    init(file: HDF5File) throws {
+        self.file = file
+        root = file.contains("model_weights") ? "model_weights" : "/"
+        guard file.hasAttribute("layer_names", of: root) else {
+            throw ModelError.unsupportedModel(path: file.path, reason: "an HDF5 file without Keras 2 'layer_names' (Keras 3 saves .keras files; import that instead)")
+        }
+        for layer in try file.strings(attribute: "layer_names", of: root) {
+            let group = root == "/" ? layer : "\(root)/\(layer)"
+            var tensors: [String: StoredTensor] = [:]
+            for weight in try file.strings(attribute: "weight_names", of: group) {
+                // "block1_conv1/kernel:0" -> "kernel"
+                let short = weight.split(separator: "/").last.map { String($0.split(separator: ":")[0]) } ?? weight
+                tensors[short] = try file.tensor("\(group)/\(weight)")
+            }
+            guard !tensors.isEmpty else { continue }
+            layers[layer] = tensors
+            order.append(layer)
+        }
+        let (found, generated) = (layers, order.filter { !$0.hasPrefix("block") })
+        unnamedConvolutions = generated.filter { found[$0]?["kernel"]?.shape.count == 4 }
+        unnamedBatchNorms = generated.filter { found[$0]?["moving_mean"] != nil }
+        // A full model carries its config: input size and the Dense activations.
+        if let json = try file.string(attribute: "model_config", of: "/"),
+           let config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+           let body = config["config"] as? [String: Any], let configLayers = body["layers"] as? [[String: Any]] {
+            for layer in configLayers {
+                let settings = layer["config"] as? [String: Any] ?? [:]
+                if let shape = (settings["batch_input_shape"] ?? settings["batch_shape"]) as? [Any], shape.count == 4, let side = shape[1] as? Int {
+                    inputSize = side
+                }
+                if layer["class_name"] as? String == "Dense", let name = settings["name"] as? String {
+                    activations[name] = DenseLayer.Activation(rawValue: settings["activation"] as? String ?? "linear") ?? .linear
+                }
+            }
+        }
+    }
+
+    private func layer(_ name: String) throws -> [String: StoredTensor] {
+        guard let tensors = layers[name] else { throw ModelError.missingTensor(path: file.path, tensor: name) }
+        return tensors
+    }
+
+    private func tensor(_ name: String, in layer: String) throws -> StoredTensor {
+        guard let found = try self.layer(layer)[name] else { throw ModelError.missingTensor(path: file.path, tensor: "\(layer)/\(name)") }
+        return found
+    }
+
+    mutating func convolutionKernel(named name: String) throws -> StoredTensor { try tensor("kernel", in: name) }
+
+    mutating func separableKernels(named name: String) throws -> (depthwise: StoredTensor, pointwise: StoredTensor) {
+        (try tensor("depthwise_kernel", in: name), try tensor("pointwise_kernel", in: name))
+    }
+
+    mutating func shortcutKernel(for block: Architecture.Block) throws -> StoredTensor {
+        guard !unnamedConvolutions.isEmpty else { throw ModelError.missingTensor(path: file.path, tensor: "shortcut convolution of \(block.name)") }
+        return try tensor("kernel", in: unnamedConvolutions.removeFirst())
+    }
+
+    mutating func batchNorm(after layer: String) throws -> BatchNorm {
+        let bnLayer: String
+        if layer.hasSuffix("_shortcut") {
+            guard !unnamedBatchNorms.isEmpty else { throw ModelError.missingTensor(path: file.path, tensor: "batch norm of \(layer)") }
+            bnLayer = unnamedBatchNorms.removeFirst()
+        } else {
+            bnLayer = layer + "_bn"
+        }
+        return try BatchNorm(name: layer, tensors: ["gamma", "beta", "moving_mean", "moving_variance"].map { try tensor($0, in: bnLayer) })
+    }
+
+    mutating func denseLayers() throws -> [(kernel: StoredTensor, bias: StoredTensor, activation: DenseLayer.Activation)] {
+        try order.filter { layers[$0]?["kernel"]?.shape.count == 2 }.map { name in
+            (try tensor("kernel", in: name), try tensor("bias", in: name), activations[name] ?? .linear)
+        }
+    }
+}
+
+func expectShape(_ tensor: StoredTensor, _ shape: [Int], _ name: String) throws {
+    guard tensor.shape == shape else { throw ModelError.shapeMismatch(tensor: name, expected: shape, found: tensor.shape) }
 }
 
 /// A batch norm's four vectors, ready to fold into the convolution before it.
 struct BatchNorm {
     var gamma, beta, mean, variance: [Float]
 
-    init(file: HDF5File, group: String) throws {
-        let tensors = try (0..<4).map { try file.tensor("\(group)/vars/\($0)") }
-        guard Set(tensors.map(\.shape)).count == 1, tensors[0].shape.count == 1 else {
-            throw ModelError.shapeMismatch(tensor: group, expected: [tensors[0].values.count], found: tensors.map(\.shape).flatMap { $0 })
+    /// From gamma, beta, moving mean and moving variance, in that order.
+    init(name: String, tensors: [StoredTensor]) throws {
+        guard tensors.count == 4, Set(tensors.map(\.shape)).count == 1, tensors[0].shape.count == 1 else {
+            throw ModelError.shapeMismatch(tensor: name + " batch norm", expected: [tensors.first?.values.count ?? 0],
+                                           found: tensors.map(\.shape).flatMap { $0 })
         }
         (gamma, beta, mean, variance) = (tensors[0].values, tensors[1].values, tensors[2].values, tensors[3].values)
     }
@@ -181,10 +324,6 @@ struct KerasConfig {
         }
         guard sawXception else { throw ModelError.unsupportedModel(path: path, reason: "it does not contain keras.applications.Xception") }
         guard !dense.isEmpty else { throw ModelError.unsupportedModel(path: path, reason: "it has no Dense head to classify with") }
-        // The last layer's softmax is applied when probabilities are asked for; anywhere else it would change the logits.
-        guard !dense.dropLast().contains(where: { $0.activation == .softmax }) else {
-            throw ModelError.unsupportedModel(path: path, reason: "softmax is only supported on the last Dense layer")
-        }
         self.inputSize = inputSize ?? 299
         self.denseLayers = dense
     }
