@@ -30,6 +30,10 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
+            name: "CCurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
             name: "CDNNL",
             providers: [.apt(["libdnnl-dev"])]
         ),
@@ -53,6 +57,7 @@ let package = Package(
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         .target(name: "Digests", dependencies: ["COpenSSL"]),
+        .target(name: "Fetch", dependencies: ["CCurl"]),
         .target(
             name: "Xception",
             dependencies: ["CHDF5", "CDNNL", "Digests", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
@@ -73,6 +78,7 @@ let package = Package(
             dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
+        .testTarget(name: "FetchTests", dependencies: ["Fetch"]),
         // Drives the real `xceptor` binary (several processes on one database file).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
     ]

@@ -19,8 +19,30 @@ public struct ImageDecoder: Sendable {
             throw ImageError.unrecognizedFormat(firstBytes: bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))
         }
         switch format {
-        case .jpeg: return try decodeJPEG(bytes)
-        case .png, .gif, .webp, .bmp: throw ImageError.unsupportedFormat(format.rawValue)
+        case .jpeg:
+            return try decodeJPEG(bytes)
+        case .png, .gif, .webp, .bmp:
+            // Not decodable yet, but a bomb is still refused as one, from the header's claimed size.
+            if let (width, height) = Self.claimedSize(bytes, format: format), width * height > maxPixels {
+                throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels)
+            }
+            throw ImageError.unsupportedFormat(format.rawValue)
+        }
+    }
+
+    /// Width and height from a PNG, GIF or BMP header.
+    static func claimedSize(_ bytes: [UInt8], format: ImageFormat) -> (Int, Int)? {
+        func bigEndian(_ offset: Int) -> Int { bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) } }
+        func littleEndian(_ offset: Int, _ count: Int) -> Int { bytes[offset..<offset + count].reversed().reduce(0) { $0 << 8 | Int($1) } }
+        switch format {
+        case .png where bytes.count >= 24 && bytes[12..<16].elementsEqual("IHDR".utf8):
+            return (bigEndian(16), bigEndian(20))
+        case .gif where bytes.count >= 10:
+            return (littleEndian(6, 2), littleEndian(8, 2))
+        case .bmp where bytes.count >= 26:
+            return (littleEndian(18, 4), abs(Int(Int32(truncatingIfNeeded: littleEndian(22, 4)))))
+        default:
+            return nil
         }
     }
 

@@ -79,7 +79,7 @@ struct DecodeAndResizeTests {
         let truncated = #expect(throws: ImageError.self) { try ImageDecoder().decode(Array(full.prefix(full.count / 2))) }
         guard case .corrupt(format: "JPEG", _)? = truncated else { Issue.record("expected a corrupt JPEG error, got \(String(describing: truncated))"); return }
 
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + [UInt8](repeating: 0, count: 32)
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8) + [0, 0, 0, 16, 0, 0, 0, 16] + [UInt8](repeating: 0, count: 16)
         #expect(throws: ImageError.unsupportedFormat("PNG")) { try ImageDecoder().decode(png) }
     }
 
@@ -91,6 +91,15 @@ struct DecodeAndResizeTests {
         for offset in [marker + 5, marker + 7] { bytes[offset] = 0xEA; bytes[offset + 1] = 0x60 }  // 60000
         #expect(throws: ImageError.tooManyPixels(width: 60000, height: 60000, limit: ImageDecoder.defaultMaxPixels)) {
             try ImageDecoder().decode(bytes)
+        }
+    }
+
+    @Test("a PNG whose header claims 100000x100000 pixels is refused as a decompression bomb")
+    func pngBomb() {
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+        png += [0x00, 0x01, 0x86, 0xA0, 0x00, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0]  // 100000 x 100000, 8-bit RGB
+        #expect(throws: ImageError.tooManyPixels(width: 100_000, height: 100_000, limit: ImageDecoder.defaultMaxPixels)) {
+            try ImageDecoder().decode(png)
         }
     }
 

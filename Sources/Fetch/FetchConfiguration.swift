@@ -1,0 +1,25 @@
+/// Limits and policy for fetching; every number has a default here and a flag in the worker.
+public struct FetchConfiguration: Sendable {
+    public var connectTimeoutSeconds = 10
+    /// Whole transfer, redirects included.
+    public var totalTimeoutSeconds = 60
+    /// A transfer slower than `lowSpeedBytesPerSecond` for `lowSpeedSeconds` is abandoned (stalled servers).
+    public var lowSpeedBytesPerSecond = 1024
+    public var lowSpeedSeconds = 10
+    /// Bytes on the wire; a larger Content-Length is refused before the body is read.
+    public var maxBodyBytes = 32 << 20
+    /// Bytes after gzip/deflate decoding (compression bombs).
+    public var maxDecodedBytes = 64 << 20
+    public var maxRedirects = 5
+    public var maxInFlight = 64
+    public var maxConnectionsPerHost = 4
+    /// Fetching from loopback, private, link-local, multicast or unspecified addresses is refused unless true.
+    public var allowPrivateNetworks = false
+    /// Addresses allowed even though private (tests, or one internal mirror), e.g. "127.0.0.1".
+    public var allowedPrivateAddresses: Set<String> = []
+    /// Refuse responses carrying `X-Robots-Tag: noai` or `noimageai`.
+    public var honourOptOut = true
+    public var userAgent = "xceptor/0.1.0 (image embedding worker)"
+
+    public init() {}
+}

@@ -1,0 +1,255 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// A fetched response body, with where it finally came from.
+public struct FetchedResource: Sendable {
+    /// The URL after redirects.
+    public var url: String
+    public var status: Int
+    public var contentType: String?
+    /// The decoded body (gzip and deflate undone).
+    public var body: [UInt8]
+}
+
+/// HTTP(S) downloads through libcurl's multi interface: one thread drives many transfers at once (with
+/// connection reuse and HTTP/2 where offered), under the limits of `FetchConfiguration`. Safe to call
+/// from any number of tasks.
+public final class Fetcher: Sendable {
+    public let configuration: FetchConfiguration
+    private let engine: CurlEngine
+
+    public init(configuration: FetchConfiguration = FetchConfiguration()) {
+        self.configuration = configuration
+        engine = CurlEngine(configuration: configuration)
+    }
+
+    deinit { engine.stop() }
+
+    /// Downloads `url`; throws `FetchFailure` with its class and reason.
+    public func fetch(_ url: String) async throws -> FetchedResource {
+        try await withCheckedThrowingContinuation { continuation in
+            engine.submit(Transfer(url: url, configuration: configuration, continuation: continuation))
+        }
+    }
+
+    /// Stops the transfer thread after the transfers in flight end; later fetches fail.
+    public func shutdown() { engine.stop() }
+}
+
+/// One transfer's state, reached from libcurl's C callbacks through an opaque pointer.
+/// @unchecked Sendable: the submitting task hands it over whole; afterwards only the transfer thread uses it.
+final class Transfer: @unchecked Sendable {
+    let url: String
+    let configuration: FetchConfiguration
+    let continuation: CheckedContinuation<FetchedResource, Error>
+    var body: [UInt8] = []
+    /// Headers of the latest response (a redirect chain starts over at each status line).
+    var headers: [String: String] = [:]
+    /// Set by a callback that aborted the transfer, saying why.
+    var failure: FetchFailure?
+
+    init(url: String, configuration: FetchConfiguration, continuation: CheckedContinuation<FetchedResource, Error>) {
+        self.url = url
+        self.configuration = configuration
+        self.continuation = continuation
+    }
+
+    static func from(_ pointer: UnsafeMutableRawPointer?) -> Transfer {
+        Unmanaged<Transfer>.fromOpaque(pointer!).takeUnretainedValue()
+    }
+}
+
+/// The multi handle and the thread that drives it.
+private final class CurlEngine: @unchecked Sendable {
+    // @unchecked: `multi` and `active` are used only on the transfer thread; `queue` is behind its mutex.
+    private let multi: UnsafeMutableRawPointer
+    private let configuration: FetchConfiguration
+    private let queue = Mutex<(pending: [Transfer], stopped: Bool)>(([], false))
+    private var active = 0
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    init(configuration: FetchConfiguration) {
+        _ = Self.globalInit
+        self.configuration = configuration
+        multi = curl_multi_init()
+        xceptor_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
+        let thread = Thread { [self] in run() }
+        thread.name = "xceptor-fetch"
+        thread.start()
+    }
+
+    func submit(_ transfer: Transfer) {
+        let accepted = queue.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.pending.append(transfer)
+            return true
+        }
+        if accepted {
+            curl_multi_wakeup(multi)
+        } else {
+            transfer.continuation.resume(throwing: FetchFailure(reason: .other, message: "the fetcher has shut down", isTransient: true))
+        }
+    }
+
+    func stop() {
+        queue.withLock { $0.stopped = true }
+        curl_multi_wakeup(multi)
+    }
+
+    private func run() {
+        while true {
+            let (starting, stopped) = queue.withLock { state -> ([Transfer], Bool) in
+                let room = max(0, configuration.maxInFlight - active)
+                let starting = Array(state.pending.prefix(room))
+                state.pending.removeFirst(starting.count)
+                return (starting, state.stopped)
+            }
+            for transfer in starting { start(transfer) }
+            if stopped && active == 0 && queue.withLock({ $0.pending.isEmpty }) { break }
+
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let message = curl_multi_info_read(multi, &left) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                finish(easy, code: message.pointee.data.result)
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+        curl_multi_cleanup(multi)
+    }
+
+    private func start(_ transfer: Transfer) {
+        guard let easy = curl_easy_init() else {
+            transfer.continuation.resume(throwing: FetchFailure(reason: .other, message: "libcurl could not start a transfer", isTransient: true))
+            return
+        }
+        let context = Unmanaged.passRetained(transfer).toOpaque()
+        let limits = transfer.configuration
+        xceptor_curl_set_string(easy, CURLOPT_URL, transfer.url)
+        xceptor_curl_set_pointer(easy, CURLOPT_PRIVATE, context)
+        // Only http and https, also after redirects (no file://, gopher://, ...).
+        xceptor_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        xceptor_curl_set_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        xceptor_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+        xceptor_curl_set_long(easy, CURLOPT_MAXREDIRS, limits.maxRedirects)
+        xceptor_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT, limits.connectTimeoutSeconds)
+        xceptor_curl_set_long(easy, CURLOPT_TIMEOUT, limits.totalTimeoutSeconds)
+        xceptor_curl_set_long(easy, CURLOPT_LOW_SPEED_LIMIT, limits.lowSpeedBytesPerSecond)
+        xceptor_curl_set_long(easy, CURLOPT_LOW_SPEED_TIME, limits.lowSpeedSeconds)
+        // Refuses a larger Content-Length before reading the body; the progress callback enforces the rest.
+        xceptor_curl_set_offset(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limits.maxBodyBytes))
+        xceptor_curl_set_string(easy, CURLOPT_ACCEPT_ENCODING, "gzip, deflate")
+        xceptor_curl_set_string(easy, CURLOPT_USERAGENT, limits.userAgent)
+        xceptor_curl_set_long(easy, CURLOPT_NOSIGNAL, 1)
+        xceptor_curl_set_long(easy, CURLOPT_PIPEWAIT, 1)
+        xceptor_curl_set_data_callback(easy, CURLOPT_WRITEFUNCTION, writeBody)
+        xceptor_curl_set_pointer(easy, CURLOPT_WRITEDATA, context)
+        xceptor_curl_set_data_callback(easy, CURLOPT_HEADERFUNCTION, readHeader)
+        xceptor_curl_set_pointer(easy, CURLOPT_HEADERDATA, context)
+        xceptor_curl_set_long(easy, CURLOPT_NOPROGRESS, 0)
+        xceptor_curl_set_progress_callback(easy, watchProgress)
+        xceptor_curl_set_pointer(easy, CURLOPT_XFERINFODATA, context)
+        xceptor_curl_set_open_socket_callback(easy, openSocket)
+        xceptor_curl_set_pointer(easy, CURLOPT_OPENSOCKETDATA, context)
+        curl_multi_add_handle(multi, easy)
+        active += 1
+    }
+
+    private func finish(_ easy: UnsafeMutableRawPointer, code: CURLcode) {
+        var context: UnsafeMutableRawPointer?
+        xceptor_curl_get_pointer(easy, CURLINFO_PRIVATE, &context)
+        let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeRetainedValue()
+        var status = 0
+        xceptor_curl_get_long(easy, CURLINFO_RESPONSE_CODE, &status)
+        var effective: UnsafeMutablePointer<CChar>?
+        xceptor_curl_get_string(easy, CURLINFO_EFFECTIVE_URL, &effective)
+        var contentType: UnsafeMutablePointer<CChar>?
+        xceptor_curl_get_string(easy, CURLINFO_CONTENT_TYPE, &contentType)
+        let finalURL = effective.map { String(cString: $0) } ?? transfer.url
+        let type = contentType.map { String(cString: $0) }
+        curl_multi_remove_handle(multi, easy)
+        curl_easy_cleanup(easy)
+        active -= 1
+        switch FetchClassifier.classify(code: code, status: status, transfer: transfer) {
+        case .success:
+            transfer.continuation.resume(returning: FetchedResource(url: finalURL, status: status, contentType: type, body: transfer.body))
+        case let .failure(failure):
+            transfer.continuation.resume(throwing: failure)
+        }
+    }
+}
+
+// MARK: libcurl callbacks (C function pointers: no captures, state through the opaque pointer)
+
+private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in
+    let transfer = Transfer.from(context)
+    let bytes = size * count
+    guard transfer.body.count + bytes <= transfer.configuration.maxDecodedBytes else {
+        transfer.failure = FetchFailure(reason: .decodedTooLarge,
+                                        message: "the body decodes to more than \(transfer.configuration.maxDecodedBytes >> 20) MiB (a compression bomb?)",
+                                        isTransient: false)
+        return 0  // aborts the transfer
+    }
+    transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: bytes))
+    return bytes
+}
+
+private let readHeader: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in
+    let transfer = Transfer.from(context)
+    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    if line.hasPrefix("HTTP/") {
+        transfer.headers = [:]  // a new response (after a redirect, or a 100 Continue)
+    } else if let colon = line.firstIndex(of: ":") {
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        transfer.headers[name] = transfer.headers[name].map { "\($0), \(value)" } ?? value
+    }
+    return size * count
+}
+
+private let watchProgress: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32 = { context, _, received, _, _ in
+    let transfer = Transfer.from(context)
+    guard received <= transfer.configuration.maxBodyBytes else {
+        transfer.failure = FetchFailure(reason: .tooLarge, message: "the body is larger than \(transfer.configuration.maxBodyBytes >> 20) MiB",
+                                        isTransient: false)
+        return 1  // aborts the transfer
+    }
+    return 0
+}
+
+private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, UnsafeMutablePointer<curl_sockaddr>?) -> curl_socket_t = { context, purpose, address in
+    let transfer = Transfer.from(context)
+    guard let address else { return xceptor_curl_socket_bad() }
+    if purpose == CURLSOCKTYPE_IPCXN, let ip = ipAddress(address), ip.isPrivate,
+       !transfer.configuration.allowPrivateNetworks, !transfer.configuration.allowedPrivateAddresses.contains(ip.text) {
+        transfer.failure = FetchFailure(reason: .privateAddress,
+                                        message: "refused to connect to \(ip.text), a private or local address (--allow-private-networks allows it)",
+                                        isTransient: false)
+        return xceptor_curl_socket_bad()
+    }
+    return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+}
+
+/// The text and class of the address libcurl is about to connect to.
+private func ipAddress(_ address: UnsafeMutablePointer<curl_sockaddr>) -> (text: String, isPrivate: Bool)? {
+    let socketAddress = UnsafeMutableRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr)!
+    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    switch address.pointee.family {
+    case AF_INET:
+        var ip = socketAddress.load(as: sockaddr_in.self).sin_addr
+        let bytes = withUnsafeBytes(of: &ip) { Array($0) }
+        inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
+        return (String(cString: text), AddressPolicy.isPrivate(ipv4: bytes))
+    case AF_INET6:
+        var ip = socketAddress.load(as: sockaddr_in6.self).sin6_addr
+        let bytes = withUnsafeBytes(of: &ip) { Array($0) }
+        inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
+        return (String(cString: text), AddressPolicy.isPrivate(ipv6: bytes))
+    default:
+        return nil
+    }
+}

@@ -1,0 +1,139 @@
+import Fetch
+import Foundation
+import Testing
+
+/// Real transfers against a real HTTP server on 127.0.0.1 that misbehaves on purpose. Each case must end
+/// in the right class with a useful message, promptly, and leave the fetcher healthy.
+@Suite("Fetching from a hostile server", .serialized)
+struct FetcherTests {
+    static let image = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/golden/images/0412.jpg").standardizedFileURL)
+
+    /// Small limits so the hostile cases end in seconds; the test server's address is the only one allowed.
+    static let fetcher: Fetcher = {
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        configuration.lowSpeedBytesPerSecond = 100
+        configuration.lowSpeedSeconds = 2
+        configuration.totalTimeoutSeconds = 30
+        configuration.maxBodyBytes = 4 << 20
+        configuration.maxDecodedBytes = 8 << 20
+        return Fetcher(configuration: configuration)
+    }()
+
+    func fail(_ path: String, fetcher: Fetcher = Self.fetcher) async throws -> (FetchFailure, Double) {
+        let server = try FaultServer.shared.get()
+        let start = Date()
+        do {
+            let resource = try await fetcher.fetch(server.url(path))
+            Issue.record("\(path) should have failed, got HTTP \(resource.status) with \(resource.body.count) bytes")
+            throw CancellationError()
+        } catch let failure as FetchFailure {
+            return (failure, Date().timeIntervalSince(start))
+        }
+    }
+
+    @Test("an image, directly, through a redirect chain and gzip-encoded, arrives intact")
+    func success() async throws {
+        let server = try FaultServer.shared.get()
+        for path in ["/image.jpg", "/redirect/3", "/gzip-image"] {
+            let resource = try await Self.fetcher.fetch(server.url(path))
+            #expect(resource.status == 200 && Data(resource.body) == Self.image, "\(path)")
+            #expect(resource.contentType == "image/jpeg")
+        }
+        #expect(try await Self.fetcher.fetch(server.url("/redirect/2")).url == server.url("/image.jpg"))
+    }
+
+    @Test("HTTP errors: 404 and 410 are permanent, 500 transient, 503 and 429 transient with Retry-After")
+    func httpErrors() async throws {
+        for (path, status, transient, retryAfter) in [("/status/404", 404, false, nil), ("/status/410", 410, false, nil),
+                                                      ("/status/500", 500, true, nil), ("/retry-after", 503, true, 120.0),
+                                                      ("/too-many", 429, true, 7.0)] as [(String, Int, Bool, Double?)] {
+            let (failure, _) = try await fail(path)
+            #expect(failure.reason == .httpStatus && failure.httpStatus == status && failure.isTransient == transient, "\(path): \(failure)")
+            #expect(failure.retryAfterSeconds == retryAfter, "\(path)")
+            #expect(failure.message.hasPrefix("HTTP \(status)"))
+        }
+    }
+
+    @Test("redirect loops, non-http redirects and redirects to private addresses are refused, permanently")
+    func redirects() async throws {
+        let (loop, _) = try await fail("/loop")
+        #expect(loop.reason == .tooManyRedirects && !loop.isTransient)
+        let (ftp, _) = try await fail("/redirect-ftp")
+        #expect(ftp.reason == .badScheme && !ftp.isTransient)
+        let (privateHop, _) = try await fail("/redirect-private")
+        #expect(privateHop.reason == .privateAddress && !privateHop.isTransient)
+        #expect(privateHop.message.contains("127.0.0.2"))
+    }
+
+    @Test("with the guard fully on, even the loopback server is refused before connecting")
+    func privateNetworkGuard() async throws {
+        let strict = Fetcher(configuration: FetchConfiguration())
+        let (failure, _) = try await fail("/image.jpg", fetcher: strict)
+        #expect(failure.reason == .privateAddress && failure.message.contains("127.0.0.1"))
+        #expect(failure.message.contains("--allow-private-networks"))
+    }
+
+    @Test("a body that stalls after the headers, or drips 1 byte a second, is abandoned by the low-speed limit")
+    func slowBodies() async throws {
+        for path in ["/stall", "/drip"] {
+            let (failure, seconds) = try await fail(path)
+            #expect(failure.isTransient && (failure.reason == .stalled || failure.reason == .timeout), "\(path): \(failure)")
+            // The 2 s low-speed limit, not the 30 s total timeout, ended it.
+            #expect(seconds < 15, "\(path) took \(seconds) s")
+        }
+    }
+
+    @Test("a Content-Length that lies is a truncated transfer (transient)")
+    func lyingLength() async throws {
+        let (failure, _) = try await fail("/lying-length")
+        #expect(failure.reason == .truncated && failure.isTransient)
+    }
+
+    @Test("a 1 GiB body is refused from its Content-Length, or cut at the limit when unannounced; a gzip bomb is cut when decoded")
+    func oversizedBodies() async throws {
+        let (announced, announcedSeconds) = try await fail("/huge")
+        #expect(announced.reason == .tooLarge && !announced.isTransient)
+        #expect(announcedSeconds < 10)
+        let (unannounced, _) = try await fail("/huge-unannounced")
+        #expect(unannounced.reason == .tooLarge && !unannounced.isTransient, "\(unannounced)")
+        let (bomb, _) = try await fail("/gzip-bomb")
+        #expect(bomb.reason == .decodedTooLarge && !bomb.isTransient, "\(bomb)")
+    }
+
+    @Test("X-Robots-Tag: noai opts out, permanently, with the reason kept")
+    func optOut() async throws {
+        let (failure, _) = try await fail("/noai")
+        #expect(failure.reason == .optOut && !failure.isTransient && failure.message.contains("noai"))
+    }
+
+    @Test("an empty body and a connection refused come back as such; the fetcher still works afterwards")
+    func emptyAndRefused() async throws {
+        let server = try FaultServer.shared.get()
+        let empty = try await Self.fetcher.fetch(server.url("/empty"))
+        #expect(empty.status == 200 && empty.body.isEmpty)  // the decoder refuses it ("the file is empty")
+
+        let refused: FetchFailure
+        do {
+            _ = try await Self.fetcher.fetch("http://127.0.0.1:1/image.jpg")
+            Issue.record("port 1 answered")
+            return
+        } catch let failure as FetchFailure {
+            refused = failure
+        }
+        #expect(refused.reason == .connection && refused.isTransient)
+        let healthy = try await Self.fetcher.fetch(server.url("/image.jpg"))
+        #expect(Data(healthy.body) == Self.image)
+    }
+
+    @Test("many concurrent transfers all complete with the right bodies")
+    func concurrency() async throws {
+        let server = try FaultServer.shared.get()
+        let bodies = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for index in 0..<40 { group.addTask { try await Self.fetcher.fetch(server.url(index % 2 == 0 ? "/image.jpg" : "/gzip-image")).body } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(bodies.count == 40 && bodies.allSatisfy { Data($0) == Self.image })
+    }
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""HTTP server for the fetch tests, on 127.0.0.1 only: real images and hostile behaviours.
+Prints its port on the first line of stdout, then serves until its standard input closes (the test
+process that started it has ended, however it ended).
+Usage: fault_server.py IMAGE.jpg"""
+import gzip
+import http.server
+import os
+import sys
+import threading
+import time
+
+IMAGE = open(sys.argv[1], "rb").read()
+BOMB = gzip.compress(b"\0" * (200 << 20), compresslevel=9)  # 200 MiB of zeros in ~200 KB
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, body=b"", headers=(), length=None):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def redirect(self, location):
+        self.send(302, headers=[("Location", location)])
+
+    def do_GET(self):
+        port = self.server.server_address[1]
+        path = self.path
+        if path == "/image.jpg":
+            self.send(200, IMAGE, [("Content-Type", "image/jpeg")])
+        elif path.startswith("/status/"):
+            self.send(int(path.split("/")[2]), b"error page", [("Content-Type", "text/plain")])
+        elif path == "/retry-after":
+            self.send(503, b"busy", [("Retry-After", "120")])
+        elif path == "/too-many":
+            self.send(429, b"slow down", [("Retry-After", "7")])
+        elif path.startswith("/redirect/"):
+            left = int(path.split("/")[2])
+            self.redirect(f"/redirect/{left - 1}" if left > 1 else "/image.jpg")
+        elif path == "/loop":
+            self.redirect("/loop")
+        elif path == "/redirect-ftp":
+            self.redirect("ftp://127.0.0.1/image.jpg")
+        elif path == "/redirect-private":
+            self.redirect(f"http://127.0.0.2:{port}/image.jpg")
+        elif path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(60)
+        elif path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(60):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(1)
+        elif path == "/lying-length":
+            self.send(200, IMAGE[:1000], [("Content-Type", "image/jpeg")], length=len(IMAGE))
+            self.close_connection = True
+        elif path == "/huge":
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            chunk = b"\0" * 65536
+            for _ in range((1 << 30) // 65536):
+                self.wfile.write(chunk)
+        elif path == "/huge-unannounced":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b"\0" * 65536
+            for _ in range((1 << 30) // 65536):
+                self.wfile.write(chunk)
+            self.close_connection = True
+        elif path == "/gzip-bomb":
+            self.send(200, BOMB, [("Content-Encoding", "gzip"), ("Content-Type", "image/jpeg")])
+        elif path == "/gzip-image":
+            self.send(200, gzip.compress(IMAGE), [("Content-Encoding", "gzip"), ("Content-Type", "image/jpeg")])
+        elif path == "/noai":
+            self.send(200, IMAGE, [("Content-Type", "image/jpeg"), ("X-Robots-Tag", "noai, noimageai")])
+        elif path == "/empty":
+            self.send(200, b"", [("Content-Type", "image/jpeg")])
+        else:
+            self.send(404, b"no such route")
+
+
+def exit_with_parent():
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
