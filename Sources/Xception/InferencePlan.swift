@@ -52,8 +52,11 @@ final class InferencePlan {
         try builder.finalize()
     }
 
-    /// Bytes of the shared activation arena, and what the activations would take unshared.
-    var activationBytes: (shared: Int, unshared: Int) { (builder.arenaBytes, builder.unsharedActivationBytes) }
+    /// Bytes of the shared activation arena, the least any placement needs (the peak of live tensors),
+    /// and what the activations would take unshared.
+    var activationBytes: (arena: Int, peakLive: Int, unshared: Int) {
+        (builder.arenaBytes, builder.peakLiveActivationBytes, builder.unsharedActivationBytes)
+    }
 
     /// Runs the network on the batch already written into `input`.
     func run() throws {

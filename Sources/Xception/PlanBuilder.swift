@@ -19,8 +19,10 @@ final class PlanBuilder {
     private var lifetimes: [ObjectIdentifier: (tensor: DNNLTensor, first: Int, last: Int)] = [:]
     private var arena: UnsafeMutableRawPointer?
     private(set) var arenaBytes = 0
-    /// What the activations would take without sharing (for tests and reports).
+    /// What the activations would take without sharing, and the most that is ever live at once (the
+    /// least any placement can use); for tests and reports.
     private(set) var unsharedActivationBytes = 0
+    private(set) var peakLiveActivationBytes = 0
 
     init(batch: Int, context: DNNLContext) {
         self.batch = batch
@@ -54,7 +56,13 @@ final class PlanBuilder {
         let alignment = 64
         var placed: [(offset: Int, bytes: Int, first: Int, last: Int)] = []
         var offsets: [(DNNLTensor, Int)] = []
-        for lifetime in lifetimes.values.sorted(by: { $0.tensor.byteCount > $1.tensor.byteCount }) {
+        // Largest first, ties by first use: deterministic, so a plan's footprint does not vary run to run.
+        let ordered = lifetimes.values.sorted { ($0.tensor.byteCount, $1.first) > ($1.tensor.byteCount, $0.first) }
+        for step in steps.indices {
+            let live = ordered.filter { $0.first <= step && step <= $0.last }.reduce(0) { $0 + $1.tensor.byteCount }
+            peakLiveActivationBytes = max(peakLiveActivationBytes, live)
+        }
+        for lifetime in ordered {
             let bytes = (lifetime.tensor.byteCount + alignment - 1) / alignment * alignment
             let conflicts = placed.filter { $0.first <= lifetime.last && lifetime.first <= $0.last }.sorted { $0.offset < $1.offset }
             var offset = 0
