@@ -93,6 +93,9 @@ private final class CurlEngine: @unchecked Sendable {
         }
     }
 
+    /// The thread keeps the engine alive while it runs, so the handle outlives every call on it.
+    deinit { curl_multi_cleanup(multi) }
+
     func stop() {
         queue.withLock { $0.stopped = true }
         curl_multi_wakeup(multi)
@@ -118,7 +121,6 @@ private final class CurlEngine: @unchecked Sendable {
             }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
-        curl_multi_cleanup(multi)
     }
 
     private func start(_ transfer: Transfer) {

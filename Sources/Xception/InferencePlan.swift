@@ -9,19 +9,20 @@ final class InferencePlan {
     /// The pooled embeddings, [batch][2048] float32.
     let pooled: DNNLTensor
 
-    init(weights: ModelWeights, batch: Int, size: Int, context: DNNLContext) throws {
+    init(weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, sharedWeights: PackedWeights? = nil,
+         sharedArena: SharedArena? = nil) throws {
         guard size >= Architecture.minimumInputSize else {
             throw ModelError.inputTooSmall(size: size, minimum: Architecture.minimumInputSize)
         }
         self.batch = batch
         self.size = size
-        let builder = PlanBuilder(batch: batch, context: context)
+        let builder = PlanBuilder(batch: batch, context: context, sharedWeights: sharedWeights, sharedArena: sharedArena)
         self.builder = builder
         var x = try builder.input(channels: 3, height: size, width: size)
         input = x.tensor
 
         for stem in Architecture.stem {
-            x = try builder.convolution(x, try Self.weights(weights, stem.name), stride: stem.stride, padding: 0, relu: true)
+            x = try builder.convolution(x, try Self.weights(weights, stem.name), name: stem.name, stride: stem.stride, padding: 0, relu: true)
         }
         for block in Architecture.blocks {
             let blockInput = x
@@ -29,7 +30,7 @@ final class InferencePlan {
                 let name = Architecture.separableName(block, index)
                 // The block input keeps its value for the shortcut, so its ReLU writes a new tensor.
                 if index == 0, block.reluBefore[0] { x = try builder.relu(x) }
-                x = try builder.depthwise(x, try Self.depthwise(weights, name))
+                x = try builder.depthwise(x, try Self.depthwise(weights, name), name: name)
                 let isLast = index == block.channels.count - 1
                 // Between two separable convolutions the pre-activation value feeds nothing else, so the
                 // next ReLU is fused into this convolution.
@@ -37,15 +38,16 @@ final class InferencePlan {
                 let pointwise = try Self.weights(weights, name)
                 if isLast, block.shortcut == .identity {
                     // x + f(x), written over the block input, which nothing needs afterwards.
-                    x = try builder.convolution(x, pointwise, stride: 1, padding: 0, relu: false, accumulateInto: blockInput)
+                    x = try builder.convolution(x, pointwise, name: name, stride: 1, padding: 0, relu: false, accumulateInto: blockInput)
                 } else {
-                    x = try builder.convolution(x, pointwise, stride: 1, padding: 0, relu: fuseRelu)
+                    x = try builder.convolution(x, pointwise, name: name, stride: 1, padding: 0, relu: fuseRelu)
                 }
             }
             if block.shortcut == .projection {
                 x = try builder.maxPool(x)
-                let shortcut = try Self.weights(weights, Architecture.shortcutName(block))
-                x = try builder.convolution(blockInput, shortcut, stride: 2, padding: 0, relu: false, accumulateInto: x)
+                let shortcutName = Architecture.shortcutName(block)
+                x = try builder.convolution(blockInput, try Self.weights(weights, shortcutName), name: shortcutName,
+                                            stride: 2, padding: 0, relu: false, accumulateInto: x)
             }
         }
         pooled = try builder.globalAveragePool(x)

@@ -11,28 +11,68 @@ struct Activation {
 /// Records oneDNN primitives and their memories in execution order. Activations stay in the layouts
 /// oneDNN picks (blocked, for AVX2 or AVX-512) and are reordered only where a consumer chose differently;
 /// weights are packed once, when the step is added.
+/// Weights already packed for a layout, shared by every plan of a network: batches of 1 to 8 from the
+/// engine each get a plan, and without sharing each would hold its own copy of the 84 MB of weights.
+final class PackedWeights {
+    private var packed: [String: [DNNLTensor]] = [:]
+
+    func lookup(_ key: String, layout: dnnl_memory_desc_t) -> DNNLTensor? {
+        packed[key]?.first { $0.matches(layout) }
+    }
+
+    func store(_ tensor: DNNLTensor, for key: String) {
+        packed[key, default: []].append(tensor)
+    }
+
+    /// Packed tensors held (one per weight and layout).
+    var count: Int { packed.values.reduce(0) { $0 + $1.count } }
+}
+
+/// One activation arena for all plans of a network, which run one at a time: it grows to the largest
+/// plan's need instead of every batch size keeping its own.
+final class SharedArena {
+    private(set) var base: UnsafeMutableRawPointer?
+    private(set) var capacity = 0
+
+    /// Memory of at least `bytes`, growing (and moving) when needed.
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if let base, capacity >= bytes { return base }
+        base?.deallocate()
+        capacity = max(bytes, 64)
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        return base!
+    }
+
+    deinit { base?.deallocate() }
+}
+
 final class PlanBuilder {
     let batch: Int
     let context: DNNLContext
+    /// Where packed weights are shared between plans (nil: this plan packs its own).
+    let sharedWeights: PackedWeights?
     private(set) var steps: [(DNNLPrimitive, [(Int32, DNNLTensor)])] = []
     /// First and last step using each activation (by identity); `Int.max` for pinned ones.
     private var lifetimes: [ObjectIdentifier: (tensor: DNNLTensor, first: Int, last: Int)] = [:]
-    private var arena: UnsafeMutableRawPointer?
+    /// Where activations live: a shared arena, or this plan's own.
+    private let sharedArena: SharedArena
+    private var placements: [(DNNLTensor, Int)]?
+    private var placedAt: UnsafeMutableRawPointer?
     private(set) var arenaBytes = 0
     /// What the activations would take without sharing, and the most that is ever live at once (the
     /// least any placement can use); for tests and reports.
     private(set) var unsharedActivationBytes = 0
     private(set) var peakLiveActivationBytes = 0
 
-    init(batch: Int, context: DNNLContext) {
+    init(batch: Int, context: DNNLContext, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) {
         self.batch = batch
         self.context = context
+        self.sharedWeights = sharedWeights
+        self.sharedArena = sharedArena ?? SharedArena()
     }
 
-    deinit { arena?.deallocate() }
-
     private func append(_ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLTensor)]) {
-        precondition(arena == nil, "a finalized plan cannot grow")
+        precondition(placements == nil, "a finalized plan cannot grow")
         let index = steps.count
         steps.append((primitive, arguments))
         for (_, tensor) in arguments where tensor.deferred {
@@ -52,7 +92,7 @@ final class PlanBuilder {
     /// (greedy, largest first). Without this, batch 8 at 299x299 held every intermediate tensor of the
     /// network at once (1.36 GiB resident instead of a few hundred MiB).
     func finalize() throws {
-        guard arena == nil else { return }
+        guard placements == nil else { return }
         let alignment = 64
         var placed: [(offset: Int, bytes: Int, first: Int, last: Int)] = []
         var offsets: [(DNNLTensor, Int)] = []
@@ -74,9 +114,16 @@ final class PlanBuilder {
             offsets.append((lifetime.tensor, offset))
             arenaBytes = max(arenaBytes, offset + bytes)
         }
-        let arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaBytes, alignment), alignment: alignment)
-        self.arena = arena
-        for (tensor, offset) in offsets { try tensor.place(at: arena + offset) }
+        placements = offsets
+        try bindArena()
+    }
+
+    /// Points every activation into the arena, again whenever another plan made the shared arena move.
+    private func bindArena() throws {
+        let base = sharedArena.reserve(arenaBytes)
+        guard base != placedAt, let placements else { return }
+        for (tensor, offset) in placements { try tensor.place(at: base + offset) }
+        placedAt = base
     }
 
     /// A caller-written input, NHWC float32.
@@ -95,13 +142,15 @@ final class PlanBuilder {
     /// Runs every step in order and waits for them.
     func run() throws {
         try finalize()
+        try bindArena()
         for (primitive, arguments) in steps { try primitive.execute(arguments, context: context) }
         try DNNL.check(dnnl_stream_wait(context.stream), "waiting for the stream")
     }
 
     /// A convolution plus bias, then optionally the previous contents of `accumulateInto`, then ReLU.
-    func convolution(_ x: Activation, _ weights: FoldedConvolution, stride: Int, padding: Int, relu: Bool,
-                             accumulateInto target: Activation? = nil) throws -> Activation {
+    /// `name` keys the packed weights shared between plans.
+    func convolution(_ x: Activation, _ weights: FoldedConvolution, name: String, stride: Int, padding: Int, relu: Bool,
+                     accumulateInto target: Activation? = nil) throws -> Activation {
         let k = weights.kernelSize
         let outHeight = (x.height + 2 * padding - k) / stride + 1
         let outWidth = (x.width + 2 * padding - k) / stride + 1
@@ -122,16 +171,16 @@ final class PlanBuilder {
         let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [
             (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
-            (DNNL_ARG_WEIGHTS, try constant(weights.kernel, dims: [weights.outputChannels, weights.inputChannels, k, k],
+            (DNNL_ARG_WEIGHTS, try constant(weights.kernel, key: name + "/kernel", dims: [weights.outputChannels, weights.inputChannels, k, k],
                                             tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))),
-            (DNNL_ARG_BIAS, try constant(weights.bias, dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
+            (DNNL_ARG_BIAS, try constant(weights.bias, key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
             (DNNL_ARG_DST, output),
         ])
         return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
     }
 
     /// A 3x3 depthwise convolution, stride 1, 'same' padding, no bias (its batch norm follows the pointwise half).
-    func depthwise(_ x: Activation, _ kernel: [Float]) throws -> Activation {
+    func depthwise(_ x: Activation, _ kernel: [Float], name: String) throws -> Activation {
         var source = x.tensor.descriptor
         var weights = try DNNL.descriptor([x.channels, 1, 1, 3, 3], dnnl_format_tag_any)
         var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any)
@@ -144,7 +193,7 @@ final class PlanBuilder {
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [
             (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
-            (DNNL_ARG_WEIGHTS, try constant(kernel, dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
+            (DNNL_ARG_WEIGHTS, try constant(kernel, key: name + "/depthwise", dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
                                             as: primitive.layout(dnnl_query_weights_md))),
             (DNNL_ARG_DST, output),
         ])
@@ -204,7 +253,7 @@ final class PlanBuilder {
     }
 
     /// `tensor` itself if it already has `layout`, else a reorder step into a new tensor that has.
-    func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    private func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t) throws -> DNNLTensor {
         if tensor.matches(layout) { return tensor }
         let output = try DNNLTensor(layout, context: context, deferred: true)
         let reorder = try DNNLPrimitive(reorderFrom: tensor.descriptor, to: layout, context: context)
@@ -212,8 +261,16 @@ final class PlanBuilder {
         return output
     }
 
-    /// Weights written once, in the layout the primitive wants (reordered now, not at every run).
-    func constant(_ values: [Float], dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    /// Weights written once, in the layout the primitive wants (reordered now, not at every run), and
+    /// reused from `sharedWeights` under `key` when another plan already packed them that way.
+    private func constant(_ values: [Float], key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+        if let shared = sharedWeights?.lookup(key, layout: layout) { return shared }
+        let tensor = try pack(values, dims: dims, tag: tag, as: layout)
+        sharedWeights?.store(tensor, for: key)
+        return tensor
+    }
+
+    private func pack(_ values: [Float], dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
         let plain = try DNNLTensor(DNNL.descriptor(dims, tag), context: context)
         values.withUnsafeBytes { plain.dataPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         if plain.matches(layout) { return plain }

@@ -26,6 +26,9 @@ public final class XceptionNetwork: Sendable {
     private struct State: ~Copyable {
         var context: DNNLContext
         var plans: [PlanKey: InferencePlan] = [:]
+        /// One packed copy of the weights, and one activation arena, for all plans (they run one at a time).
+        var packedWeights = PackedWeights()
+        var arena = SharedArena()
     }
 
     private struct PlanKey: Hashable {
@@ -54,7 +57,8 @@ public final class XceptionNetwork: Sendable {
             if let existing = state.plans[key] {
                 plan = existing
             } else {
-                plan = try InferencePlan(weights: weights, batch: images.count, size: size, context: state.context)
+                plan = try InferencePlan(weights: weights, batch: images.count, size: size, context: state.context,
+                                         sharedWeights: state.packedWeights, sharedArena: state.arena)
                 state.plans[key] = plan
             }
             let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
@@ -68,6 +72,9 @@ public final class XceptionNetwork: Sendable {
         }
         return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
     }
+
+    /// Packed weight tensors held for all plans (for tests: batch sizes must not multiply them).
+    var packedWeightCount: Int { state.withLock { $0.packedWeights.count } }
 
     /// The Dense layers, in plain Swift: a few hundred thousand multiply-adds per image.
     private func head(_ embedding: [Float]) -> [Float] {

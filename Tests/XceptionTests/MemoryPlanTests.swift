@@ -13,3 +13,20 @@ struct MemoryPlanTests {
         #expect(arena * 3 < unshared, "arena \(arena) bytes for \(unshared) bytes of activations")
     }
 }
+
+@Suite("Packed weights shared between plans")
+struct SharedWeightsTests {
+    @Test("plans for batches of 1, 3 and 8 hold one packed copy of the weights between them")
+    func oneCopy() throws {
+        let network = try XceptionNetwork(weights: try Golden.network.get().weights)
+        let image = try Golden.floats("0412", "input", size: 150)
+        _ = try network.predict([image], size: 150)
+        let afterFirstPlan = network.packedWeightCount
+        #expect(afterFirstPlan > 100)  // every convolution's kernel and bias, every depthwise kernel
+        for batch in [3, 8] {
+            let predictions = try network.predict(Array(repeating: image, count: batch), size: 150)
+            #expect(worstExcess(predictions[batch - 1].embedding, try Golden.floats("0412", "embedding", size: 150)).excess <= 0)
+        }
+        #expect(network.packedWeightCount == afterFirstPlan)
+    }
+}
