@@ -39,9 +39,13 @@ struct EmbedCommand: AsyncParsableCommand {
         let decoder = ImageDecoder()
 
         var failures = 0
-        // All files go to the engine at once, so it batches them; results print in argument order.
+        // Files go to the engine concurrently, so it batches them, but at most two batches' worth at a time:
+        // each decoded input is held until its prediction, so memory stays flat however many files are named.
+        let window = 2 * engine.configuration.maxBatch
         let results = await withTaskGroup(of: (Int, Result<Prediction, Error>).self) { group in
+            var results: [Int: Result<Prediction, Error>] = [:]
             for (index, path) in images.enumerated() {
+                if index >= window, let (done, result) = await group.next() { results[done] = result }
                 group.addTask {
                     do {
                         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
@@ -51,7 +55,8 @@ struct EmbedCommand: AsyncParsableCommand {
                     }
                 }
             }
-            return await group.reduce(into: [Int: Result<Prediction, Error>]()) { $0[$1.0] = $1.1 }
+            for await (done, result) in group { results[done] = result }
+            return results
         }
         for (index, path) in images.enumerated() {
             switch results[index]! {
