@@ -27,9 +27,8 @@ public struct InferenceBenchmark: Sendable {
     }
 
     public func run(threads: Int) throws -> Result {
-        // Inputs in the network's range (x/127.5 - 1); values do not change the work done.
-        var generator = SplitMix64(seed: 42)
-        let images = (0..<batch).map { _ in (0..<size * size * 3).map { _ in Float(generator.next() % 256) / 127.5 - 1 } }
+        // Inputs in the network's range (x/127.5 - 1); the values do not change the work done.
+        let images = (0..<batch).map { _ in (0..<size * size * 3).map { _ in Float(UInt8.random(in: 0...255)) / 127.5 - 1 } }
         _ = try network.predict(images, size: size)
         let start = Date()
         for _ in 0..<iterations { _ = try network.predict(images, size: size) }
@@ -38,18 +37,5 @@ public struct InferenceBenchmark: Sendable {
         return Result(size: size, batch: batch, precision: "fp32", threads: threads, imagesPerSecond: imagesPerSecond,
                       millisecondsPerBatch: seconds * 1000 / Double(iterations),
                       gflops: imagesPerSecond * XceptionNetwork.flopsPerImage(size: size) / 1e9)
-    }
-}
-
-/// A small, fast, seedable generator for benchmark data (reproducible across runs).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -80,7 +80,7 @@ public enum ModelFile {
         var file = magic
         append(formatVersion, to: &file)
         append(UInt32(json.count), to: &file)
-        append(checksum(body), to: &file)
+        append(body.withUnsafeBytes { checksum($0) }, to: &file)
         file += body
         do {
             try Data(file).write(to: URL(fileURLWithPath: path), options: .atomic)
@@ -155,10 +155,6 @@ public enum ModelFile {
 
     /// FNV-1a over 64-bit words (and the tail bytes): fast enough to check 90 MB at load, and it catches
     /// truncation and corruption, which is all it is for (it is not a cryptographic signature).
-    static func checksum(_ bytes: some Collection<UInt8>) -> UInt64 {
-        Array(bytes).withUnsafeBytes { checksum($0) }
-    }
-
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         let words = bytes.count / 8

@@ -8,9 +8,6 @@ struct Activation {
     var width: Int
 }
 
-/// Records oneDNN primitives and their memories in execution order. Activations stay in the layouts
-/// oneDNN picks (blocked, for AVX2 or AVX-512) and are reordered only where a consumer chose differently;
-/// weights are packed once, when the step is added.
 /// Weights already packed for a layout, shared by every plan of a network: batches of 1 to 8 from the
 /// engine each get a plan, and without sharing each would hold its own copy of the 84 MB of weights.
 final class PackedWeights {
@@ -46,6 +43,9 @@ final class SharedArena {
     deinit { base?.deallocate() }
 }
 
+/// Records oneDNN primitives and their memories in execution order. Activations stay in the layouts
+/// oneDNN picks (blocked, for AVX2 or AVX-512) and are reordered only where a consumer chose differently;
+/// weights are packed once, when the step is added.
 final class PlanBuilder {
     let batch: Int
     let context: DNNLContext

@@ -118,7 +118,7 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             commandName: "inference",
             abstract: "Images/s, ms per batch and GFLOP/s of the network alone, on synthetic inputs.",
-            discussion: "Anchors on this machine (2 cores, AVX-512, ~520 GFLOP/s fp32 peak), batch 8: ONNX Runtime ~24 img/s at 299 and ~113 at 150; TensorFlow ~21 and ~84.")
+            discussion: "Anchors measured on a 2-core AVX-512 machine (~520 GFLOP/s fp32 peak), batch 8: ONNX Runtime ~24 img/s at 299 and ~113 at 150; TensorFlow ~21 and ~84. On other CPUs compare side by side: Benchmarks/inference/run.sh.")
 
         @OptionGroup var model: ModelOptions
 
