@@ -11,6 +11,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries: thin module maps over Debian's -dev packages.
@@ -62,12 +67,34 @@ let package = Package(
             name: "Xception",
             dependencies: ["CHDF5", "CDNNL", "Digests", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Queue", "Fetch", "Imaging", "Digests", "Xception",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // HTTP endpoints (metrics and health now; the search API later) on Hummingbird.
+        .target(
+            name: "Server",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .target(name: "Bench", dependencies: ["Queue", "Xception"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench", "Xception", "Imaging", "CMalloc",
+                "Queue", "Ingest", "Bench", "Xception", "Imaging", "Fetch", "Worker", "Server", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -78,8 +105,10 @@ let package = Package(
             dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
-        .testTarget(name: "FetchTests", dependencies: ["Fetch"]),
-        // Drives the real `xceptor` binary (several processes on one database file).
-        .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue"]),
+        // Test helpers shared by test targets (the fault server on 127.0.0.1).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "FetchTests", dependencies: ["Fetch", "TestSupport"]),
+        // Drives the real `xceptor` binary (several processes on one database file, workers on a local server).
+        .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue", "Imaging", "TestSupport"]),
     ]
 )

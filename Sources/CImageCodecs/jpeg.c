@@ -2,6 +2,7 @@
 
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
 
@@ -106,5 +107,42 @@ int xceptor_jpeg_decode(const unsigned char *data, size_t size, int scale_denomi
     *components = cinfo.output_components;
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+int xceptor_jpeg_encode(const unsigned char *rgb, int width, int height, int quality, unsigned char **output,
+                        unsigned long *output_size, char *error) {
+    struct jpeg_compress_struct cinfo;
+    struct xceptor_error_manager manager;
+    // volatile: read after a longjmp back into this frame.
+    unsigned char *volatile buffer = NULL;
+    unsigned long size = 0;
+    cinfo.err = jpeg_std_error(&manager.base);
+    manager.base.error_exit = xceptor_error_exit;
+    manager.base.output_message = xceptor_output_message;
+    manager.message = error;
+    error[0] = 0;
+    if (setjmp(manager.escape)) {
+        jpeg_destroy_compress(&cinfo);
+        free(buffer);
+        return 1;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, (unsigned char **)&buffer, &size);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(rgb + (size_t)cinfo.next_scanline * (size_t)width * 3);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    *output = buffer;
+    *output_size = size;
     return 0;
 }

@@ -146,7 +146,6 @@ private final class CurlEngine: @unchecked Sendable {
         xceptor_curl_set_string(easy, CURLOPT_ACCEPT_ENCODING, "gzip, deflate")
         xceptor_curl_set_string(easy, CURLOPT_USERAGENT, limits.userAgent)
         xceptor_curl_set_long(easy, CURLOPT_NOSIGNAL, 1)
-        xceptor_curl_set_long(easy, CURLOPT_PIPEWAIT, 1)
         xceptor_curl_set_data_callback(easy, CURLOPT_WRITEFUNCTION, writeBody)
         xceptor_curl_set_pointer(easy, CURLOPT_WRITEDATA, context)
         xceptor_curl_set_data_callback(easy, CURLOPT_HEADERFUNCTION, readHeader)

@@ -1,5 +1,5 @@
 /// Why a leased job did not finish.
-public struct JobFailure: Sendable, Equatable {
+public struct JobFailure: Error, Sendable, Equatable {
     /// A short reason people can act on ("HTTP 404 Not Found", "not an image: HTML").
     public var message: String
     public var errorClass: ErrorClass

@@ -41,6 +41,10 @@ public protocol JobStore: Sendable {
     /// The stored result of a done job, or nil.
     func result(forJob id: JobID) async throws -> StoredResult?
 
+    /// What an earlier job stored for these image bytes and this model, or nil: a worker that fetches bytes
+    /// already embedded reuses the result instead of running the network again.
+    func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult?
+
     /// Puts failed or dead jobs back in the queue with a fresh set of attempts; returns how many.
     func retry(_ selection: JobSelection) async throws -> Int
 

@@ -10,11 +10,15 @@ public final class InferenceEngine: Sendable {
         public var maxBatch: Int
         public var maxWaitSeconds: Double
         public var queueCapacity: Int
+        /// Told the size of every batch run (for metrics); called on the engine thread, so keep it cheap.
+        public var batchObserver: (@Sendable (Int) -> Void)?
 
-        public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64) {
+        public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64,
+                    batchObserver: (@Sendable (Int) -> Void)? = nil) {
             self.maxBatch = maxBatch
             self.maxWaitSeconds = maxWaitSeconds
             self.queueCapacity = queueCapacity
+            self.batchObserver = batchObserver
         }
     }
 
@@ -59,6 +63,7 @@ public final class InferenceEngine: Sendable {
 
     private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
         while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds) {
+            configuration.batchObserver?(batch.count)
             do {
                 let predictions = try network.predict(batch.map(\.image), size: batch[0].size)
                 for (request, prediction) in zip(batch, predictions) { request.continuation.resume(returning: prediction) }

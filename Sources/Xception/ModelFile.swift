@@ -89,6 +89,21 @@ public enum ModelFile {
         }
     }
 
+    /// A name for the weights in a model file, from its checksum: results are stored under it, so the same
+    /// image embedded by the same weights is stored once, whatever the file is called.
+    public static func identifier(_ path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ModelError.unreadable(path: path, reason: "cannot open it")
+        }
+        defer { try? handle.close() }
+        let header = [UInt8](handle.readData(ofLength: fixedHeaderSize))
+        guard header.count == fixedHeaderSize, Array(header[0..<8]) == magic else {
+            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
+        }
+        let checksum = header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return "xception-" + String(checksum, radix: 16).leftPadded(to: 16)
+    }
+
     /// Reads a model file, checking its magic, version and checksum.
     public static func read(_ path: String) throws -> ModelWeights {
         let data: Data
@@ -166,4 +181,8 @@ public enum ModelFile {
         }
         return hash
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

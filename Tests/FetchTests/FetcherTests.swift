@@ -1,5 +1,6 @@
 import Fetch
 import Foundation
+import TestSupport
 import Testing
 
 /// Real transfers against a real HTTP server on 127.0.0.1 that misbehaves on purpose. Each case must end
@@ -42,6 +43,25 @@ struct FetcherTests {
             #expect(resource.contentType == "image/jpeg")
         }
         #expect(try await Self.fetcher.fetch(server.url("/redirect/2")).url == server.url("/image.jpg"))
+    }
+
+    @Test("transfers stalled on a host do not hold up others to the same host")
+    func stalledTransfersDoNotBlock() async throws {
+        let server = try FaultServer.shared.get()
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        configuration.totalTimeoutSeconds = 5
+        let fetcher = Fetcher(configuration: configuration)
+        // Two stalled transfers, submitted together with an image to a host with no connection yet, hold two
+        // of the host's four connections; the image must still come first.
+        let order = await withTaskGroup(of: String.self) { group in
+            for path in ["/stall?a", "/stall?b"] {
+                group.addTask { (try? await fetcher.fetch(server.url(path))) == nil ? "stall failed" : "stall succeeded" }
+            }
+            group.addTask { (try? await fetcher.fetch(server.url("/image.jpg")))?.body.count == Self.image.count ? "image" : "image failed" }
+            return await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(order == ["image", "stall failed", "stall failed"])
     }
 
     @Test("HTTP errors: 404 and 410 are permanent, 500 transient, 503 and 429 transient with Retry-After")

@@ -2,7 +2,7 @@
 """HTTP server for the fetch tests, on 127.0.0.1 only: real images and hostile behaviours.
 Prints its port on the first line of stdout, then serves until its standard input closes (the test
 process that started it has ended, however it ended).
-Usage: fault_server.py IMAGE.jpg"""
+Usage: fault_server.py IMAGE.jpg [DIRECTORY]   (DIRECTORY's files are served as /files/NAME)"""
 import gzip
 import http.server
 import os
@@ -11,6 +11,7 @@ import threading
 import time
 
 IMAGE = open(sys.argv[1], "rb").read()
+FILES = sys.argv[2] if len(sys.argv) > 2 else None
 BOMB = gzip.compress(b"\0" * (200 << 20), compresslevel=9)  # 200 MiB of zeros in ~200 KB
 
 
@@ -33,8 +34,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         port = self.server.server_address[1]
-        path = self.path
-        if path == "/image.jpg":
+        path = self.path.split("?")[0]  # a query only makes URLs distinct
+        if path.startswith("/files/") and FILES:
+            name = os.path.basename(path[len("/files/"):])
+            try:
+                body = open(os.path.join(FILES, name), "rb").read()
+            except OSError:
+                self.send(404, b"no such file")
+                return
+            self.send(200, body, [("Content-Type", "image/jpeg" if name.endswith(".jpg") else "application/octet-stream")])
+        elif path == "/image.jpg":
             self.send(200, IMAGE, [("Content-Type", "image/jpeg")])
         elif path.startswith("/status/"):
             self.send(int(path.split("/")[2]), b"error page", [("Content-Type", "text/plain")])

@@ -89,6 +89,21 @@ struct JobStoreConformanceTests {
         #expect(try await h.store.result(forJob: 999) == nil)
     }
 
+    @Test("a stored result is found again by its content hash and model, and only by those", arguments: StoreDriver.allCases)
+    func storedResultByContent(driver: StoreDriver) async throws {
+        let h = try StoreHarness(driver)
+        _ = try await h.enqueue(["http://a/1"])
+        let lease = try await h.store.claim(limit: 1, leaseSeconds: 30, owner: "w")[0].lease
+        let labels = [ScoredLabel(label: "fork", score: 0.7), ScoredLabel(label: "knife", score: 0.2)]
+        let result = sampleResult(contentByte: 7, labels: labels)
+        #expect(try await h.store.storedResult(sha256: result.image.sha256, modelID: result.modelID) == nil)
+        _ = try await h.store.complete([JobCompletion(lease: lease, result: result)])
+
+        #expect(try await h.store.storedResult(sha256: result.image.sha256, modelID: result.modelID) == result)
+        #expect(try await h.store.storedResult(sha256: result.image.sha256, modelID: "another-model") == nil)
+        #expect(try await h.store.storedResult(sha256: [UInt8](repeating: 8, count: 32), modelID: result.modelID) == nil)
+    }
+
     @Test("a result with a malformed hash or a non-finite embedding is refused before anything is written", arguments: StoreDriver.allCases)
     func completeValidatesResults(driver: StoreDriver) async throws {
         let h = try StoreHarness(driver)

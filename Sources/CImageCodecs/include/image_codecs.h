@@ -20,4 +20,9 @@ int xceptor_jpeg_decode(const unsigned char *data, size_t size, int scale_denomi
 int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_denominator, int *width, int *height,
                              char *error);
 
+/// Encodes interleaved 8-bit RGB as a baseline JPEG at `quality` (1-100). On success `*output` is a buffer
+/// from malloc (the caller frees it with `free`) holding `*output_size` bytes.
+int xceptor_jpeg_encode(const unsigned char *rgb, int width, int height, int quality, unsigned char **output,
+                        unsigned long *output_size, char *error);
+
 #endif

@@ -279,6 +279,28 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult? {
+        try await withConnection { db in
+            try db.transaction(immediate: false) {
+                guard var found = try db.first("""
+                    SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.id, e.vector
+                    FROM images i JOIN embeddings e ON e.image_id = i.id
+                    WHERE i.sha256 = ? AND e.model_id = ?
+                    """, [.blob(sha256), .text(modelID)], { row in
+                        (embeddingID: row.int64(5), result: JobResult(
+                            image: ImageFacts(sha256: sha256, width: row.int(0), height: row.int(1), byteCount: row.int(2),
+                                              contentType: row.optionalText(3), thumbnail: row.optionalBlob(4)),
+                            modelID: modelID, embedding: Self.floats(row.blob(6)), labels: []))
+                    })
+                else { return nil }
+                try db.query("SELECT label, score FROM labels WHERE embedding_id = ? ORDER BY rank", [.integer(found.embeddingID)]) { row in
+                    found.result.labels.append(ScoredLabel(label: row.text(0), score: row.double(1)))
+                }
+                return found.result
+            }
+        }
+    }
+
     public func hasUnfinishedJobs() async throws -> Bool {
         try await withConnection { db in
             try db.first("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))") { $0.int(0) == 1 } ?? false

@@ -1,0 +1,53 @@
+import Foundation
+import Synchronization
+
+/// A fixed set of threads for CPU-heavy work (decoding and resizing), so it never occupies the
+/// cooperative thread pool that the claim, fetch and store tasks need to stay responsive.
+final class DecodePool: Sendable {
+    private let work = Mutex<(items: [@Sendable () -> Void], stopped: Bool)>(([], false))
+    private let ready = DispatchSemaphore(value: 0)
+
+    init(threads: Int) {
+        for index in 0..<max(1, threads) {
+            let thread = Thread { [self] in serve() }
+            thread.name = "xceptor-decode-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `body` on a pool thread and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let accepted = work.withLock { state -> Bool in
+                guard !state.stopped else { return false }
+                state.items.append { continuation.resume(with: Result { try body() }) }
+                return true
+            }
+            if accepted {
+                ready.signal()
+            } else {
+                continuation.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    /// Lets the threads end once the work already submitted is done.
+    func shutdown(threads: Int) {
+        work.withLock { $0.stopped = true }
+        for _ in 0..<max(1, threads) { ready.signal() }
+    }
+
+    private func serve() {
+        while true {
+            ready.wait()
+            let next = work.withLock { state -> (@Sendable () -> Void)? in
+                state.items.isEmpty ? nil : state.items.removeFirst()
+            }
+            if let next {
+                next()
+            } else if work.withLock({ $0.stopped }) {
+                return
+            }
+        }
+    }
+}

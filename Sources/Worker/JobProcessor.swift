@@ -1,0 +1,126 @@
+import Digests
+import Fetch
+import Foundation
+import Imaging
+import Queue
+import Xception
+
+/// How one job ended.
+enum JobOutcome: Sendable {
+    case done(JobResult)
+    case failed(JobFailure)
+}
+
+/// One job from URL to result: fetch, hash, reuse a stored result for known bytes, else decode on the pool
+/// and run the shared engine. Throws only `CancellationError` (shutdown past the grace period); every other
+/// problem becomes a classified failure.
+struct JobProcessor: Sendable {
+    let fetcher: Fetcher
+    let engine: InferenceEngine
+    let store: any JobStore
+    let pool: DecodePool
+    let decoder: ImageDecoder
+    let labels: [String]
+    let modelID: String
+    let configuration: WorkerConfiguration
+    let metrics: WorkerMetrics
+    let recentContent: RecentContent
+
+    func process(_ job: ClaimedJob) async throws -> JobOutcome {
+        let fetchStart = ContinuousClock.now
+        let resource: FetchedResource
+        do {
+            resource = try await abandoningOnCancel { [fetcher] in try await fetcher.fetch(job.url) }
+        } catch let failure as FetchFailure {
+            return .failed(JobFailure(message: failure.message, errorClass: failure.isTransient ? .transient : .permanent,
+                                      httpStatus: failure.httpStatus, retryAfterSeconds: failure.retryAfterSeconds))
+        }
+        metrics.record(.fetch, since: fetchStart)
+        metrics.fetchedBytes.increment(by: resource.body.count)
+
+        // Two URLs serving the same bytes share one embedding: at the same time (one computation, both
+        // wait for it), shortly after each other (the recent results), or much later (the store).
+        let sha256 = SHA256.hash(resource.body)
+        let shared = await recentContent.result(for: sha256) { await embed(resource, sha256: sha256) }
+        switch try await abandoningOnCancel({ await shared.value }) {
+        case let .success(result): return .done(result)
+        case let .failure(failure): return .failed(failure)
+        }
+    }
+
+    private func embed(_ resource: FetchedResource, sha256: [UInt8]) async -> Result<JobResult, JobFailure> {
+        if let stored = try? await store.storedResult(sha256: sha256, modelID: modelID) {
+            metrics.reusedResults.increment()
+            return .success(stored)
+        }
+        let decodeStart = ContinuousClock.now
+        let decoded: DecodedImage
+        do {
+            decoded = try await pool.run { [decoder, configuration] in
+                try DecodedImage(resource.body, decoder: decoder, inputSize: configuration.inputSize, thumbnailSide: configuration.thumbnailSide)
+            }
+        } catch let error as ImageError {
+            return .failure(JobFailure(message: "\(error) (from \(resource.url))", errorClass: .permanent, httpStatus: resource.status))
+        } catch {
+            return .failure(JobFailure(message: "decoding stopped: \(error)", errorClass: .transient))
+        }
+        metrics.record(.decode, since: decodeStart)
+
+        let inferenceStart = ContinuousClock.now
+        let prediction: Prediction
+        do {
+            prediction = try await engine.predict(decoded.input, size: configuration.inputSize)
+        } catch {
+            // The engine failing is this host's problem, not the image's: another attempt may succeed.
+            return .failure(JobFailure(message: "inference failed: \(error)", errorClass: .transient))
+        }
+        metrics.record(.inference, since: inferenceStart)
+
+        let ranked = zip(labels, prediction.probabilities).sorted { $0.1 > $1.1 }.prefix(configuration.topLabels)
+        return .success(JobResult(
+            image: ImageFacts(sha256: sha256, width: decoded.width, height: decoded.height, byteCount: resource.body.count,
+                              contentType: resource.contentType, thumbnail: decoded.thumbnail),
+            modelID: modelID,
+            embedding: prediction.embedding,
+            labels: ranked.map { ScoredLabel(label: $0.0, score: $0.1) }))
+    }
+}
+
+/// What the decode pool makes of fetched bytes: the model input, the facts and a thumbnail.
+struct DecodedImage: Sendable {
+    var width: Int
+    var height: Int
+    var input: [Float]
+    var thumbnail: [UInt8]?
+
+    init(_ bytes: [UInt8], decoder: ImageDecoder, inputSize: Int, thumbnailSide: Int) throws {
+        let image = try decoder.decode(bytes)
+        width = image.width
+        height = image.height
+        input = BilinearResize.resize(image, width: inputSize, height: inputSize).normalizedForXception()
+        // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
+        thumbnail = thumbnailSide > 0 ? try? image.fitting(maxSide: thumbnailSide).jpegData() : nil
+    }
+}
+
+/// Results by content hash, for the jobs in flight and the last few hundred finished: bounded, oldest out.
+actor RecentContent {
+    private var results: [[UInt8]: Task<Result<JobResult, JobFailure>, Never>] = [:]
+    private var order: [[UInt8]] = []
+    private let capacity: Int
+
+    init(capacity: Int = 256) {
+        self.capacity = capacity
+    }
+
+    /// The computation for `sha256`: one already started or finished, else `compute` started now.
+    func result(for sha256: [UInt8], compute: @escaping @Sendable () async -> Result<JobResult, JobFailure>)
+        -> Task<Result<JobResult, JobFailure>, Never> {
+        if let running = results[sha256] { return running }
+        let task = Task { await compute() }
+        results[sha256] = task
+        order.append(sha256)
+        if order.count > capacity { results[order.removeFirst()] = nil }
+        return task
+    }
+}

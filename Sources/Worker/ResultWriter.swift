@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Queue
+
+/// Commits finished jobs in batches (one transaction per batch, or per interval when work is slow), and
+/// records failures as they come. Writes are serialised, so a shutdown that flushes and then releases the
+/// remaining leases never races a batch still being written.
+actor ResultWriter {
+    private let store: any JobStore
+    private let leases: LeaseRegistry
+    private let metrics: WorkerMetrics
+    private let logger: Logger
+    private let batchSize: Int
+    private var pending: [JobCompletion] = []
+    private var lastWrite: Task<Void, Error>?
+
+    init(store: any JobStore, leases: LeaseRegistry, metrics: WorkerMetrics, logger: Logger, batchSize: Int) {
+        self.store = store
+        self.leases = leases
+        self.metrics = metrics
+        self.logger = logger
+        self.batchSize = max(1, batchSize)
+    }
+
+    func finished(_ lease: JobLease, _ outcome: JobOutcome) async throws {
+        switch outcome {
+        case let .done(result):
+            pending.append(JobCompletion(lease: lease, result: result))
+            if pending.count >= batchSize { try await flush() }
+        case let .failed(failure):
+            let state = try await StoreRetry.run(logger: logger) { [store] in try await store.fail(lease, failure) }
+            leases.remove([lease])
+            if let state {
+                metrics.jobFailed(failure.errorClass)
+                logger.debug("job failed", metadata: ["job": "\(lease.jobID)", "state": "\(state.rawValue)", "error": "\(failure.message)"])
+            } else {
+                metrics.lostLeases.increment()
+            }
+        }
+    }
+
+    /// Writes what is pending, after any write already under way.
+    func flush() async throws {
+        let batch = pending
+        pending = []
+        let previous = lastWrite
+        let write = Task { [store, leases, metrics, logger] in
+            _ = try? await previous?.value
+            guard !batch.isEmpty else { return }
+            let start = ContinuousClock.now
+            let lost = try await StoreRetry.run(logger: logger) { try await store.complete(batch) }
+            metrics.record(.store, since: start)
+            leases.remove(batch.map(\.lease))
+            metrics.jobsDone(batch.count - lost.count)
+            if !lost.isEmpty {
+                // Expired and re-claimed elsewhere, or released: the other holder's result counts.
+                metrics.lostLeases.increment(by: lost.count)
+                logger.warning("leases lost before results were written; other workers redo those jobs",
+                               metadata: ["jobs": "\(lost.map(\.jobID))"])
+            }
+        }
+        lastWrite = write
+        try await write.value
+    }
+}
+
+/// Store calls that fail (disk full, the database restarting) are retried a few times with a growing
+/// pause; after that the worker stops, and its leased jobs return to the queue when the leases expire.
+enum StoreRetry {
+    static let pauses: [Double] = [0.1, 0.3, 1, 3]
+
+    static func run<T: Sendable>(logger: Logger, _ call: @Sendable () async throws -> T) async throws -> T {
+        for pause in pauses {
+            do {
+                return try await call()
+            } catch {
+                logger.warning("store call failed; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(pause)"])
+                try await Task.sleep(for: .seconds(pause))
+            }
+        }
+        do {
+            return try await call()
+        } catch {
+            throw WorkerError.storeUnavailable(underlying: "\(error)")
+        }
+    }
+}
+
+/// Why a worker stopped early.
+public enum WorkerError: Error, CustomStringConvertible {
+    case storeUnavailable(underlying: String)
+
+    public var description: String {
+        switch self {
+        case let .storeUnavailable(underlying):
+            return "the job store kept failing (\(underlying)); stopped. Fix the database (disk space, permissions, server), then start the worker again: jobs it held return to the queue when their leases expire"
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import Fetch
+import Foundation
+import Imaging
+import Logging
+import Queue
+import ServiceLifecycle
+import Synchronization
+import Xception
+
+/// One worker process's pipeline: claim jobs in batches under a lease -> fetch concurrently -> decode on a
+/// pool -> the shared inference engine (dynamic batches) -> a writer committing results in batches.
+/// Every stage is bounded by the number of jobs in flight, so a slow stage pushes back on claiming.
+///
+/// As a `Service`: a graceful shutdown stops claiming, lets the jobs in flight finish within the grace
+/// period, writes their results, releases the rest without burning an attempt, and returns.
+public final class Worker: Service, Sendable {
+    private let store: any JobStore
+    private let configuration: WorkerConfiguration
+    private let logger: Logger
+    private let processor: JobProcessor
+    private let pool: DecodePool
+    private let leases = LeaseRegistry()
+    private let metrics = WorkerMetrics()
+    private let progress: ProgressReporter
+    private let writer: ResultWriter
+    private let stopping = Atomic<Bool>(false)
+    /// Set when the store kept failing: the worker stops and `run` throws it after cleaning up.
+    private let storeFailure = Mutex<WorkerError?>(nil)
+
+    /// - Parameters:
+    ///   - labels: the model's output names, in index order.
+    ///   - modelID: what results are stored under (the same bytes under the same model are embedded once).
+    public init(store: any JobStore, fetcher: Fetcher, engine: InferenceEngine, labels: [String], modelID: String,
+                configuration: WorkerConfiguration, progress: ProgressStyle = .none, logger: Logger) {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        pool = DecodePool(threads: configuration.decodeThreads)
+        processor = JobProcessor(
+            fetcher: fetcher, engine: engine, store: store, pool: pool, decoder: ImageDecoder(), labels: labels,
+            modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
+        self.progress = ProgressReporter(store: store, metrics: metrics, logger: logger, style: progress)
+        writer = ResultWriter(store: store, leases: leases, metrics: metrics, logger: logger, batchSize: configuration.writeBatch)
+    }
+
+    /// Feeds the engine's batch sizes into the metrics (the engine reports them through its observer).
+    public var batchSizeObserver: @Sendable (Int) -> Void {
+        { [metrics] size in metrics.inferenceBatchSize.record(size) }
+    }
+
+    /// What this worker did so far.
+    public var totals: WorkerTotals { metrics.snapshot }
+
+    public func run() async throws {
+        defer { pool.shutdown(threads: configuration.decodeThreads) }
+        let started = ContinuousClock.now
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { helpers in
+                helpers.addTask { await self.keepLeasesAlive() }
+                helpers.addTask { await self.flushPeriodically() }
+                helpers.addTask { await self.progress.run() }
+                defer { helpers.cancelAll() }
+                try await runPipeline()
+            }
+            try await writer.flush()
+            let remaining = leases.all
+            if !remaining.isEmpty {
+                let released = try await StoreRetry.run(logger: logger) { [store] in try await store.release(remaining) }
+                leases.remove(remaining)
+                metrics.jobsReleased(released)
+                logger.info("released unfinished jobs back to the queue", metadata: ["jobs": "\(released)"])
+            }
+            await progress.finish()
+            if let fatal = storeFailure.withLock({ $0 }) { throw fatal }
+            let totals = metrics.snapshot
+            let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+            logger.info("worker stopped", metadata: [
+                "done": "\(totals.done)", "failed": "\(totals.failed)", "released": "\(totals.released)",
+                "elapsed_s": "\(String(format: "%.2f", seconds))",
+                "images_per_s": "\(String(format: "%.1f", Double(totals.done) / max(seconds, 0.001)))",
+            ])
+        } onGracefulShutdown: {
+            self.stopping.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Stops claiming, as a graceful shutdown does (for embedding the worker without a service group).
+    public func stop() { stopping.store(true, ordering: .relaxed) }
+
+    private enum Event: Sendable { case jobEnded, tick, graceOver }
+
+    private func runPipeline() async throws {
+        try await withThrowingTaskGroup(of: Event.self) { group in
+            var inFlight = 0
+            var tickPending = false
+            var graceStarted = false
+            var nextClaim = ContinuousClock.now
+            let claimBatch = min(configuration.claimBatch, configuration.maxJobsInFlight)
+            defer { group.cancelAll() }
+
+            while true {
+                if stopping.load(ordering: .relaxed) {
+                    if inFlight == 0 { return }
+                    if !graceStarted {
+                        graceStarted = true
+                        logger.info("stopping: finishing jobs in flight", metadata: [
+                            "jobs": "\(inFlight)", "grace_s": "\(configuration.gracePeriodSeconds)"])
+                        group.addTask { [grace = configuration.gracePeriodSeconds] in
+                            try? await Task.sleep(for: .seconds(grace))
+                            return .graceOver
+                        }
+                    }
+                } else if configuration.maxJobsInFlight - inFlight >= claimBatch || inFlight == 0, ContinuousClock.now >= nextClaim {
+                    let room = configuration.maxJobsInFlight - inFlight
+                    let jobs = try await StoreRetry.run(logger: logger) { [store, configuration] in
+                        try await store.claim(limit: min(room, configuration.claimBatch), leaseSeconds: configuration.leaseSeconds,
+                                              owner: configuration.owner)
+                    }
+                    metrics.claimed.increment(by: jobs.count)
+                    for job in jobs {
+                        leases.add(job.lease)
+                        group.addTask { await self.handle(job); return .jobEnded }
+                    }
+                    inFlight += jobs.count
+                    metrics.setJobsInFlight(inFlight)
+                    if !jobs.isEmpty { continue }
+                    if configuration.untilEmpty, inFlight == 0,
+                       try await !StoreRetry.run(logger: logger, { [store] in try await store.hasUnfinishedJobs() }) {
+                        logger.info("queue is empty; stopping")
+                        return
+                    }
+                    nextClaim = ContinuousClock.now + .seconds(configuration.idlePollSeconds)
+                }
+
+                // Wait for a job to end, or for the next look at the queue (and at the stop flag).
+                if !tickPending {
+                    tickPending = true
+                    group.addTask { [poll = configuration.idlePollSeconds] in
+                        try? await Task.sleep(for: .seconds(poll))
+                        return .tick
+                    }
+                }
+                switch try await group.next() {
+                case .jobEnded:
+                    inFlight -= 1
+                    metrics.setJobsInFlight(inFlight)
+                case .tick:
+                    tickPending = false
+                case .graceOver:
+                    logger.warning("grace period over; releasing the jobs still in flight", metadata: ["jobs": "\(inFlight)"])
+                    group.cancelAll()
+                case nil:
+                    return
+                }
+            }
+        }
+    }
+
+    private func handle(_ job: ClaimedJob) async {
+        let outcome: JobOutcome
+        do {
+            outcome = try await processor.process(job)
+        } catch {
+            return  // Cancelled past the grace period: the lease stays registered and is released.
+        }
+        do {
+            try await writer.finished(job.lease, outcome)
+        } catch {
+            stop(because: error)
+        }
+    }
+
+    /// The store failed past its retries: stop claiming, and fail the run once the rest is cleaned up.
+    private func stop(because error: Error) {
+        guard let failure = error as? WorkerError else { return }  // cancellation at shutdown
+        logger.error("stopping: \(failure)")
+        storeFailure.withLock { $0 = $0 ?? failure }
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// Extends the leases of every job in flight, every third of the lease.
+    private func keepLeasesAlive() async {
+        let interval = configuration.leaseSeconds / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(interval))
+            let held = leases.all
+            guard !held.isEmpty, !Task.isCancelled else { continue }
+            do {
+                let lost = try await store.heartbeat(held, leaseSeconds: configuration.leaseSeconds)
+                if !lost.isEmpty {
+                    leases.remove(lost)
+                    metrics.lostLeases.increment(by: lost.count)
+                    logger.warning("leases lost (expired and re-claimed elsewhere); their results will not be written",
+                                   metadata: ["jobs": "\(lost.map(\.jobID))"])
+                }
+            } catch {
+                logger.warning("heartbeat failed; retrying at the next beat", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes finished jobs at least every `writeIntervalSeconds`, so a slow trickle is not held back.
+    private func flushPeriodically() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(configuration.writeIntervalSeconds))
+            do {
+                try await writer.flush()
+            } catch {
+                stop(because: error)
+            }
+        }
+    }
+}

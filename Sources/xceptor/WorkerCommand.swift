@@ -1,0 +1,162 @@
+import ArgumentParser
+import Synchronization
+import Fetch
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import Queue
+import Server
+import ServiceLifecycle
+import UnixSignals
+import Worker
+import Xception
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Claim queued jobs, fetch and embed their images, and store the results.",
+        discussion: """
+            Runs until stopped (SIGTERM or SIGINT: stop claiming, finish the jobs in flight within the grace \
+            period, release the rest without burning an attempt, exit 0; a second signal exits at once), or \
+            with --until-empty until nothing is queued, waiting for a retry or running. Several workers, on \
+            one host or many, can share one queue.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var fetch: FetchOptions
+
+    @Option(name: .long, help: "Input size in pixels (default: the size the model's head was trained at).")
+    var size: Int?
+
+    @Option(name: .long, help: "Largest inference batch.")
+    var batch = 8
+
+    @Option(name: .long, help: "Inference threads (default: the cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "Decode threads (default: the cores).")
+    var decodeThreads: Int?
+
+    @Option(name: .long, help: "Seconds a claimed job stays leased without a heartbeat (heartbeats come every third).")
+    var leaseSeconds = QueueDefaults.leaseSeconds
+
+    @Option(name: .long, help: "Seconds jobs in flight may take to finish after a stop signal.")
+    var graceSeconds = 30.0
+
+    @Flag(name: .long, help: "Exit once nothing is queued, waiting for a retry or running.")
+    var untilEmpty = false
+
+    @Option(name: .long, help: "Serve Prometheus metrics at /metrics (and /healthz) on this port.")
+    var metricsPort: Int?
+
+    @Option(name: .long, help: "Address the metrics server binds (default: loopback only).")
+    var metricsHost = "127.0.0.1"
+
+    @Option(name: .long, help: "This worker's name in leases (default: host name and process id); unique per process.")
+    var id: String?
+
+    @Option(name: .long, help: "Progress display: auto (a bar on a terminal with --until-empty, else log lines), bar, log or none.")
+    var progress = ProgressChoice.auto
+
+    @Option(name: .long, help: "Seconds between progress log lines.")
+    var progressInterval = 5.0
+
+    @OptionGroup var logging: LoggingOptions
+
+    enum ProgressChoice: String, ExpressibleByArgument, CaseIterable { case auto, bar, log, none }
+
+    func validate() throws {
+        if let size, size < 71 { throw ValidationError("--size must be at least 71") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let decodeThreads, decodeThreads < 1 { throw ValidationError("--decode-threads must be at least 1") }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard graceSeconds >= 0 else { throw ValidationError("--grace-seconds cannot be negative") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0-65535") }
+        if let id, id.isEmpty { throw ValidationError("--id cannot be empty") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "xceptor.worker")
+        let registry = PrometheusCollectorRegistry()
+        if metricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+
+        _ = KernelThreads.configure(threads)
+        let jobStore = try store.open()
+        let weights = try model.load()
+        let inputSize = size ?? weights.inputSize
+
+        var configuration = WorkerConfiguration(owner: id ?? WorkerConfiguration.defaultOwner, inputSize: inputSize)
+        configuration.leaseSeconds = leaseSeconds
+        configuration.untilEmpty = untilEmpty
+        configuration.gracePeriodSeconds = graceSeconds
+        configuration.decodeThreads = decodeThreads ?? ProcessInfo.processInfo.activeProcessorCount
+        // Room for every transfer, plus what waits for and sits in the engine and the decoders.
+        configuration.maxJobsInFlight = fetch.fetchConcurrency + 4 * batch + configuration.decodeThreads
+
+        let fetcher = Fetcher(configuration: fetch.configuration)
+        let batchSizes = BatchSizeRelay()
+        let engine = InferenceEngine(network: try XceptionNetwork(weights: weights), configuration: .init(
+            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batchSizes.report($0) }))
+        defer {
+            engine.shutdown()
+            fetcher.shutdown()
+        }
+        let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, labels: weights.labels,
+                            modelID: try ModelFile.identifier(model.path), configuration: configuration,
+                            progress: progressStyle, logger: logger)
+        batchSizes.forward(to: worker.batchSizeObserver)
+
+        // Services stop in reverse order: the worker drains first, the metrics stay up while it does.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let metricsPort {
+            services.append(.init(service: MetricsServer.application(registry: registry, host: metricsHost, port: metricsPort, logger: logger)))
+        }
+        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(graceSeconds + 15)
+
+        await exitOnSecondSignal(logger: logger)
+        logger.info("worker started", metadata: [
+            "owner": "\(configuration.owner)", "store": "\(store.location)", "input_size": "\(inputSize)",
+            "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
+        ])
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+
+    private var progressStyle: ProgressStyle {
+        switch progress {
+        case .bar: return .bar
+        case .log: return .logLines(intervalSeconds: progressInterval)
+        case .none: return .none
+        case .auto: return untilEmpty && isatty(STDERR_FILENO) == 1 ? .bar : .logLines(intervalSeconds: progressInterval)
+        }
+    }
+
+    /// The first SIGTERM/SIGINT starts a graceful shutdown (the service group's); a second one means "now".
+    /// Leased jobs then return to the queue when their leases expire, and others redo them.
+    private func exitOnSecondSignal(logger: Logger) async {
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        Task.detached {
+            var seen = 0
+            for await signal in signals {
+                seen += 1
+                if seen >= 2 {
+                    logger.warning("second \(signal): exiting now; unfinished jobs return to the queue when their leases expire")
+                    Foundation.exit(130)
+                }
+            }
+        }
+    }
+}
+
+/// The engine is built before the worker whose metrics take its batch sizes; this passes them on.
+private final class BatchSizeRelay: Sendable {
+    private let target = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    func forward(to observer: @escaping @Sendable (Int) -> Void) { target.withLock { $0 = observer } }
+    func report(_ size: Int) { target.withLock { $0 }?(size) }
+}

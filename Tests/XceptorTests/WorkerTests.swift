@@ -1,0 +1,262 @@
+import Foundation
+import Imaging
+@testable import Queue
+import TestSupport
+import Testing
+
+/// `xceptor worker` end to end: the real binary, the real kitchenware model, images served by a real HTTP
+/// server on 127.0.0.1, a real SQLite queue.
+@Suite("xceptor worker", .serialized)
+struct WorkerTests {
+    static let labels = "cup,fork,glass,knife,plate,spoon"
+
+    /// The model, imported once for the suite.
+    static let model = Task { () throws -> URL in
+        let dir = try makeScratchDirectory()
+        let keras = try ModelCommandTests.environmentPath("XCEPTOR_TEST_MODEL")
+        let imported = try await XceptorProcess.run(["model", "import", keras, "--labels", labels, "--output", "m.xcm"], in: dir)
+        guard imported.status == 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: imported.stderr]) }
+        return dir.appendingPathComponent("m.xcm")
+    }
+
+    /// A scratch directory with 36 distinct JPEGs (the 18 golden samples and their mirror images, so
+    /// content dedupe cannot short-circuit), served from a fault server's /files/.
+    struct Site {
+        let dir: URL
+        let files: URL
+        let server: FaultServer
+        let images: [String]
+
+        init() throws {
+            dir = try makeScratchDirectory()
+            files = dir.appendingPathComponent("files")
+            try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+            let originals = try FileManager.default.contentsOfDirectory(atPath: ModelCommandTests.golden.appendingPathComponent("images").path)
+                .filter { $0.hasSuffix(".jpg") }.sorted()
+            var images: [String] = []
+            for name in originals {
+                let bytes = try Data(contentsOf: ModelCommandTests.golden.appendingPathComponent("images/\(name)"))
+                try bytes.write(to: files.appendingPathComponent(name))
+                let mirrored = "mirror-\(name)"
+                try Data(try Self.mirrored(try ImageDecoder().decode([UInt8](bytes))).jpegData(quality: 90)).write(to: files.appendingPathComponent(mirrored))
+                images += [name, mirrored]
+            }
+            self.images = images
+            server = try FaultServer(files: files)
+        }
+
+        static func mirrored(_ image: RGBImage) -> RGBImage {
+            var pixels = image.pixels
+            for y in 0..<image.height {
+                for x in 0..<image.width {
+                    let from = (y * image.width + (image.width - 1 - x)) * 3, to = (y * image.width + x) * 3
+                    pixels[to..<to + 3] = image.pixels[from..<from + 3]
+                }
+            }
+            return RGBImage(width: image.width, height: image.height, pixels: pixels)
+        }
+
+        func url(_ name: String) -> String { server.url("/files/\(name)") }
+
+        func enqueue(_ urls: [String]) async throws {
+            try urls.joined(separator: "\n").write(to: dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
+            let result = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "--from", "urls.txt"], in: dir)
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+
+        func workerArguments(_ extra: [String]) async throws -> [String] {
+            ["worker", "--db", "q.sqlite", "--model", try await WorkerTests.model.value.path, "--allow-private-networks",
+             "--progress", "log", "--progress-interval", "1"] + extra
+        }
+
+        func store() throws -> SQLiteJobStore {
+            try #require(try JobStores.open(dir.appendingPathComponent("q.sqlite").path, create: false) as? SQLiteJobStore)
+        }
+
+        func jobsByURL() async throws -> [String: Job] {
+            let jobs = try await store().jobs(state: nil, afterID: nil, limit: 10_000)
+            return Dictionary(uniqueKeysWithValues: jobs.map { ($0.url, $0) })
+        }
+
+        func count(_ sql: String) throws -> Int {
+            try store().withRawConnection { try $0.first(sql) { $0.int(0) } ?? -1 }
+        }
+    }
+
+    @Test("every good job is done with the embedding and label `embed` computes; every bad one failed with its reason")
+    func endToEnd() async throws {
+        let site = try Site()
+        try Data("<html><body>not an image</body></html>".utf8).write(to: site.files.appendingPathComponent("page.jpg"))
+        let whole = try Data(contentsOf: site.files.appendingPathComponent(site.images[0]))
+        try whole.prefix(whole.count / 2).write(to: site.files.appendingPathComponent("truncated.jpg"))
+        try whole.write(to: site.files.appendingPathComponent("same-bytes.jpg"))
+        let bad: [String: String] = [
+            site.url("page.jpg"): "not an image",
+            site.url("truncated.jpg"): "corrupt or truncated JPEG",
+            site.url("missing.jpg"): "HTTP 404",
+            site.server.url("/status/410"): "HTTP 410",
+            site.server.url("/redirect-ftp"): "not http or https",
+        ]
+        let good = site.images.map(site.url) + [site.url("same-bytes.jpg")]
+        try await site.enqueue(good + bad.keys.sorted())
+
+        let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty"]), in: site.dir)
+        #expect(worker.status == 0, "\(worker.stderr)")
+        #expect(worker.stderr.contains("worker stopped") && worker.stderr.contains("done=\(good.count) elapsed_s="), "\(worker.stderr)")
+
+        let embedded = try await XceptorProcess.run(
+            ["embed", "--model", try await Self.model.value.path, "--json"] + site.images.map { site.files.appendingPathComponent($0).path }, in: site.dir)
+        #expect(embedded.status == 0, "\(embedded.stderr)")
+        let reference = try embedded.stdout.split(separator: "\n").map { try jsonObject($0) }
+        #expect(reference.count == site.images.count)
+
+        let jobs = try await site.jobsByURL()
+        let store = try site.store()
+        for (name, expected) in zip(site.images, reference) {
+            let job = try #require(jobs[site.url(name)])
+            #expect(job.state == .done, "\(name): \(job.lastError ?? "")")
+            let result = try #require(try await store.result(forJob: job.id), "\(name)")
+            let embedding = try #require(expected["embedding"] as? [Double]).map(Float.init)
+            #expect(cosine(result.embedding, embedding) >= 0.9999, "\(name)")
+            let topLabel = (expected["labels"] as? [[String: Any]])?.first?["label"] as? String
+            #expect(result.labels.first?.label == topLabel, "\(name)")
+            #expect(result.labels.count == 5)
+            #expect(result.image.thumbnail?.starts(with: [0xFF, 0xD8, 0xFF]) == true, "\(name): a JPEG thumbnail")
+        }
+        // The same bytes under two URLs: embedded once, both jobs point at it.
+        let original = try #require(jobs[site.url(site.images[0])]), copy = try #require(jobs[site.url("same-bytes.jpg")])
+        #expect(copy.state == .done && copy.imageID == original.imageID)
+        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count)
+
+        for (url, reason) in bad {
+            let job = try #require(jobs[url])
+            #expect(job.state == .failed && job.errorClass == .permanent, "\(url): \(job.state)")
+            #expect(job.lastError?.contains(reason) == true, "\(url): \(job.lastError ?? "no error")")
+        }
+    }
+
+    @Test("a worker killed with SIGKILL mid-run, then restarted: every job done once, no orphans, no duplicate rows")
+    func crashAndRestart() async throws {
+        let site = try Site()
+        try await site.enqueue(site.images.map(site.url))
+        let arguments = try await site.workerArguments(["--lease-seconds", "2"])
+
+        let (first, _, _) = try XceptorProcess.start(arguments, in: site.dir)
+        try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
+        kill(first.processIdentifier, SIGKILL)
+        await XceptorProcess.waitForExit(first)
+        let orphaned = try await site.store().status().counts[.running] ?? 0
+        #expect(orphaned > 0, "the kill should leave leased jobs behind")
+
+        let second = try await XceptorProcess.run(arguments + ["--until-empty"], in: site.dir)
+        #expect(second.status == 0, "\(second.stderr)")
+        let status = try await site.store().status()
+        #expect(status.counts[.done] == site.images.count)
+        #expect(status.counts[.running] == 0 && status.counts[.queued] == 0)
+        #expect(try site.count("SELECT count(*) FROM images") == site.images.count)
+        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count)
+        #expect(try site.count("SELECT count(*) FROM labels") == site.images.count * 5)
+        #expect(try site.count("SELECT count(*) FROM jobs WHERE image_id IS NULL") == 0)
+    }
+
+    @Test("SIGTERM mid-run: exit 0 within the grace period, finished work stored, the rest released unburned; /metrics served")
+    func gracefulStop() async throws {
+        let site = try Site()
+        // Two transfers that stall after their headers (for longer than the stall limit allows here) are
+        // still in flight when the grace period ends.
+        let stalled = [site.server.url("/stall?1"), site.server.url("/stall?2")]
+        try await site.enqueue(stalled + site.images.map(site.url))
+        let (worker, _, stderr) = try XceptorProcess.start(try await site.workerArguments(
+            ["--grace-seconds", "3", "--metrics-port", "0", "--low-speed-seconds", "120", "--fetch-timeout", "120"]), in: site.dir)
+
+        try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
+        let log = try String(contentsOf: stderr, encoding: .utf8)
+        let port = try #require(log.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1, "\(log)")
+        let metrics = try await httpGet("http://127.0.0.1:\(port)/metrics")
+        #expect(metrics.contains("xceptor_jobs_claimed_total"), "\(metrics)")
+        #expect(metrics.contains("xceptor_stage_duration_seconds_bucket"), "\(metrics)")
+        #expect(metrics.contains("xceptor_inference_batch_size"), "\(metrics)")
+
+        let signalled = ContinuousClock.now
+        kill(worker.processIdentifier, SIGTERM)
+        await XceptorProcess.waitForExit(worker)
+        let took = ContinuousClock.now - signalled
+        let output = try String(contentsOf: stderr, encoding: .utf8)
+        #expect(worker.terminationStatus == 0, "\(output)")
+        #expect(took < .seconds(3 + 5), "stopped after \(took)")
+
+        let jobs = try await site.jobsByURL()
+        #expect(jobs.values.allSatisfy { $0.state == .done || $0.state == .queued }, "nothing running, failed or lost")
+        for url in stalled {
+            let job = try #require(jobs[url])
+            #expect(job.state == .queued && job.attempts == 0, "\(url) released without burning an attempt")
+        }
+        #expect(output.contains("released unfinished jobs"), "\(output)")
+    }
+
+    @Test("a second SIGTERM exits at once")
+    func secondSignal() async throws {
+        let site = try Site()
+        try await site.enqueue([site.server.url("/stall?a")])
+        let (worker, _, stderr) = try XceptorProcess.start(try await site.workerArguments(["--grace-seconds", "60"]), in: site.dir)
+        try await waitUntil(timeout: 60) { try await site.store().status().counts[.running] ?? 0 >= 1 }
+        kill(worker.processIdentifier, SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        let signalled = ContinuousClock.now
+        kill(worker.processIdentifier, SIGTERM)
+        await XceptorProcess.waitForExit(worker)
+        #expect(ContinuousClock.now - signalled < .seconds(5))
+        #expect(worker.terminationStatus != 0)
+        #expect(try String(contentsOf: stderr, encoding: .utf8).contains("exiting now"))
+    }
+
+    @Test("two workers on one database finish the queue together, no job done twice")
+    func twoWorkers() async throws {
+        let site = try Site()
+        try await site.enqueue(site.images.map(site.url))
+        let arguments = try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4", "--batch", "4"])
+        async let first = XceptorProcess.run(arguments + ["--id", "worker-a"], in: site.dir)
+        async let second = XceptorProcess.run(arguments + ["--id", "worker-b"], in: site.dir)
+        let (a, b) = try await (first, second)
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\n\(b.stderr)")
+
+        let jobs = try await site.jobsByURL()
+        #expect(jobs.values.allSatisfy { $0.state == .done && $0.attempts == 1 }, "each job claimed and done exactly once")
+        let doneBy = [a, b].map { Int($0.stderr.firstMatch(of: /done=(\d+) elapsed_s=/)?.1 ?? "") ?? -1 }
+        #expect(doneBy.reduce(0, +) == site.images.count, "\(doneBy)")
+        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count)
+    }
+}
+
+func cosine(_ a: [Float], _ b: [Float]) -> Double {
+    guard a.count == b.count else { return -1 }
+    var dot = 0.0, normA = 0.0, normB = 0.0
+    for (x, y) in zip(a, b) {
+        dot += Double(x) * Double(y)
+        normA += Double(x) * Double(x)
+        normB += Double(y) * Double(y)
+    }
+    return dot / (normA * normB).squareRoot()
+}
+
+/// Polls `condition` every 50 ms until it holds, or fails after `timeout` seconds.
+func waitUntil(timeout: Double, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(timeout)
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw CancellationError() }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+/// GET with curl (installed with the build dependencies), so the test needs no HTTP client library.
+func httpGet(_ url: String) async throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["curl", "-fsS", "--max-time", "10", url]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
