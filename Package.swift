@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "xceptor", targets: ["xceptor"]),
         .library(name: "Queue", targets: ["Queue"]),
+        // For the fuzzing package in Fuzz/.
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -84,7 +86,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .target(name: "Bench", dependencies: ["Queue", "Xception"]),
+        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [

@@ -65,9 +65,15 @@ static void xceptor_configure(struct jpeg_decompress_struct *cinfo, int scale_de
     }
     cinfo->scale_num = 1;
     cinfo->scale_denom = (unsigned int)scale_denominator;
-    // Pillow's defaults, so decoded pixels match what the reference pipeline saw.
-    cinfo->dct_method = JDCT_ISLOW;
-    cinfo->do_fancy_upsampling = TRUE;
+    if (scale_denominator > 1) {
+        // Already an approximation of the reference pixels: take libjpeg's fastest settings too.
+        cinfo->dct_method = JDCT_IFAST;
+        cinfo->do_fancy_upsampling = FALSE;
+    } else {
+        // Pillow's defaults, so decoded pixels match what the reference pipeline saw.
+        cinfo->dct_method = JDCT_ISLOW;
+        cinfo->do_fancy_upsampling = TRUE;
+    }
 }
 
 int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_denominator, int *width, int *height,

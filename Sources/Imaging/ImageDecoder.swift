@@ -14,13 +14,20 @@ public struct ImageDecoder: Sendable {
 
     /// Decodes at full size (what Pillow does, so the pixels match the reference pipeline exactly).
     public func decode(_ bytes: [UInt8]) throws -> RGBImage {
+        try decode(bytes, atLeast: nil)
+    }
+
+    /// Decodes, letting a JPEG shrink in the DCT domain (by 1/2, 1/4 or 1/8) as far as it stays at least
+    /// `minimumSide` pixels on both sides, as Pillow's draft mode does: several times less work for a photo
+    /// much larger than the model input, at the price of pixels slightly different from a full decode.
+    public func decode(_ bytes: [UInt8], atLeast minimumSide: Int?) throws -> RGBImage {
         guard !bytes.isEmpty else { throw ImageError.empty }
         guard let format = ImageFormat.sniff(bytes) else {
             throw ImageError.unrecognizedFormat(firstBytes: bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " "))
         }
         switch format {
         case .jpeg:
-            return try decodeJPEG(bytes)
+            return try decodeJPEG(bytes, minimumSide: minimumSide)
         case .png, .gif, .webp, .bmp:
             // Not decodable yet, but a bomb is still refused as one, from the header's claimed size.
             if let (width, height) = Self.claimedSize(bytes, format: format), width * height > maxPixels {
@@ -28,6 +35,21 @@ public struct ImageDecoder: Sendable {
             }
             throw ImageError.unsupportedFormat(format.rawValue)
         }
+    }
+
+    /// Width and height as the header states them, without decoding.
+    public func dimensions(_ bytes: [UInt8]) throws -> (width: Int, height: Int) {
+        guard let format = ImageFormat.sniff(bytes) else { throw ImageError.unrecognizedFormat(firstBytes: "") }
+        if format == .jpeg {
+            var message = [CChar](repeating: 0, count: 256)
+            var (width, height, components): (Int32, Int32, Int32) = (0, 0, 0)
+            guard xceptor_jpeg_header(bytes, bytes.count, &width, &height, &components, &message) == 0 else {
+                throw ImageError.corrupt(format: "JPEG", reason: String(cString: message))
+            }
+            return (Int(width), Int(height))
+        }
+        guard let size = Self.claimedSize(bytes, format: format) else { throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header") }
+        return size
     }
 
     /// Width and height from a PNG, GIF or BMP header.
@@ -46,7 +68,7 @@ public struct ImageDecoder: Sendable {
         }
     }
 
-    private func decodeJPEG(_ bytes: [UInt8]) throws -> RGBImage {
+    private func decodeJPEG(_ bytes: [UInt8], minimumSide: Int?) throws -> RGBImage {
         var message = [CChar](repeating: 0, count: 256)
         var (width, height, components): (Int32, Int32, Int32) = (0, 0, 0)
         guard xceptor_jpeg_header(bytes, bytes.count, &width, &height, &components, &message) == 0 else {
@@ -56,15 +78,28 @@ public struct ImageDecoder: Sendable {
         guard Int(width) * Int(height) <= maxPixels else {
             throw ImageError.tooManyPixels(width: Int(width), height: Int(height), limit: maxPixels)
         }
+        let denominator = minimumSide.map { Self.dctScaleDenominator(width: Int(width), height: Int(height), minimumSide: $0) } ?? 1
+        if denominator > 1 {
+            guard xceptor_jpeg_scaled_size(bytes, bytes.count, Int32(denominator), &width, &height, &message) == 0 else {
+                throw ImageError.corrupt(format: "JPEG", reason: String(cString: message))
+            }
+        }
         let outputComponents = components == 4 ? 4 : 3
         var output = [UInt8](repeating: 0, count: Int(width) * Int(height) * outputComponents)
         var inverted: Int32 = 0
         let status = output.withUnsafeMutableBufferPointer { buffer in
-            xceptor_jpeg_decode(bytes, bytes.count, 1, buffer.baseAddress, buffer.count, &width, &height, &components, &inverted, &message)
+            xceptor_jpeg_decode(bytes, bytes.count, Int32(denominator), buffer.baseAddress, buffer.count, &width, &height, &components,
+                                &inverted, &message)
         }
         guard status == 0 else { throw ImageError.corrupt(format: "JPEG", reason: String(cString: message)) }
         if components == 4 { output = Self.cmykToRGB(output, inverted: inverted != 0) }
         return RGBImage(width: Int(width), height: Int(height), pixels: output)
+    }
+
+    /// Pillow's draft rule: the largest of 8, 4 and 2 by which both sides can shrink and stay at least `minimumSide`.
+    static func dctScaleDenominator(width: Int, height: Int, minimumSide: Int) -> Int {
+        let room = min(width / max(minimumSide, 1), height / max(minimumSide, 1))
+        return [8, 4, 2].first { $0 <= room } ?? 1
     }
 
     /// Exposed for tests: the conversion is not reachable without a CMYK JPEG fixture.
@@ -91,7 +126,8 @@ public struct ImageDecoder: Sendable {
 
 extension ImageDecoder {
     /// Bytes to the model's input: decoded, resized to `size`x`size` with Pillow's BILINEAR, x/127.5 - 1.
-    public func modelInput(from bytes: [UInt8], size: Int) throws -> [Float] {
-        BilinearResize.resize(try decode(bytes), width: size, height: size).normalizedForXception()
+    /// With `dctDownscale`, a large JPEG is first shrunk while decoding (see `decode(_:atLeast:)`).
+    public func modelInput(from bytes: [UInt8], size: Int, dctDownscale: Bool = false) throws -> [Float] {
+        BilinearResize.resize(try decode(bytes, atLeast: dctDownscale ? size : nil), width: size, height: size).normalizedForXception()
     }
 }

@@ -57,7 +57,8 @@ struct JobProcessor: Sendable {
         let decoded: DecodedImage
         do {
             decoded = try await pool.run { [decoder, configuration] in
-                try DecodedImage(resource.body, decoder: decoder, inputSize: configuration.inputSize, thumbnailSide: configuration.thumbnailSide)
+                try DecodedImage(resource.body, decoder: decoder, inputSize: configuration.inputSize,
+                                 thumbnailSide: configuration.thumbnailSide, dctDownscale: configuration.dctDownscale)
             }
         } catch let error as ImageError {
             return .failure(JobFailure(message: "\(error) (from \(resource.url))", errorClass: .permanent, httpStatus: resource.status))
@@ -93,10 +94,10 @@ struct DecodedImage: Sendable {
     var input: [Float]
     var thumbnail: [UInt8]?
 
-    init(_ bytes: [UInt8], decoder: ImageDecoder, inputSize: Int, thumbnailSide: Int) throws {
-        let image = try decoder.decode(bytes)
-        width = image.width
-        height = image.height
+    init(_ bytes: [UInt8], decoder: ImageDecoder, inputSize: Int, thumbnailSide: Int, dctDownscale: Bool) throws {
+        let image = try decoder.decode(bytes, atLeast: dctDownscale ? max(inputSize, thumbnailSide) : nil)
+        // The stored facts are the image's own size, not the size it was decoded at.
+        (width, height) = dctDownscale ? try decoder.dimensions(bytes) : (image.width, image.height)
         input = BilinearResize.resize(image, width: inputSize, height: inputSize).normalizedForXception()
         // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
         thumbnail = thumbnailSide > 0 ? try? image.fitting(maxSide: thumbnailSide).jpegData() : nil

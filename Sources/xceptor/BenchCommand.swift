@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bench
 import Foundation
+import Imaging
 import Queue
 import Xception
 
@@ -8,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure parts of xceptor on this machine.",
-        subcommands: [QueueBench.self, InferenceBench.self, QueueDrain.self]
+        subcommands: [QueueBench.self, InferenceBench.self, FetchBench.self, MakeImages.self, QueueDrain.self]
     )
 }
 
@@ -156,6 +157,79 @@ extension BenchCommand {
                 print(String(format: "%dx%d, batch %d, %@, %d threads: %.1f images/s, %.1f ms/batch, %.0f GFLOP/s",
                              size, size, batch, result.precision, threadCount, result.imagesPerSecond,
                              result.millisecondsPerBatch, result.gflops))
+            }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct MakeImages: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "make-images",
+            abstract: "Write distinct JPEGs (crops, mirror images, colour shifts) made from a few source JPEGs, for demos and benchmarks.")
+
+        @Option(name: .long, help: "Variants to write.")
+        var count = 1000
+
+        @Option(name: .long, help: ArgumentHelp("Where to write NNNNN.jpg.", valueName: "dir"))
+        var output: String
+
+        @Argument(help: "Source JPEG files.")
+        var sources: [String]
+
+        func validate() throws {
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+            guard !sources.isEmpty else { throw ValidationError("name at least one source JPEG") }
+        }
+
+        func run() async throws {
+            let decoder = ImageDecoder()
+            let images = try sources.map { path in
+                do {
+                    return try decoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+                } catch {
+                    throw ValidationError("cannot use \(path) as a source: \(error)")
+                }
+            }
+            let names = try ImageVariants.write(count: count, from: images, to: URL(fileURLWithPath: output))
+            print("wrote \(names.count) images to \(output)")
+        }
+    }
+}
+
+extension BenchCommand {
+    struct FetchBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fetch",
+            abstract: "Fetch, decode and resize a list of image URLs to the model input: images/s and CPU ms per image.",
+            discussion: "Anchors (2 cores, 1,000 JPEGs from nginx): Python urllib + Pillow 644 img/s at 2.97 CPU ms/img; with Pillow's draft mode 1,172. Benchmarks/fetch/run.sh measures them next to this.")
+
+        @Option(name: .long, help: ArgumentHelp("A file of URLs, one per line.", valueName: "file"))
+        var urls: String
+
+        @Option(name: .long, help: "Model input size.")
+        var size = 150
+
+        @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain).")
+        var dctDownscale = false
+
+        @OptionGroup var fetch: FetchOptions
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
+        func run() async throws {
+            let list = try String(contentsOfFile: urls, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+            guard !list.isEmpty else { throw ValidationError("\(urls) lists no URLs") }
+            let result = await FetchBenchmark(urls: list, size: size, dctDownscale: dctDownscale, configuration: fetch.configuration).run()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                encoder.outputFormatting = [.sortedKeys]
+                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+            } else {
+                print(String(format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
+                             result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
             }
         }
     }

@@ -18,6 +18,9 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Labels to show per image.")
     var top = 5
 
+    @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): faster, pixels slightly off the reference pipeline.")
+    var dctDownscale = false
+
     @Flag(name: .long, help: "Print one JSON object per image.")
     var json = false
 
@@ -49,7 +52,7 @@ struct EmbedCommand: AsyncParsableCommand {
                 group.addTask {
                     do {
                         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-                        return (index, .success(try await engine.predict(try decoder.modelInput(from: bytes, size: inputSize), size: inputSize)))
+                        return (index, .success(try await engine.predict(try decoder.modelInput(from: bytes, size: inputSize, dctDownscale: dctDownscale), size: inputSize)))
                     } catch {
                         return (index, .failure(error))
                     }

@@ -31,6 +31,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Input size in pixels (default: the size the model's head was trained at).")
     var size: Int?
 
+    @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): less decode work, inputs slightly off the reference pipeline.")
+    var dctDownscale = false
+
+    @Option(name: .long, help: "Longest side of the JPEG thumbnail stored with each image (0: none).")
+    var thumbnailSize = 128
+
     @Option(name: .long, help: "Largest inference batch.")
     var batch = 8
 
@@ -71,6 +77,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         if let size, size < 71 { throw ValidationError("--size must be at least 71") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard thumbnailSize >= 0 else { throw ValidationError("--thumbnail-size cannot be negative") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let decodeThreads, decodeThreads < 1 { throw ValidationError("--decode-threads must be at least 1") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
@@ -92,6 +99,8 @@ struct WorkerCommand: AsyncParsableCommand {
         var configuration = WorkerConfiguration(owner: id ?? WorkerConfiguration.defaultOwner, inputSize: inputSize)
         configuration.leaseSeconds = leaseSeconds
         configuration.untilEmpty = untilEmpty
+        configuration.dctDownscale = dctDownscale
+        configuration.thumbnailSide = thumbnailSize
         configuration.gracePeriodSeconds = graceSeconds
         configuration.decodeThreads = decodeThreads ?? ProcessInfo.processInfo.activeProcessorCount
         // Room for every transfer, plus what waits for and sits in the engine and the decoders.

@@ -142,6 +142,7 @@ struct WorkerTests {
         let arguments = try await site.workerArguments(["--lease-seconds", "2"])
 
         let (first, _, _) = try XceptorProcess.start(arguments, in: site.dir)
+        defer { stopIfRunning(first) }
         try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
         kill(first.processIdentifier, SIGKILL)
         await XceptorProcess.waitForExit(first)
@@ -168,6 +169,7 @@ struct WorkerTests {
         try await site.enqueue(stalled + site.images.map(site.url))
         let (worker, _, stderr) = try XceptorProcess.start(try await site.workerArguments(
             ["--grace-seconds", "3", "--metrics-port", "0", "--low-speed-seconds", "120", "--fetch-timeout", "120"]), in: site.dir)
+        defer { stopIfRunning(worker) }
 
         try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
         let log = try String(contentsOf: stderr, encoding: .utf8)
@@ -199,6 +201,7 @@ struct WorkerTests {
         let site = try Site()
         try await site.enqueue([site.server.url("/stall?a")])
         let (worker, _, stderr) = try XceptorProcess.start(try await site.workerArguments(["--grace-seconds", "60"]), in: site.dir)
+        defer { stopIfRunning(worker) }
         try await waitUntil(timeout: 60) { try await site.store().status().counts[.running] ?? 0 >= 1 }
         kill(worker.processIdentifier, SIGTERM)
         try await Task.sleep(for: .milliseconds(300))
@@ -237,6 +240,11 @@ func cosine(_ a: [Float], _ b: [Float]) -> Double {
         normB += Double(y) * Double(y)
     }
     return dot / (normA * normB).squareRoot()
+}
+
+/// A worker left running by a failed expectation must not outlive the test.
+func stopIfRunning(_ process: Process) {
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
 }
 
 /// Polls `condition` every 50 ms until it holds, or fails after `timeout` seconds.
