@@ -60,9 +60,12 @@ let package = Package(
             plugins: ["EmbedMigrations"]
         ),
         .target(name: "Ingest", dependencies: ["Queue"]),
-        // libjpeg's errors must longjmp out of the library, which Swift cannot do: a small C shim.
-        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg")]),
-        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        // libjpeg's errors must longjmp out of the library, which Swift cannot do, and giflib reads through
+        // a C callback: a small C shim for both.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("gif")]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CWebP", providers: [.apt(["libwebp-dev"])]),
+        .target(name: "Imaging", dependencies: ["CImageCodecs", "CPNG", "CWebP"]),
         .target(name: "Digests", dependencies: ["COpenSSL"]),
         .target(name: "Fetch", dependencies: ["CCurl"]),
         .target(
@@ -86,11 +89,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Nearest neighbours over stored embeddings: exact scan now, HNSW next. Depends on nothing.
+        .target(name: "Search"),
         .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench", "Xception", "Imaging", "Fetch", "Worker", "Server", "CMalloc",
+                "Queue", "Ingest", "Bench", "Xception", "Imaging", "Fetch", "Worker", "Server", "Search", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -107,6 +112,7 @@ let package = Package(
             dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search"]),
         // Test helpers shared by test targets (the fault server on 127.0.0.1).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "TestSupport"]),

@@ -28,8 +28,8 @@ rows = [json.loads(line) for line in sys.stdin if line.strip()]
 base = statistics.median(r["images_per_second"] for r in rows if r["kind"] == "python-pillow")
 for kind in ("xceptor", "xceptor-dct", "python-pillow", "python-pillow-draft"):
     mine = [r for r in rows if r["kind"] == kind]
+    rates = sorted(round(r["images_per_second"]) for r in mine)
     rate = statistics.median(r["images_per_second"] for r in mine)
     cpu = statistics.median(r["cpu_ms_per_image"] for r in mine)
-    print(f"{kind:>20}: median {rate:7.0f} img/s {sorted(round(r[\"images_per_second\"]) for r in mine)}, "
-          f"{cpu:.2f} CPU ms/img, {rate / base:.2f}x urllib + Pillow")
+    print(f"{kind:>20}: median {rate:7.0f} img/s {rates}, {cpu:.2f} CPU ms/img, {rate / base:.2f}x urllib + Pillow")
 '

@@ -2,7 +2,7 @@
 # End to end: 1,000 distinct JPEGs served by nginx on 127.0.0.1 -> enqueue -> `xceptor worker --until-empty`,
 # at 150 and 299 input, next to the engine's own `bench inference` figure at the same size and batch, same
 # machine, same run. The goal: end to end at >= 90% of the engine, i.e. fetch, decode and storage hidden.
-# Usage: Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
+# Usage: [WORKER_FLAGS="--dct-downscale"] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-1000}"
@@ -24,7 +24,7 @@ for size in 150 299; do
     for round in $(seq "$rounds"); do
         rm -f "$work"/q.sqlite*
         "$xceptor" enqueue --db "$work/q.sqlite" --from "$work/urls.txt" >/dev/null
-        line="$("$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty \
+        line="$("$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
             --allow-private-networks --progress none 2>&1 | grep 'worker stopped')"
         echo "{\"kind\": \"pipeline\", \"size\": $size, \"done\": $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line"), \"images_per_second\": $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line")}"
         "$xceptor" bench inference --size "$size" --batch "$batch" --iterations 6 --json | sed 's/^{/{"kind": "engine", /'

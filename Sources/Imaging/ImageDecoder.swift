@@ -27,9 +27,16 @@ public struct ImageDecoder: Sendable {
         }
         switch format {
         case .jpeg:
-            return try decodeJPEG(bytes, minimumSide: minimumSide)
-        case .png, .gif, .webp, .bmp:
-            // Not decodable yet, but a bomb is still refused as one, from the header's claimed size.
+            let image = try decodeJPEG(bytes, minimumSide: minimumSide)
+            return ExifOrientation.read(jpeg: bytes).map { image.orientedUpright($0) } ?? image
+        case .png:
+            return try decodePNG(bytes)
+        case .gif:
+            return try decodeGIF(bytes)
+        case .webp:
+            return try decodeWebP(bytes)
+        case .bmp:
+            // Not decodable, but a bomb is still refused as one, from the header's claimed size.
             if let (width, height) = Self.claimedSize(bytes, format: format), width * height > maxPixels {
                 throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels)
             }
@@ -46,7 +53,9 @@ public struct ImageDecoder: Sendable {
             guard xceptor_jpeg_header(bytes, bytes.count, &width, &height, &components, &message) == 0 else {
                 throw ImageError.corrupt(format: "JPEG", reason: String(cString: message))
             }
-            return (Int(width), Int(height))
+            // Upright, as `decode` returns it: orientations 5 to 8 swap the sides.
+            let turned = (ExifOrientation.read(jpeg: bytes) ?? 1) >= 5
+            return turned ? (Int(height), Int(width)) : (Int(width), Int(height))
         }
         guard let size = Self.claimedSize(bytes, format: format) else { throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header") }
         return size

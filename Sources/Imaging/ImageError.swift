@@ -13,7 +13,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case let .unrecognizedFormat(firstBytes):
             return "not an image: the bytes do not start like JPEG, PNG, GIF, WebP or BMP (first bytes: \(firstBytes))"
         case let .unsupportedFormat(format):
-            return "\(format) images cannot be decoded by this build yet; only JPEG can"
+            return "\(format) images cannot be decoded; convert them to JPEG, PNG, WebP or GIF"
         case let .tooManyPixels(width, height, limit):
             return "the image claims \(width)x\(height) pixels, over the limit of \(limit / 1_000_000) megapixels; refused before decoding"
         case let .corrupt(format, reason):

@@ -45,6 +45,18 @@ public protocol JobStore: Sendable {
     /// already embedded reuses the result instead of running the network again.
     func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult?
 
+    /// Every embedding stored under `modelID`, normalised, with each image's best label (for search).
+    func searchVectors(modelID: String) async throws -> SearchVectors
+
+    /// The first job, its URL and the labels of each image (those without a done job are left out).
+    func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary]
+
+    /// The models embeddings are stored under, with how many each.
+    func embeddingModels() async throws -> [String: Int]
+
+    /// The job for a URL (normalised as `enqueue` does), or nil.
+    func job(url: String) async throws -> Job?
+
     /// Puts failed or dead jobs back in the queue with a fresh set of attempts; returns how many.
     func retry(_ selection: JobSelection) async throws -> Int
 

@@ -89,9 +89,10 @@ public enum ModelFile {
         }
     }
 
-    /// A name for the weights in a model file, from its checksum: results are stored under it, so the same
-    /// image embedded by the same weights is stored once, whatever the file is called.
-    public static func identifier(_ path: String) throws -> String {
+    /// A name for the weights in a model file at one input size, from the file's checksum: results are
+    /// stored under it, so the same image embedded by the same weights at the same size is stored once,
+    /// whatever the file is called, and embeddings made at different sizes are never mixed in a search.
+    public static func identifier(_ path: String, inputSize: Int) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ModelError.unreadable(path: path, reason: "cannot open it")
         }
@@ -101,7 +102,7 @@ public enum ModelFile {
             throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
         }
         let checksum = header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return "xception-" + String(checksum, radix: 16).leftPadded(to: 16)
+        return "xception-" + String(checksum, radix: 16).leftPadded(to: 16) + "@\(inputSize)"
     }
 
     /// Reads a model file, checking its magic, version and checksum.

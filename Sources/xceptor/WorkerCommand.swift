@@ -115,7 +115,7 @@ struct WorkerCommand: AsyncParsableCommand {
             fetcher.shutdown()
         }
         let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, labels: weights.labels,
-                            modelID: try ModelFile.identifier(model.path), configuration: configuration,
+                            modelID: try ModelFile.identifier(model.path, inputSize: inputSize), configuration: configuration,
                             progress: progressStyle, logger: logger)
         batchSizes.forward(to: worker.batchSizeObserver)
 

@@ -103,8 +103,9 @@ struct DecodeAndResizeTests {
         let truncated = #expect(throws: ImageError.self) { try ImageDecoder().decode(Array(full.prefix(full.count / 2))) }
         guard case .corrupt(format: "JPEG", _)? = truncated else { Issue.record("expected a corrupt JPEG error, got \(String(describing: truncated))"); return }
 
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8) + [0, 0, 0, 16, 0, 0, 0, 16] + [UInt8](repeating: 0, count: 16)
-        #expect(throws: ImageError.unsupportedFormat("PNG")) { try ImageDecoder().decode(png) }
+        let bmp: [UInt8] = Array("BM".utf8) + [UInt8](repeating: 0, count: 16) + [16, 0, 0, 0, 16, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+        let unsupported = #expect(throws: ImageError.unsupportedFormat("BMP")) { try ImageDecoder().decode(bmp) }
+        #expect(unsupported?.description.contains("convert them to JPEG") == true)
     }
 
     @Test("a JPEG whose header claims 60000x60000 pixels is refused before anything is allocated")

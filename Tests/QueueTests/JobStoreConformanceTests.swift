@@ -104,6 +104,35 @@ struct JobStoreConformanceTests {
         #expect(try await h.store.storedResult(sha256: [UInt8](repeating: 8, count: 32), modelID: result.modelID) == nil)
     }
 
+    @Test("search reads: normalised vectors with top labels, summaries of the first done job, models, jobs by URL",
+          arguments: StoreDriver.allCases)
+    func searchReads(driver: StoreDriver) async throws {
+        let h = try StoreHarness(driver)
+        let ids = try await h.enqueue(["http://a/1", "http://mirror/1", "http://a/2"])
+        let claimed = try await h.store.claim(limit: 3, leaseSeconds: 30, owner: "w")
+        let fork = [ScoredLabel(label: "fork", score: 0.8), ScoredLabel(label: "knife", score: 0.1)]
+        _ = try await h.store.complete([
+            JobCompletion(lease: claimed[0].lease, result: sampleResult(contentByte: 1, labels: fork)),
+            JobCompletion(lease: claimed[1].lease, result: sampleResult(contentByte: 1, labels: fork)),
+            JobCompletion(lease: claimed[2].lease, result: sampleResult(contentByte: 2)),
+        ])
+        let model = sampleResult(contentByte: 1).modelID
+        #expect(try await h.store.embeddingModels() == [model: 2])
+
+        let vectors = try await h.store.searchVectors(modelID: model)
+        #expect(vectors.imageIDs.count == 2 && vectors.dimensions == 2048 && vectors.values.count == 2 * 2048)
+        #expect(vectors.topLabels == ["fork", "cup"])
+        let norm = vectors.values[0..<2048].reduce(0.0) { $0 + Double($1) * Double($1) }
+        #expect(abs(norm - 1) < 1e-5, "stored normalised")
+        #expect(try await h.store.searchVectors(modelID: "other").imageIDs.isEmpty)
+
+        let first = try #require(try await h.state(of: ids[0]).imageID)
+        let summaries = try await h.store.imageSummaries([first], modelID: model)
+        #expect(summaries[first] == ImageSummary(jobID: ids[0], url: "http://a/1", labels: fork))
+        #expect(try await h.store.job(url: "HTTP://MIRROR/1")?.id == ids[1])
+        #expect(try await h.store.job(url: "http://nowhere/") == nil)
+    }
+
     @Test("a result with a malformed hash or a non-finite embedding is refused before anything is written", arguments: StoreDriver.allCases)
     func completeValidatesResults(driver: StoreDriver) async throws {
         let h = try StoreHarness(driver)

@@ -133,6 +133,25 @@ struct WorkerTests {
             #expect(job.state == .failed && job.errorClass == .permanent, "\(url): \(job.state)")
             #expect(job.lastError?.contains(reason) == true, "\(url): \(job.lastError ?? "no error")")
         }
+
+        // Search: a stored image finds itself first, then images of the same kind; a file not in the store
+        // is embedded on the fly and finds its stored copy.
+        let modelPath = try await Self.model.value.path
+        let query = try #require(jobs[site.url(site.images[0])])
+        let byJob = try jsonObject(try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--json"], in: site.dir).stdout)
+        let results = try #require(byJob["results"] as? [[String: Any]])
+        #expect(results.count == 5)
+        #expect(results.first?["job"] as? Int == Int(query.id) && (results.first?["score"] as? Double ?? 0) > 0.9999)
+        let queryLabel = try #require(try await store.result(forJob: query.id)).labels.first?.label
+        let secondLabel = ((results.dropFirst().first?["labels"] as? [[String: Any]])?.first?["label"] as? String)
+        #expect(secondLabel == queryLabel, "the nearest other image is of the same kind")
+
+        let byFile = try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[2]).path,
+             "-k", "1", "--json"], in: site.dir)
+        let fileResult = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
+        #expect(fileResult["url"] as? String == site.url(site.images[2]) && (fileResult["score"] as? Double ?? 0) > 0.999)
     }
 
     @Test("a worker killed with SIGKILL mid-run, then restarted: every job done once, no orphans, no duplicate rows")

@@ -25,4 +25,12 @@ int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_d
 int xceptor_jpeg_encode(const unsigned char *rgb, int width, int height, int quality, unsigned char **output,
                         unsigned long *output_size, char *error);
 
+/// The logical screen size of a GIF, from its header.
+int xceptor_gif_screen_size(const unsigned char *data, size_t size, int *width, int *height, char *error);
+
+/// The first frame of a GIF as RGB on its logical screen (width*height*3 bytes in `output`), the rest of
+/// the screen in the background colour.
+int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsigned char *output, size_t output_size,
+                                   char *error);
+
 #endif

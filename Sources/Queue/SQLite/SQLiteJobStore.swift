@@ -301,6 +301,71 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
+    public func searchVectors(modelID: String) async throws -> SearchVectors {
+        try await withConnection { db in
+            try db.transaction(immediate: false) {
+                var vectors = SearchVectors()
+                try db.query("""
+                    SELECT e.image_id, e.dimensions, e.normalized,
+                           (SELECT label FROM labels l WHERE l.embedding_id = e.id AND l.rank = 0)
+                    FROM embeddings e WHERE e.model_id = ? ORDER BY e.image_id
+                    """, [.text(modelID)]) { row in
+                    let dimensions = row.int(1)
+                    guard vectors.dimensions == 0 || vectors.dimensions == dimensions else {
+                        throw QueueError.invalidArgument("model \(modelID) has embeddings of \(vectors.dimensions) and \(dimensions) values")
+                    }
+                    vectors.dimensions = dimensions
+                    vectors.imageIDs.append(row.int64(0))
+                    vectors.values += Self.floats(row.blob(2))
+                    vectors.topLabels.append(row.optionalText(3))
+                }
+                return vectors
+            }
+        }
+    }
+
+    public func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary] {
+        try await withConnection { db in
+            try db.transaction(immediate: false) {
+                var summaries: [Int64: ImageSummary] = [:]
+                // At most 500 ids a statement, well under SQLite's limit on bound parameters.
+                for start in stride(from: 0, to: imageIDs.count, by: 500) {
+                    let chunk = Array(imageIDs[start..<min(imageIDs.count, start + 500)])
+                    let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                    let ids = chunk.map { SQLiteValue.integer($0) }
+                    try db.query("""
+                        SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id IN (\(placeholders)) ORDER BY id
+                        """, ids) { row in
+                        let image = row.int64(0)
+                        if summaries[image] == nil { summaries[image] = ImageSummary(jobID: row.int64(1), url: row.text(2), labels: []) }
+                    }
+                    try db.query("""
+                        SELECT e.image_id, l.label, l.score FROM embeddings e JOIN labels l ON l.embedding_id = e.id
+                        WHERE e.model_id = ? AND e.image_id IN (\(placeholders)) ORDER BY e.image_id, l.rank
+                        """, [.text(modelID)] + ids) { row in
+                        summaries[row.int64(0)]?.labels.append(ScoredLabel(label: row.text(1), score: row.double(2)))
+                    }
+                }
+                return summaries
+            }
+        }
+    }
+
+    public func embeddingModels() async throws -> [String: Int] {
+        try await withConnection { db in
+            var models: [String: Int] = [:]
+            try db.query("SELECT model_id, count(*) FROM embeddings GROUP BY model_id") { models[$0.text(0)] = $0.int(1) }
+            return models
+        }
+    }
+
+    public func job(url: String) async throws -> Job? {
+        guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
+        return try await withConnection { db in
+            try db.first("SELECT \(Self.jobColumns) FROM jobs WHERE url = ?", [.text(normalized)], Self.job(from:))
+        }
+    }
+
     public func hasUnfinishedJobs() async throws -> Bool {
         try await withConnection { db in
             try db.first("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))") { $0.int(0) == 1 } ?? false

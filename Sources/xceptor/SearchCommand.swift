@@ -1,0 +1,145 @@
+import ArgumentParser
+import Fetch
+import Foundation
+import Imaging
+import Queue
+import Search
+import Xception
+
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Find the stored images most similar to an image file, a URL, a job or a vector (cosine similarity).",
+        discussion: """
+            A query image that is not in the store is embedded on the fly with the same model. With --json: \
+            {"results": [{"job", "url", "score", "labels": [{"label", "score"}]}]}, best first. The scan is exact \
+            (every stored embedding, on all cores); an approximate index for large collections comes next.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: ArgumentHelp("An image file to search with.", valueName: "file"))
+    var image: String?
+
+    @Option(name: .long, help: "An image URL: its stored embedding if a job fetched it, else fetched and embedded now.")
+    var url: String?
+
+    @Option(name: .long, help: ArgumentHelp("A done job whose image to search with.", valueName: "id"))
+    var job: Int64?
+
+    @Option(name: .long, help: ArgumentHelp("A file with a query vector: raw little-endian float32, or a JSON array.", valueName: "file"))
+    var vector: String?
+
+    @Option(name: .short, help: "Results to return.")
+    var k = 10
+
+    @Option(name: .long, help: "Only images whose best label is this.")
+    var label: String?
+
+    @Option(name: .long, help: "Only results at least this similar (cosine, -1 to 1).")
+    var minScore: Float?
+
+    @Flag(name: .long, help: "Scan every stored embedding (the only method so far).")
+    var exact = false
+
+    @Flag(name: .long, help: "Allow --url on loopback and private addresses.")
+    var allowPrivateNetworks = false
+
+    @Flag(name: .long, help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        let given = [image != nil, url != nil, job != nil, vector != nil].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one query: --image, --url, --job or --vector") }
+        guard k >= 1 else { throw ValidationError("-k must be at least 1") }
+    }
+
+    func run() async throws {
+        let jobStore = try store.open()
+        let models = try await jobStore.embeddingModels()
+        let weights = try? model.load()
+        // The model that made the stored embeddings: the model file's, else the only one stored.
+        let modelID: String
+        if let weights, let identifier = try? ModelFile.identifier(model.path, inputSize: weights.inputSize), models[identifier] != nil {
+            modelID = identifier
+        } else if models.count == 1, let only = models.keys.first {
+            modelID = only
+        } else if models.isEmpty {
+            throw ValidationError("\(store.location) holds no embeddings yet; run 'xceptor worker' on its queue first")
+        } else {
+            throw ValidationError("\(store.location) holds embeddings of several models (\(models.keys.sorted().joined(separator: ", "))); name the model with --model")
+        }
+
+        let stored = try await jobStore.searchVectors(modelID: modelID)
+        let query = try await queryVector(jobStore, modelID: modelID, weights: weights)
+        guard query.count == stored.dimensions else {
+            throw ValidationError("the query has \(query.count) values but the stored embeddings have \(stored.dimensions)")
+        }
+        let matrix = VectorMatrix(dimensions: stored.dimensions, ids: stored.imageIDs, values: stored.values)
+        var accept: (@Sendable (Int64) -> Bool)?
+        if let label {
+            let allowed = Set(zip(stored.imageIDs, stored.topLabels).filter { $0.1 == label }.map(\.0))
+            accept = { allowed.contains($0) }
+        }
+        let neighbors = ExactSearch.search(matrix, query: query, k: k, accept: accept).filter { $0.score >= (minScore ?? -.infinity) }
+        let summaries = try await jobStore.imageSummaries(neighbors.map(\.id), modelID: modelID)
+
+        if json {
+            printJSON(["results": neighbors.compactMap { neighbor -> [String: Any]? in
+                guard let summary = summaries[neighbor.id] else { return nil }
+                return ["job": summary.jobID, "url": summary.url, "score": Double(neighbor.score),
+                        "labels": summary.labels.map { ["label": $0.label, "score": $0.score] as [String: Any] }]
+            }])
+            return
+        }
+        if neighbors.isEmpty { print("no stored image matches") }
+        for neighbor in neighbors {
+            guard let summary = summaries[neighbor.id] else { continue }
+            let labels = summary.labels.prefix(3).map { "\($0.label) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
+            print(String(format: "%.4f  job %-6lld  ", neighbor.score, summary.jobID) + "\(summary.url)  [\(labels)]")
+        }
+    }
+
+    private func queryVector(_ jobStore: any JobStore, modelID: String, weights: ModelWeights?) async throws -> [Float] {
+        if let job {
+            guard let result = try await jobStore.result(forJob: job) else {
+                throw ValidationError("job \(job) has no stored embedding (is it done? 'xceptor jobs show \(job)')")
+            }
+            return result.embedding
+        }
+        if let vector {
+            let data = try Data(contentsOf: URL(fileURLWithPath: vector))
+            if data.first == UInt8(ascii: "[") {
+                guard let numbers = try JSONSerialization.jsonObject(with: data) as? [NSNumber] else {
+                    throw ValidationError("\(vector) is not a JSON array of numbers")
+                }
+                return numbers.map(\.floatValue)
+            }
+            guard data.count % 4 == 0 else { throw ValidationError("\(vector) is not whole float32 values (\(data.count) bytes)") }
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        let bytes: [UInt8]
+        if let url {
+            if let known = try await jobStore.job(url: url), known.state == .done, let result = try await jobStore.result(forJob: known.id),
+               result.modelID == modelID {
+                return result.embedding
+            }
+            var configuration = FetchConfiguration()
+            configuration.allowPrivateNetworks = allowPrivateNetworks
+            let fetcher = Fetcher(configuration: configuration)
+            defer { fetcher.shutdown() }
+            do {
+                bytes = try await fetcher.fetch(url).body
+            } catch {
+                throw ValidationError("could not fetch \(url): \(error)")
+            }
+        } else {
+            bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image!)))
+        }
+        guard let weights else { _ = try model.load(); throw ValidationError("cannot read the model at \(model.path)") }
+        let input = try ImageDecoder().modelInput(from: bytes, size: weights.inputSize)
+        return try XceptionNetwork(weights: weights).predict([input], size: weights.inputSize)[0].embedding
+    }
+}

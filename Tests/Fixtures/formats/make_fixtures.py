@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Writes the image-format fixtures: one golden sample, shrunk to 64x48, saved as PNG (RGB, RGBA,
+palette, grey, 16-bit), GIF (interlaced) and WebP (lossless and lossy), each next to NAME.rgb: the pixels
+Pillow's Image.open(f).convert("RGB") gives (what Keras' load_img sees). Needs Pillow 13.0.0.
+Usage: python3 make_fixtures.py   (from this directory)"""
+import PIL
+from PIL import Image
+
+assert PIL.__version__ == "13.0.0", PIL.__version__
+base = Image.open("../golden/images/0412.jpg").convert("RGB").resize((64, 48), Image.BILINEAR)
+rgba = base.copy()
+rgba.putalpha(Image.linear_gradient("L").resize((64, 48)))
+
+fixtures = {
+    "rgb.png": lambda path: base.save(path),
+    "rgba.png": lambda path: rgba.save(path),
+    "palette.png": lambda path: base.quantize(64).save(path),
+    "grey.png": lambda path: base.convert("L").save(path),
+    "interlaced.gif": lambda path: base.save(path, interlace=True),
+    "lossless.webp": lambda path: base.save(path, lossless=True),
+    "lossy.webp": lambda path: base.save(path, quality=90),
+}
+for name, save in fixtures.items():
+    save(name)
+    with Image.open(name) as image:
+        open(name + ".rgb", "wb").write(image.convert("RGB").tobytes())
+    print(name, Image.open(name).mode, Image.open(name).size)
+
+# 16-bit grey with the full 16-bit range (v * 257). Pillow's convert("RGB") clips I;16 values to 255, so
+# its answer is no reference here: the expected pixels are the 8-bit grey values this was made from.
+grey = base.convert("L")
+Image.frombytes("I;16", grey.size, bytes(b for v in grey.tobytes() for b in (v * 257).to_bytes(2, "little"))).save("grey16.png")
+open("grey16.png.rgb", "wb").write(grey.convert("RGB").tobytes())
+print("grey16.png", Image.open("grey16.png").mode)

@@ -1,0 +1,59 @@
+import Foundation
+import Search
+import Testing
+
+@Suite("Exact search")
+struct ExactSearchTests {
+    /// The reference: score every row in Double, sort by score (then id), take k.
+    static func bruteForce(_ rows: [[Float]], ids: [Int64], query: [Float], k: Int) -> [Int64] {
+        let unitQuery = VectorMatrix.normalized(query)
+        let scored = zip(ids, rows).map { id, row in
+            (id, zip(VectorMatrix.normalized(row), unitQuery).reduce(0.0) { $0 + Double($1.0) * Double($1.1) })
+        }
+        return scored.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(k).map(\.0)
+    }
+
+    static func randomRows(_ count: Int, dimensions: Int, using generator: inout some RandomNumberGenerator) -> [[Float]] {
+        (0..<count).map { _ in (0..<dimensions).map { _ in Float.random(in: -1...1, using: &generator) } }
+    }
+
+    @Test("equals a brute-force reference on random data, across thread counts and k", arguments: [1, 2, 3])
+    func matchesBruteForce(threads: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let rows = Self.randomRows(5000, dimensions: 67, using: &generator)
+        let ids = (0..<Int64(rows.count)).map { $0 * 3 + 1 }
+        var matrix = VectorMatrix(dimensions: 67)
+        for (id, row) in zip(ids, rows) { matrix.append(id: id, vector: row) }
+        for k in [1, 10, 100] {
+            let query = Self.randomRows(1, dimensions: 67, using: &generator)[0]
+            let found = ExactSearch.search(matrix, query: query, k: k, threads: threads)
+            let expected = Self.bruteForce(rows, ids: ids, query: query, k: k)
+            // Float and Double sums can order near-equal scores differently: compare as sets of near-ties.
+            #expect(found.count == k)
+            #expect(found.map(\.id) == expected || Set(found.map(\.id)).symmetricDifference(expected).count <= 2, "k=\(k)")
+            #expect(zip(found, found.dropFirst()).allSatisfy { $0.score >= $1.score }, "best first")
+        }
+    }
+
+    @Test("ties go to the smaller id; k larger than the collection returns everything; zero vectors score 0")
+    func tiesAndSmallCollections() {
+        var matrix = VectorMatrix(dimensions: 4)
+        matrix.append(id: 9, vector: [1, 0, 0, 0])
+        matrix.append(id: 4, vector: [2, 0, 0, 0])  // the same direction: a tie
+        matrix.append(id: 7, vector: [0, 1, 0, 0])
+        matrix.append(id: 5, vector: [0, 0, 0, 0])
+        let found = ExactSearch.search(matrix, query: [3, 0, 0, 0], k: 10)
+        #expect(found.map(\.id) == [4, 9, 5, 7])
+        #expect(found.map(\.score) == [1, 1, 0, 0])
+        #expect(ExactSearch.search(matrix, query: [1, 0, 0, 0], k: 1).map(\.id) == [4])
+        #expect(ExactSearch.search(VectorMatrix(dimensions: 4), query: [1, 0, 0, 0], k: 3).isEmpty)
+    }
+
+    @Test("a filter keeps rows out before they compete for the k places")
+    func filter() {
+        var matrix = VectorMatrix(dimensions: 2)
+        for id in 0..<Int64(100) { matrix.append(id: id, vector: [1, Float(id) / 100]) }
+        let even = ExactSearch.search(matrix, query: [1, 0], k: 3, accept: { $0 % 2 == 0 })
+        #expect(even.map(\.id) == [0, 2, 4])
+    }
+}
