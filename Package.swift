@@ -7,8 +7,6 @@ let package = Package(
     products: [
         .executable(name: "xceptor", targets: ["xceptor"]),
         .library(name: "Queue", targets: ["Queue"]),
-        // For the fuzzing package in Fuzz/.
-        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -89,9 +87,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        // Nearest neighbours over stored embeddings: exact scan now, HNSW next. Depends on nothing.
-        .target(name: "Search"),
-        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch"]),
+        // Nearest neighbours over stored embeddings: exact scan now, HNSW next (oneDNN sgemm for batches).
+        .target(name: "Search", dependencies: ["CDNNL"]),
+        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [

@@ -15,7 +15,7 @@ make_bench_images "$count" Benchmarks/images/www
 start_nginx Benchmarks/images/www
 work="$(mktemp -d)"
 trap 'stop_nginx; rm -rf "$work"' EXIT
-for i in $(seq 0 $((count - 1))); do printf 'http://127.0.0.1:%s/%05d.jpg\n' "$nginx_port" "$i"; done >"$work/urls.txt"
+bench_urls "$count" "$work/urls.txt"
 
 for round in $(seq "$rounds"); do
     "$xceptor" bench fetch --urls "$work/urls.txt" --allow-private-networks --json

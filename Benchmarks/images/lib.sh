@@ -50,3 +50,8 @@ CONF
 stop_nginx() {
     [ -n "${nginx_root:-}" ] && [ -f "$nginx_root/nginx.pid" ] && kill "$(cat "$nginx_root/nginx.pid")" 2>/dev/null || true
 }
+
+# bench_urls COUNT FILE: the URLs of the COUNT images nginx serves, one per line.
+bench_urls() {
+    for i in $(seq 0 $(($1 - 1))); do printf 'http://127.0.0.1:%s/%05d.jpg\n' "$nginx_port" "$i"; done >"$2"
+}

@@ -64,7 +64,16 @@ extension ImageDecoder {
 
     func checkPixels(width: Int, height: Int) throws {
         guard width > 0, height > 0 else { throw ImageError.corrupt(format: "image", reason: "zero width or height") }
-        guard width * height <= maxPixels else { throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels) }
+        guard !exceedsPixelLimit(width: width, height: height) else {
+            throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels)
+        }
+    }
+
+    /// Whether `width` x `height` is over the limit; a product too large for an Int (a hostile header's
+    /// 4294967295 x 4294967295, found by the fuzzer) is over it too.
+    func exceedsPixelLimit(width: Int, height: Int) -> Bool {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        return overflow || pixels > maxPixels
     }
 
     static func droppingAlpha(_ rgba: [UInt8]) -> [UInt8] {

@@ -37,7 +37,7 @@ public struct ImageDecoder: Sendable {
             return try decodeWebP(bytes)
         case .bmp:
             // Not decodable, but a bomb is still refused as one, from the header's claimed size.
-            if let (width, height) = Self.claimedSize(bytes, format: format), width * height > maxPixels {
+            if let (width, height) = Self.claimedSize(bytes, format: format), exceedsPixelLimit(width: width, height: height) {
                 throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels)
             }
             throw ImageError.unsupportedFormat(format.rawValue)
@@ -84,7 +84,7 @@ public struct ImageDecoder: Sendable {
             throw ImageError.corrupt(format: "JPEG", reason: String(cString: message))
         }
         guard width > 0, height > 0 else { throw ImageError.corrupt(format: "JPEG", reason: "zero width or height") }
-        guard Int(width) * Int(height) <= maxPixels else {
+        guard !exceedsPixelLimit(width: Int(width), height: Int(height)) else {
             throw ImageError.tooManyPixels(width: Int(width), height: Int(height), limit: maxPixels)
         }
         let denominator = minimumSide.map { Self.dctScaleDenominator(width: Int(width), height: Int(height), minimumSide: $0) } ?? 1

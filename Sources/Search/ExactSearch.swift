@@ -1,5 +1,4 @@
-import Foundation
-import Dispatch
+import CDNNL
 
 /// One result: the id of a stored vector and its cosine similarity to the query.
 public struct Neighbor: Sendable, Equatable {
@@ -12,62 +11,47 @@ public struct Neighbor: Sendable, Equatable {
     }
 }
 
-/// Brute force over every row: dot products (the rows and the query are unit length, so these are
-/// cosines) on all cores, each core keeping its own top k, merged at the end. Memory-bound: one scan reads
-/// the whole matrix once.
+/// Brute force over every row: the matrix is read block by block and each block is scored against the
+/// queries with oneDNN's sgemm (JIT-compiled for this CPU, on all cores; the rows and queries are unit
+/// length, so the scores are cosines), and each query keeps its top k. One query is a memory-bound scan;
+/// a batch reads the matrix once for all its queries.
 public enum ExactSearch {
     /// The `k` rows most similar to `query`, best first; ties go to the smaller id. `accept` filters rows
     /// by id (labels, say) before they compete.
-    public static func search(_ matrix: VectorMatrix, query: [Float], k: Int, threads: Int = defaultThreads,
-                              accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
-        precondition(query.count == matrix.dimensions, "a query of \(query.count) values against vectors of \(matrix.dimensions)")
-        guard k > 0, matrix.count > 0 else { return [] }
-        let unit = VectorMatrix.normalized(query)
-        let chunks = max(1, min(threads, matrix.count / 1024 + 1))
-        let rowsPerChunk = (matrix.count + chunks - 1) / chunks
-        let partial = UnsafeMutableBufferPointer<TopK>.allocate(capacity: chunks)
-        defer { partial.deallocate() }
-        matrix.values.withUnsafeBufferPointer { values in
-            unit.withUnsafeBufferPointer { query in
-                // Each chunk writes only its own slot.
-                nonisolated(unsafe) let slots = partial, rows = values, q = query
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    var best = TopK(k: k)
-                    let range = chunk * rowsPerChunk..<min(matrix.count, (chunk + 1) * rowsPerChunk)
-                    for row in range where accept?(matrix.ids[row]) ?? true {
-                        best.offer(Neighbor(id: matrix.ids[row], score: dot(q.baseAddress!, rows.baseAddress! + row * matrix.dimensions, matrix.dimensions)))
+    public static func search(_ matrix: VectorMatrix, query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [Neighbor] {
+        try search(matrix, queries: [query], k: k, accept: accept)[0]
+    }
+
+    /// `search(_:query:k:accept:)` for many queries at once.
+    public static func search(_ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 4096,
+                              accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [[Neighbor]] {
+        guard !queries.isEmpty else { return [] }
+        let dimensions = matrix.dimensions
+        let packed = queries.flatMap { query -> [Float] in
+            precondition(query.count == dimensions, "a query of \(query.count) values against vectors of \(dimensions)")
+            return VectorMatrix.normalized(query)
+        }
+        var best = [TopK](repeating: TopK(k: k), count: queries.count)
+        guard k > 0, matrix.count > 0 else { return best.map { $0.sorted() } }
+        var scores = [Float](repeating: 0, count: queries.count * min(blockRows, matrix.count))
+        try matrix.values.withUnsafeBufferPointer { rows in
+            for start in stride(from: 0, to: matrix.count, by: blockRows) {
+                let count = min(blockRows, matrix.count - start)
+                // scores (queries x count) = queries (queries x d) * block^T (d x count), row-major.
+                let status = scores.withUnsafeMutableBufferPointer { scores in
+                    dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queries.count), Int64(count), Int64(dimensions),
+                               1, packed, Int64(dimensions), rows.baseAddress! + start * dimensions, Int64(dimensions),
+                               0, scores.baseAddress!, Int64(count))
+                }
+                guard status == dnnl_success else { throw SearchError.kernel("oneDNN sgemm failed with status \(status.rawValue)") }
+                for row in 0..<count where accept?(matrix.ids[start + row]) ?? true {
+                    for query in 0..<queries.count {
+                        best[query].offer(Neighbor(id: matrix.ids[start + row], score: scores[query * count + row]))
                     }
-                    (slots.baseAddress! + chunk).initialize(to: best)
                 }
             }
         }
-        var merged = TopK(k: k)
-        for chunk in 0..<chunks {
-            for neighbor in partial[chunk].items { merged.offer(neighbor) }
-        }
-        (partial.baseAddress!).deinitialize(count: chunks)
-        return merged.sorted()
-    }
-
-    public static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
-
-    /// Sixteen lanes at a time: the compiler keeps them in vector registers.
-    @inline(__always)
-    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        var sums = SIMD16<Float>()
-        var index = 0
-        while index + 16 <= count {
-            let x = UnsafeRawPointer(a + index).loadUnaligned(as: SIMD16<Float>.self)
-            let y = UnsafeRawPointer(b + index).loadUnaligned(as: SIMD16<Float>.self)
-            sums += x * y
-            index += 16
-        }
-        var total = sums.sum()
-        while index < count {
-            total += a[index] * b[index]
-            index += 1
-        }
-        return total
+        return best.map { $0.sorted() }
     }
 }
 
@@ -112,4 +96,15 @@ struct TopK {
     }
 
     func sorted() -> [Neighbor] { items.sorted { Self.worse($1, $0) } }
+}
+
+/// Why a search could not run.
+public enum SearchError: Error, CustomStringConvertible {
+    case kernel(String)
+
+    public var description: String {
+        switch self {
+        case let .kernel(message): return "\(message); the search kernel is unavailable on this machine"
+        }
+    }
 }

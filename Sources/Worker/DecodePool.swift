@@ -6,9 +6,11 @@ import Synchronization
 final class DecodePool: Sendable {
     private let work = Mutex<(items: [@Sendable () -> Void], stopped: Bool)>(([], false))
     private let ready = DispatchSemaphore(value: 0)
+    private let threads: Int
 
     init(threads: Int) {
-        for index in 0..<max(1, threads) {
+        self.threads = max(1, threads)
+        for index in 0..<self.threads {
             let thread = Thread { [self] in serve() }
             thread.name = "xceptor-decode-\(index)"
             thread.start()
@@ -32,9 +34,9 @@ final class DecodePool: Sendable {
     }
 
     /// Lets the threads end once the work already submitted is done.
-    func shutdown(threads: Int) {
+    func shutdown() {
         work.withLock { $0.stopped = true }
-        for _ in 0..<max(1, threads) { ready.signal() }
+        for _ in 0..<threads { ready.signal() }
     }
 
     private func serve() {

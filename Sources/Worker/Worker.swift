@@ -52,7 +52,7 @@ public final class Worker: Service, Sendable {
     public var totals: WorkerTotals { metrics.snapshot }
 
     public func run() async throws {
-        defer { pool.shutdown(threads: configuration.decodeThreads) }
+        defer { pool.shutdown() }
         let started = ContinuousClock.now
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { helpers in

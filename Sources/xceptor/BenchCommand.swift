@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure parts of xceptor on this machine.",
-        subcommands: [QueueBench.self, InferenceBench.self, FetchBench.self, MakeImages.self, QueueDrain.self]
+        subcommands: [QueueBench.self, InferenceBench.self, FetchBench.self, SearchBench.self, MakeImages.self, QueueDrain.self]
     )
 }
 
@@ -52,10 +52,7 @@ extension BenchCommand {
                                            processCounts: processes, batchSizes: batch, directory: scratch)
             let results = try await benchmark.run { line in if !json { print(line) } }
             if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(results) + Data("\n".utf8))
+                try printEncoded(results)
             }
         }
     }
@@ -149,10 +146,7 @@ extension BenchCommand {
             let network = try XceptionNetwork(weights: model.load())
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threadCount)
             if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+                try printEncoded(result)
             } else {
                 print(String(format: "%dx%d, batch %d, %@, %d threads: %.1f images/s, %.1f ms/batch, %.0f GFLOP/s",
                              size, size, batch, result.precision, threadCount, result.imagesPerSecond,
@@ -223,13 +217,50 @@ extension BenchCommand {
             guard !list.isEmpty else { throw ValidationError("\(urls) lists no URLs") }
             let result = await FetchBenchmark(urls: list, size: size, dctDownscale: dctDownscale, configuration: fetch.configuration).run()
             if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.sortedKeys]
-                FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+                try printEncoded(result)
             } else {
                 print(String(format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
                              result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
+            }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct SearchBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "search",
+            abstract: "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query and per query in batches.",
+            discussion: "Anchors (2 cores, 100k x 2048): memory-bandwidth floor 11.2 ms per scan; FAISS IndexFlatIP 28-34 ms single, 1.49 ms/query in batches of 64. Benchmarks/search/run.sh measures FAISS and numpy next to this.")
+
+        @Option(name: .long, help: ArgumentHelp("The base vectors (.npy, n x d float32).", valueName: "file"))
+        var base: String
+
+        @Option(name: .long, help: ArgumentHelp("The queries (.npy, q x d float32).", valueName: "file"))
+        var queries: String
+
+        @Option(name: .short, help: "Neighbours per query.")
+        var k = 10
+
+        @Option(name: .long, help: "Single queries to time.")
+        var single = 100
+
+        @Option(name: .long, help: "Queries per batch.")
+        var batch = 64
+
+        @Flag(name: .long, help: "Print one JSON object per line.")
+        var json = false
+
+        func run() async throws {
+            _ = KernelThreads.configure(nil)
+            let benchmark = try SearchBenchmark(base: URL(fileURLWithPath: base), queries: URL(fileURLWithPath: queries))
+            for result in try benchmark.run(k: k, singleQueries: single, batch: batch) {
+                if json {
+                    try printEncoded(result)
+                } else {
+                    print(String(format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
+                                 result.dimensions, result.queries, result.batch, result.millisecondsPerQuery))
+                }
             }
         }
     }

@@ -9,6 +9,14 @@ func printJSON(_ value: Any) {
     FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
+/// Writes an `Encodable` report as one JSON line, keys in snake case and sorted (the benchmarks' output).
+func printEncoded(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+}
+
 /// A JSON null for optional values, so every documented key is present.
 func jsonValue(_ value: Any?) -> Any { value ?? NSNull() }
 

@@ -83,7 +83,7 @@ struct SearchCommand: AsyncParsableCommand {
             let allowed = Set(zip(stored.imageIDs, stored.topLabels).filter { $0.1 == label }.map(\.0))
             accept = { allowed.contains($0) }
         }
-        let neighbors = ExactSearch.search(matrix, query: query, k: k, accept: accept).filter { $0.score >= (minScore ?? -.infinity) }
+        let neighbors = try ExactSearch.search(matrix, query: query, k: k, accept: accept).filter { $0.score >= (minScore ?? -.infinity) }
         let summaries = try await jobStore.imageSummaries(neighbors.map(\.id), modelID: modelID)
 
         if json {

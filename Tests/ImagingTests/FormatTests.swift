@@ -46,10 +46,18 @@ struct FormatTests {
         }
     }
 
+    @Test("a PNG header claiming 4294967295 x 4294967295 is refused, not overflowed (a fuzzer finding)")
+    func overflowingHeader() {
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+            + [UInt8](repeating: 0xFF, count: 25) + [0xD1, 0x10] + [UInt8](repeating: 0, count: 11)
+        #expect(throws: ImageError.tooManyPixels(width: 4_294_967_295, height: 4_294_967_295, limit: ImageDecoder.defaultMaxPixels)) {
+            try ImageDecoder().decode(png)
+        }
+    }
+
     @Test("a JPEG's EXIF orientation turns it upright", arguments: [1, 3, 6, 8])
     func exifOrientation(orientation: Int) throws {
-        // A 4x2 image whose pixels are all different, stored as a lossless-enough JPEG is not possible, so
-        // compare against the decoded untagged JPEG turned by hand.
+        // The tagged file has the same image data as the untagged one: it must decode to those pixels, turned.
         let source = RGBImage(width: 48, height: 32, pixels: (0..<48 * 32 * 3).map { UInt8(truncatingIfNeeded: $0 * 7) })
         let plain = try source.jpegData(quality: 95)
         let stored = try ImageDecoder().decode(plain)

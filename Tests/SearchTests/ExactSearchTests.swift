@@ -17,8 +17,8 @@ struct ExactSearchTests {
         (0..<count).map { _ in (0..<dimensions).map { _ in Float.random(in: -1...1, using: &generator) } }
     }
 
-    @Test("equals a brute-force reference on random data, across thread counts and k", arguments: [1, 2, 3])
-    func matchesBruteForce(threads: Int) {
+    @Test("equals a brute-force reference on random data, across block sizes and k", arguments: [1000, 4096])
+    func matchesBruteForce(blockRows: Int) throws {
         var generator = SystemRandomNumberGenerator()
         let rows = Self.randomRows(5000, dimensions: 67, using: &generator)
         let ids = (0..<Int64(rows.count)).map { $0 * 3 + 1 }
@@ -26,7 +26,7 @@ struct ExactSearchTests {
         for (id, row) in zip(ids, rows) { matrix.append(id: id, vector: row) }
         for k in [1, 10, 100] {
             let query = Self.randomRows(1, dimensions: 67, using: &generator)[0]
-            let found = ExactSearch.search(matrix, query: query, k: k, threads: threads)
+            let found = try ExactSearch.search(matrix, queries: [query], k: k, blockRows: blockRows)[0]
             let expected = Self.bruteForce(rows, ids: ids, query: query, k: k)
             // Float and Double sums can order near-equal scores differently: compare as sets of near-ties.
             #expect(found.count == k)
@@ -35,25 +35,41 @@ struct ExactSearchTests {
         }
     }
 
+    @Test("a batch of queries finds what each query finds alone")
+    func batchedEqualsSingle() throws {
+        var generator = SystemRandomNumberGenerator()
+        let rows = Self.randomRows(3000, dimensions: 40, using: &generator)
+        var matrix = VectorMatrix(dimensions: 40)
+        for (index, row) in rows.enumerated() { matrix.append(id: Int64(index), vector: row) }
+        let queries = Self.randomRows(9, dimensions: 40, using: &generator)
+        let batched = try ExactSearch.search(matrix, queries: queries, k: 7, blockRows: 1000)
+        for (query, found) in zip(queries, batched) {
+            let single = try ExactSearch.search(matrix, query: query, k: 7)
+            // Summed in another order, near-equal scores may swap places; the scores themselves agree.
+            #expect(Set(found.map(\.id)).symmetricDifference(single.map(\.id)).count <= 2)
+            #expect(zip(found, single).allSatisfy { abs($0.score - $1.score) < 1e-5 })
+        }
+    }
+
     @Test("ties go to the smaller id; k larger than the collection returns everything; zero vectors score 0")
-    func tiesAndSmallCollections() {
+    func tiesAndSmallCollections() throws {
         var matrix = VectorMatrix(dimensions: 4)
         matrix.append(id: 9, vector: [1, 0, 0, 0])
         matrix.append(id: 4, vector: [2, 0, 0, 0])  // the same direction: a tie
         matrix.append(id: 7, vector: [0, 1, 0, 0])
         matrix.append(id: 5, vector: [0, 0, 0, 0])
-        let found = ExactSearch.search(matrix, query: [3, 0, 0, 0], k: 10)
+        let found = try ExactSearch.search(matrix, query: [3, 0, 0, 0], k: 10)
         #expect(found.map(\.id) == [4, 9, 5, 7])
         #expect(found.map(\.score) == [1, 1, 0, 0])
-        #expect(ExactSearch.search(matrix, query: [1, 0, 0, 0], k: 1).map(\.id) == [4])
-        #expect(ExactSearch.search(VectorMatrix(dimensions: 4), query: [1, 0, 0, 0], k: 3).isEmpty)
+        #expect(try ExactSearch.search(matrix, query: [1, 0, 0, 0], k: 1).map(\.id) == [4])
+        #expect(try ExactSearch.search(VectorMatrix(dimensions: 4), query: [1, 0, 0, 0], k: 3).isEmpty)
     }
 
     @Test("a filter keeps rows out before they compete for the k places")
-    func filter() {
+    func filter() throws {
         var matrix = VectorMatrix(dimensions: 2)
         for id in 0..<Int64(100) { matrix.append(id: id, vector: [1, Float(id) / 100]) }
-        let even = ExactSearch.search(matrix, query: [1, 0], k: 3, accept: { $0 % 2 == 0 })
+        let even = try ExactSearch.search(matrix, query: [1, 0], k: 3, accept: { $0 % 2 == 0 })
         #expect(even.map(\.id) == [0, 2, 4])
     }
 }

@@ -97,7 +97,12 @@ struct WorkerTests {
             site.server.url("/status/410"): "HTTP 410",
             site.server.url("/redirect-ftp"): "not http or https",
         ]
-        let good = site.images.map(site.url) + [site.url("same-bytes.jpg")]
+        // PNG, GIF and WebP are fetched and embedded as well as JPEG.
+        let otherFormats = ["rgb.png", "palette.png", "interlaced.gif", "lossy.webp"]
+        for name in otherFormats {
+            try FileManager.default.copyItem(at: FaultServer.fixtures.appendingPathComponent("formats/\(name)"), to: site.files.appendingPathComponent(name))
+        }
+        let good = site.images.map(site.url) + [site.url("same-bytes.jpg")] + otherFormats.map(site.url)
         try await site.enqueue(good + bad.keys.sorted())
 
         let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty"]), in: site.dir)
@@ -126,7 +131,10 @@ struct WorkerTests {
         // The same bytes under two URLs: embedded once, both jobs point at it.
         let original = try #require(jobs[site.url(site.images[0])]), copy = try #require(jobs[site.url("same-bytes.jpg")])
         #expect(copy.state == .done && copy.imageID == original.imageID)
-        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count)
+        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count + otherFormats.count)
+        for name in otherFormats {
+            #expect(jobs[site.url(name)]?.state == .done, "\(name): \(jobs[site.url(name)]?.lastError ?? "")")
+        }
 
         for (url, reason) in bad {
             let job = try #require(jobs[url])

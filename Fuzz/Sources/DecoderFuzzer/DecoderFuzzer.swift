@@ -1,7 +1,8 @@
-import Imaging
+// Compiled by Fuzz/run.sh in one module with the Imaging sources, so Imaging's API is in scope as is.
 
 /// One input: every way the worker reads untrusted bytes (sniff, header size, full and DCT-downscaled
-/// decode, resize, thumbnail). A thrown error is a correct answer; a crash, hang or leak is a finding.
+/// decode, EXIF orientation, resize, thumbnail). A thrown error is a correct answer; a crash, hang, leak
+/// or out-of-bounds access is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Exact search on gen_data.py's 100k x 2048 clustered vectors and 1k queries: xceptor (`bench search`) next
+# to FAISS IndexFlatIP and numpy, same machine, same run, alternating. faiss-cpu's bundled OpenBLAS
+# misdetects some CPUs: it gets the core type named explicitly (SkylakeX with AVX-512, else Haswell).
+# Usage: Benchmarks/search/run.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds="${1:-2}"
+
+swift build -c release --product xceptor >&2
+xceptor="$(swift build -c release --show-bin-path)/xceptor"
+venv=Benchmarks/search/.venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet numpy faiss-cpu
+fi
+data=Benchmarks/search/data
+[ -f "$data/base.npy" ] || "$venv/bin/python" Benchmarks/search/gen_data.py --out "$data" >&2
+
+coretype=Haswell
+grep -q avx512f /proc/cpuinfo && coretype=SkylakeX
+for round in $(seq "$rounds"); do
+    "$xceptor" bench search --base "$data/base.npy" --queries "$data/queries.npy" --json | sed 's/"kind":"/"kind":"xceptor-/'
+    OPENBLAS_CORETYPE=$coretype "$venv/bin/python" Benchmarks/search/faiss_baseline.py "$data/base.npy" "$data/queries.npy"
+done | python3 -c '
+import json, statistics, sys
+rows = [json.loads(line) for line in sys.stdin if line.strip()]
+for kind in ("xceptor-single", "faiss-single", "numpy-single", "xceptor-batched", "faiss-batched"):
+    values = sorted(round(r["milliseconds_per_query"], 2) for r in rows if r["kind"] == kind)
+    if values:
+        print(f"{kind:>16}: median {statistics.median(values):6.2f} ms/query {values}")
+'
