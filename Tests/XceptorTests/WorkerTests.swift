@@ -90,7 +90,13 @@ struct WorkerTests {
         let whole = try Data(contentsOf: site.files.appendingPathComponent(site.images[0]))
         try whole.prefix(whole.count / 2).write(to: site.files.appendingPathComponent("truncated.jpg"))
         try whole.write(to: site.files.appendingPathComponent("same-bytes.jpg"))
+        let pngBomb: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+            + [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0, 8, 2, 0, 0, 0] + [UInt8](repeating: 0, count: 64)  // 100000 x 100000
+        try Data(pngBomb).write(to: site.files.appendingPathComponent("bomb.png"))
+        try Data().write(to: site.files.appendingPathComponent("empty.jpg"))
         let bad: [String: String] = [
+            site.url("bomb.png"): "100000x100000 pixels, over the limit",
+            site.url("empty.jpg"): "empty",
             site.url("page.jpg"): "not an image",
             site.url("truncated.jpg"): "corrupt or truncated JPEG",
             site.url("missing.jpg"): "HTTP 404",
