@@ -88,7 +88,13 @@ let package = Package(
             ]
         ),
         // Nearest neighbours over stored embeddings: exact scan now, HNSW next (oneDNN sgemm for batches).
-        .target(name: "Search", dependencies: ["CDNNL"]),
+        .target(
+            name: "Search",
+            dependencies: ["CDNNL"],
+            // Optimised in every configuration: the index tests build graphs over 20,000 vectors of 2,048
+            // values, which unoptimised code takes many minutes to do.
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search"]),
         .executableTarget(
             name: "xceptor",

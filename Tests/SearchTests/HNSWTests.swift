@@ -1,0 +1,90 @@
+import Foundation
+@testable import Search
+import Testing
+
+@Suite("HNSW index", .serialized)
+struct HNSWTests {
+    /// Clustered, non-negative, sparse vectors like Xception embeddings (gen_data.py's recipe): cluster
+    /// centres plus per-point noise, shifted and clipped at zero so that about 40% of values are 0.
+    static func clustered(_ count: Int, dimensions: Int, clusters: Int, seed: UInt64) -> [[Float]] {
+        var random = SplitMix64(seed: seed)
+        func normal() -> Float {
+            // Box-Muller from two uniforms in (0, 1].
+            let u = Double(random.next() >> 11 + 1) / Double(1 << 53), v = Double(random.next() >> 11) / Double(1 << 53)
+            return Float((-2 * log(u)).squareRoot() * cos(2 * .pi * v))
+        }
+        let centres = (0..<clusters).map { _ in (0..<dimensions).map { _ in normal() } }
+        return (0..<count).map { index in
+            let sigma = 0.4 + 0.5 * Float(index % 7) / 7
+            let centre = centres[Int(random.next() % UInt64(clusters))]
+            return centre.map { max(0, $0 + sigma * normal() - 0.25) }
+        }
+    }
+
+    static func recall(_ index: HNSWIndex, exact matrix: VectorMatrix, queries: [[Float]], k: Int, ef: Int) throws -> Double {
+        let truth = try ExactSearch.search(matrix, queries: queries, k: k)
+        var hits = 0
+        for (query, expected) in zip(queries, truth) {
+            hits += Set(index.search(query, k: k, ef: ef).map(\.id)).intersection(expected.map(\.id)).count
+        }
+        return Double(hits) / Double(queries.count * k)
+    }
+
+    @Test("recall@10 >= 0.95 against exact search on 20,000 clustered vectors of 2,048 values")
+    func recallOnClusteredData() throws {
+        let vectors = Self.clustered(20_200, dimensions: 2048, clusters: 200, seed: 7)
+        let (base, queries) = (Array(vectors.prefix(20_000)), Array(vectors.suffix(200)))
+        let index = HNSWIndex(dimensions: 2048, parameters: .init(m: 16, efConstruction: 100))
+        var matrix = VectorMatrix(dimensions: 2048)
+        for (id, vector) in base.enumerated() {
+            index.add(id: Int64(id), vector: vector)
+            matrix.append(id: Int64(id), vector: vector)
+        }
+        let recall = try Self.recall(index, exact: matrix, queries: queries, k: 10, ef: 64)
+        print("HNSW recall@10 at ef 64 on 20k x 2048 clustered: \(recall)")
+        #expect(recall >= 0.95)
+    }
+
+    @Test("an index written and read back answers exactly as before; a damaged file is refused with what to do")
+    func persistence() throws {
+        let vectors = Self.clustered(2000, dimensions: 64, clusters: 20, seed: 3)
+        let index = HNSWIndex(dimensions: 64, parameters: .init(m: 8, efConstruction: 40))
+        for (id, vector) in vectors.enumerated() { index.add(id: Int64(id) * 2, vector: vector) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-hnsw-\(UUID().uuidString).hnsw")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try index.write(to: file, label: "model@150", key: 3998)
+
+        let (loaded, header) = try HNSWIndex.read(from: file)
+        #expect(header == HNSWIndex.FileHeader(label: "model@150", key: 3998, count: 2000, dimensions: 64, parameters: .init(m: 8, efConstruction: 40)))
+        #expect(try HNSWIndex.header(of: file) == header)
+        for query in vectors.prefix(20) {
+            #expect(loaded.search(query, k: 5, ef: 32) == index.search(query, k: 5, ef: 32))
+        }
+
+        var bytes = try Data(contentsOf: file)
+        bytes.removeLast(10)
+        try bytes.write(to: file)
+        #expect { try HNSWIndex.read(from: file) } throws: { error in
+            (error as? HNSWFileError)?.description.contains("index build") == true
+        }
+    }
+
+    @Test("vectors added after a reload are found: the index grows incrementally")
+    func incremental() throws {
+        let vectors = Self.clustered(1200, dimensions: 32, clusters: 10, seed: 11)
+        let first = HNSWIndex(dimensions: 32, parameters: .init(m: 8, efConstruction: 40))
+        for (id, vector) in vectors.prefix(1000).enumerated() { first.add(id: Int64(id), vector: vector) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-hnsw-\(UUID().uuidString).hnsw")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try first.write(to: file, label: "m", key: 999)
+
+        let (index, _) = try HNSWIndex.read(from: file)
+        for (offset, vector) in vectors.suffix(200).enumerated() { index.add(id: Int64(1000 + offset), vector: vector) }
+        #expect(index.count == 1200)
+        var found = 0
+        for (offset, vector) in vectors.suffix(200).enumerated() where index.search(vector, k: 1, ef: 32).first?.id == Int64(1000 + offset) {
+            found += 1
+        }
+        #expect(found >= 195, "each new vector finds itself: \(found) of 200")
+    }
+}
