@@ -45,8 +45,9 @@ public protocol JobStore: Sendable {
     /// already embedded reuses the result instead of running the network again.
     func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult?
 
-    /// Every embedding stored under `modelID`, normalised, with each image's best label (for search).
-    func searchVectors(modelID: String) async throws -> SearchVectors
+    /// The embeddings stored under `modelID` (all, or those of images after `afterImageID`), normalised, in
+    /// image id order, with each image's best label (for search and for keeping an index up to date).
+    func searchVectors(modelID: String, afterImageID: Int64?) async throws -> SearchVectors
 
     /// The first job, its URL and the labels of each image (those without a done job are left out).
     func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary]

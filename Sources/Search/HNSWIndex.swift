@@ -313,3 +313,14 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension HNSWIndex {
+    /// The index and the vectors stored after it was last brought up to date (`tail`), searched together so
+    /// a result written a moment ago is already findable.
+    public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix) throws -> [Neighbor] {
+        var best = TopK(k: k)
+        for neighbor in search(query, k: k, ef: ef) { best.offer(neighbor) }
+        for neighbor in try ExactSearch.search(tail, query: query, k: k) { best.offer(neighbor) }
+        return best.sorted()
+    }
+}

@@ -13,7 +13,9 @@ struct SearchCommand: AsyncParsableCommand {
         discussion: """
             A query image that is not in the store is embedded on the fly with the same model. With --json: \
             {"results": [{"job", "url", "score", "labels": [{"label", "score"}]}]}, best first. The scan is exact \
-            (every stored embedding, on all cores); an approximate index for large collections comes next.
+            (every stored embedding, on all cores) unless an HNSW index ('xceptor index build') covers at least \
+            --index-threshold embeddings; then the index answers, together with an exact scan of what was stored \
+            after it was last updated.
             """
     )
 
@@ -41,8 +43,14 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only results at least this similar (cosine, -1 to 1).")
     var minScore: Float?
 
-    @Flag(name: .long, help: "Scan every stored embedding (the only method so far).")
+    @Flag(name: .long, help: "Scan every stored embedding even when an index exists.")
     var exact = false
+
+    @Option(name: .long, help: "Use the index ('xceptor index build') from this many indexed embeddings on; below it, scan.")
+    var indexThreshold = 10_000
+
+    @Option(name: .long, help: "Candidates the index explores (default: 64, or 2k if larger); more is slower and more exact.")
+    var ef: Int?
 
     @Flag(name: .long, help: "Allow --url on loopback and private addresses.")
     var allowPrivateNetworks = false
@@ -58,44 +66,51 @@ struct SearchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let jobStore = try store.open()
-        let models = try await jobStore.embeddingModels()
         let weights = try? model.load()
-        // The model that made the stored embeddings: the model file's, else the only one stored.
-        let modelID: String
-        if let weights, let identifier = try? ModelFile.identifier(model.path, inputSize: weights.inputSize), models[identifier] != nil {
-            modelID = identifier
-        } else if models.count == 1, let only = models.keys.first {
-            modelID = only
-        } else if models.isEmpty {
-            throw ValidationError("\(store.location) holds no embeddings yet; run 'xceptor worker' on its queue first")
-        } else {
-            throw ValidationError("\(store.location) holds embeddings of several models (\(models.keys.sorted().joined(separator: ", "))); name the model with --model")
-        }
-
-        let stored = try await jobStore.searchVectors(modelID: modelID)
+        let modelID = try await SearchModel.resolve(jobStore, model: model, weights: weights, location: store.location)
         let query = try await queryVector(jobStore, modelID: modelID, weights: weights)
-        guard query.count == stored.dimensions else {
-            throw ValidationError("the query has \(query.count) values but the stored embeddings have \(stored.dimensions)")
+        let indexFile = SearchModel.indexFile(for: store.location)
+        let header = exact ? nil : try? HNSWIndex.header(of: indexFile)
+
+        let neighbors: [Neighbor]
+        if let header, header.label == modelID, header.count >= indexThreshold {
+            // The index, plus an exact scan of what was stored after it was last updated.
+            let (index, _) = try HNSWIndex.read(from: indexFile)
+            let tail = try await jobStore.searchVectors(modelID: modelID, afterImageID: header.key)
+            try SearchModel.check(query, against: index.dimensions)
+            // With --label, ten times the candidates, kept if their best label matches.
+            let wanted = label == nil ? k : 10 * k
+            let candidates = try index.search(query, k: wanted, ef: max(ef ?? 64, 2 * wanted),
+                                              tail: SearchModel.matrix(tail, dimensions: index.dimensions))
+            if let label {
+                let described = try await jobStore.imageSummaries(candidates.map(\.id), modelID: modelID)
+                neighbors = Array(candidates.filter { described[$0.id]?.labels.first?.label == label }.prefix(k))
+            } else {
+                neighbors = candidates
+            }
+        } else {
+            let stored = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
+            try SearchModel.check(query, against: stored.dimensions)
+            var accept: (@Sendable (Int64) -> Bool)?
+            if let label {
+                let allowed = Set(zip(stored.imageIDs, stored.topLabels).filter { $0.1 == label }.map(\.0))
+                accept = { allowed.contains($0) }
+            }
+            neighbors = try ExactSearch.search(SearchModel.matrix(stored, dimensions: stored.dimensions), query: query, k: k, accept: accept)
         }
-        let matrix = VectorMatrix(dimensions: stored.dimensions, ids: stored.imageIDs, values: stored.values)
-        var accept: (@Sendable (Int64) -> Bool)?
-        if let label {
-            let allowed = Set(zip(stored.imageIDs, stored.topLabels).filter { $0.1 == label }.map(\.0))
-            accept = { allowed.contains($0) }
-        }
-        let neighbors = try ExactSearch.search(matrix, query: query, k: k, accept: accept).filter { $0.score >= (minScore ?? -.infinity) }
-        let summaries = try await jobStore.imageSummaries(neighbors.map(\.id), modelID: modelID)
+        let kept = neighbors.filter { $0.score >= (minScore ?? -.infinity) }
+        let summaries = try await jobStore.imageSummaries(kept.map(\.id), modelID: modelID)
 
         if json {
-            printJSON(["results": neighbors.compactMap { neighbor -> [String: Any]? in
+            printJSON(["results": kept.compactMap { neighbor -> [String: Any]? in
                 guard let summary = summaries[neighbor.id] else { return nil }
                 return ["job": summary.jobID, "url": summary.url, "score": Double(neighbor.score),
                         "labels": summary.labels.map { ["label": $0.label, "score": $0.score] as [String: Any] }]
             }])
             return
         }
-        if neighbors.isEmpty { print("no stored image matches") }
-        for neighbor in neighbors {
+        if kept.isEmpty { print("no stored image matches") }
+        for neighbor in kept {
             guard let summary = summaries[neighbor.id] else { continue }
             let labels = summary.labels.prefix(3).map { "\($0.label) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
             print(String(format: "%.4f  job %-6lld  ", neighbor.score, summary.jobID) + "\(summary.url)  [\(labels)]")

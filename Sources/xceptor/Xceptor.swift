@@ -14,7 +14,7 @@ struct Xceptor: AsyncParsableCommand {
             'model fetch'), and measure with 'bench'.
             """,
         version: version,
-        subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
+        subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
     )
 
     static func main() async {

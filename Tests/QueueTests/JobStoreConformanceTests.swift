@@ -119,12 +119,13 @@ struct JobStoreConformanceTests {
         let model = sampleResult(contentByte: 1).modelID
         #expect(try await h.store.embeddingModels() == [model: 2])
 
-        let vectors = try await h.store.searchVectors(modelID: model)
+        let vectors = try await h.store.searchVectors(modelID: model, afterImageID: nil)
         #expect(vectors.imageIDs.count == 2 && vectors.dimensions == 2048 && vectors.values.count == 2 * 2048)
         #expect(vectors.topLabels == ["fork", "cup"])
         let norm = vectors.values[0..<2048].reduce(0.0) { $0 + Double($1) * Double($1) }
         #expect(abs(norm - 1) < 1e-5, "stored normalised")
-        #expect(try await h.store.searchVectors(modelID: "other").imageIDs.isEmpty)
+        #expect(try await h.store.searchVectors(modelID: "other", afterImageID: nil).imageIDs.isEmpty)
+        #expect(try await h.store.searchVectors(modelID: model, afterImageID: vectors.imageIDs[0]).imageIDs == [vectors.imageIDs[1]])
 
         let first = try #require(try await h.state(of: ids[0]).imageID)
         let summaries = try await h.store.imageSummaries([first], modelID: model)

@@ -166,6 +166,17 @@ struct WorkerTests {
              "-k", "1", "--json"], in: site.dir)
         let fileResult = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
         #expect(fileResult["url"] as? String == site.url(site.images[2]) && (fileResult["score"] as? Double ?? 0) > 0.999)
+
+        // With an HNSW index beside the database, search answers as the scan did.
+        let built = try await XceptorProcess.run(["index", "build", "--db", "q.sqlite", "--model", modelPath, "--m", "8"], in: site.dir)
+        #expect(built.status == 0 && built.stdout.contains("indexed \(site.images.count + otherFormats.count) embeddings"), "\(built.stderr)")
+        let status = try await XceptorProcess.run(["index", "status", "--db", "q.sqlite"], in: site.dir)
+        #expect(status.stdout.contains("behind   0 newer"), "\(status.stdout)")
+        let byIndex = try jsonObject(try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--index-threshold", "1", "--json"],
+            in: site.dir).stdout)
+        let indexed = try #require(byIndex["results"] as? [[String: Any]])
+        #expect(indexed.map { $0["job"] as? Int } == results.map { $0["job"] as? Int })
     }
 
     @Test("a worker killed with SIGKILL mid-run, then restarted: every job done once, no orphans, no duplicate rows")

@@ -301,15 +301,15 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func searchVectors(modelID: String) async throws -> SearchVectors {
+    public func searchVectors(modelID: String, afterImageID: Int64?) async throws -> SearchVectors {
         try await withConnection { db in
             try db.transaction(immediate: false) {
                 var vectors = SearchVectors()
                 try db.query("""
                     SELECT e.image_id, e.dimensions, e.normalized,
                            (SELECT label FROM labels l WHERE l.embedding_id = e.id AND l.rank = 0)
-                    FROM embeddings e WHERE e.model_id = ? ORDER BY e.image_id
-                    """, [.text(modelID)]) { row in
+                    FROM embeddings e WHERE e.model_id = ? AND e.image_id > ? ORDER BY e.image_id
+                    """, [.text(modelID), .integer(afterImageID ?? Int64.min)]) { row in
                     let dimensions = row.int(1)
                     guard vectors.dimensions == 0 || vectors.dimensions == dimensions else {
                         throw QueueError.invalidArgument("model \(modelID) has embeddings of \(vectors.dimensions) and \(dimensions) values")
