@@ -2,9 +2,14 @@
 # Exact search on gen_data.py's 100k x 2048 clustered vectors and 1k queries: xceptor (`bench search`) next
 # to FAISS IndexFlatIP and numpy, same machine, same run, alternating. faiss-cpu's bundled OpenBLAS
 # misdetects some CPUs: it gets the core type named explicitly (SkylakeX with AVX-512, else Haswell).
-# Usage: Benchmarks/search/run.sh [ROUNDS]
+# With --hnsw: HNSW (M=16, efConstruction=200) built by xceptor, FAISS IndexHNSWFlat and hnswlib, with build
+# time, recall@10 against exact search, ms per single query and queries/s per efSearch.
+# Usage: [VECTORS=20000] Benchmarks/search/run.sh [ROUNDS] | [VECTORS=20000] Benchmarks/search/run.sh --hnsw
+# (VECTORS: base size, default 100000; xceptor builds its HNSW on one thread, which takes long at 100k.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mode=exact
+if [ "${1:-}" = "--hnsw" ]; then mode=hnsw; shift; fi
 rounds="${1:-2}"
 
 swift build -c release --product xceptor >&2
@@ -14,11 +19,20 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet numpy faiss-cpu
 fi
+"$venv/bin/python" -c "import hnswlib" 2>/dev/null || "$venv/bin/pip" install --quiet pybind11 hnswlib
+vectors="${VECTORS:-100000}"
 data=Benchmarks/search/data
-[ -f "$data/base.npy" ] || "$venv/bin/python" Benchmarks/search/gen_data.py --out "$data" >&2
+[ "$vectors" = 100000 ] || data="Benchmarks/search/data-$vectors"
+[ -f "$data/base.npy" ] || "$venv/bin/python" Benchmarks/search/gen_data.py --out "$data" --n "$vectors" >&2
 
 coretype=Haswell
 grep -q avx512f /proc/cpuinfo && coretype=SkylakeX
+
+if [ "$mode" = hnsw ]; then
+    "$xceptor" bench search --hnsw --base "$data/base.npy" --queries "$data/queries.npy"
+    OPENBLAS_CORETYPE=$coretype "$venv/bin/python" Benchmarks/search/hnsw_baseline.py "$data/base.npy" "$data/queries.npy"
+    exit 0
+fi
 for round in $(seq "$rounds"); do
     "$xceptor" bench search --base "$data/base.npy" --queries "$data/queries.npy" --json | sed 's/"kind":"/"kind":"xceptor-/'
     OPENBLAS_CORETYPE=$coretype "$venv/bin/python" Benchmarks/search/faiss_baseline.py "$data/base.npy" "$data/queries.npy"

@@ -43,6 +43,51 @@ public struct SearchBenchmark: Sendable {
         return results
     }
 
+    /// Builds an HNSW index over the base (timed), then for each `ef`: recall@k against exact search, ms
+    /// per single query, and queries per second with every core answering queries side by side.
+    public func runHNSW(k: Int, m: Int, efConstruction: Int, efSearch: [Int]) throws -> [HNSWResult] {
+        let truth = try ExactSearch.search(matrix, queries: queries, k: k)
+        let index = HNSWIndex(dimensions: matrix.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
+        let buildStart = ContinuousClock.now
+        matrix.values.withUnsafeBufferPointer { values in
+            for row in 0..<matrix.count {
+                index.add(id: matrix.ids[row], vector: Array(values[row * matrix.dimensions..<(row + 1) * matrix.dimensions]))
+            }
+        }
+        let buildSeconds = Double((ContinuousClock.now - buildStart) / .milliseconds(1)) / 1000
+        return efSearch.map { ef in
+            var hits = 0
+            let start = ContinuousClock.now
+            for (query, expected) in zip(queries, truth) {
+                hits += Set(index.search(query, k: k, ef: ef).map(\.id)).intersection(expected.map(\.id)).count
+            }
+            let single = Double((ContinuousClock.now - start) / .microseconds(1)) / 1000 / Double(queries.count)
+            let parallelStart = ContinuousClock.now
+            let queries = self.queries
+            DispatchQueue.concurrentPerform(iterations: ProcessInfo.processInfo.activeProcessorCount) { lane in
+                for number in stride(from: lane, to: queries.count, by: ProcessInfo.processInfo.activeProcessorCount) {
+                    _ = index.search(queries[number], k: k, ef: ef)
+                }
+            }
+            let parallelSeconds = Double((ContinuousClock.now - parallelStart) / .microseconds(1)) / 1e6
+            return HNSWResult(kind: "hnsw", vectors: matrix.count, m: m, efConstruction: efConstruction, buildSeconds: buildSeconds,
+                              efSearch: ef, recallAt10: Double(hits) / Double(queries.count * k), millisecondsPerQuery: single,
+                              queriesPerSecondAllCores: Double(queries.count) / parallelSeconds)
+        }
+    }
+
+    public struct HNSWResult: Codable, Sendable {
+        public var kind: String
+        public var vectors: Int
+        public var m: Int
+        public var efConstruction: Int
+        public var buildSeconds: Double
+        public var efSearch: Int
+        public var recallAt10: Double
+        public var millisecondsPerQuery: Double
+        public var queriesPerSecondAllCores: Double
+    }
+
     private func result(_ kind: String, queries: Int, batch: Int, since start: ContinuousClock.Instant) -> Result {
         let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
         return Result(kind: kind, vectors: matrix.count, dimensions: matrix.dimensions, queries: queries, batch: batch,

@@ -248,12 +248,36 @@ extension BenchCommand {
         @Option(name: .long, help: "Queries per batch.")
         var batch = 64
 
+        @Flag(name: .long, help: "Build an HNSW index instead and report build time, recall@10, ms/query and queries/s per ef.")
+        var hnsw = false
+
+        @Option(name: .long, help: "HNSW links per node.")
+        var m = 16
+
+        @Option(name: .long, help: "HNSW candidates per insertion.")
+        var efConstruction = 200
+
+        @Option(name: .long, parsing: .upToNextOption, help: "HNSW candidates per search to measure.")
+        var efSearch: [Int] = [16, 32, 64, 128]
+
         @Flag(name: .long, help: "Print one JSON object per line.")
         var json = false
 
         func run() async throws {
             _ = KernelThreads.configure(nil)
             let benchmark = try SearchBenchmark(base: URL(fileURLWithPath: base), queries: URL(fileURLWithPath: queries))
+            if hnsw {
+                for result in try benchmark.runHNSW(k: k, m: m, efConstruction: efConstruction, efSearch: efSearch) {
+                    if json {
+                        try printEncoded(result)
+                    } else {
+                        print(String(format: "HNSW M=%d efC=%d on %d: built in %.1f s; ef %d: recall@10 %.4f, %.3f ms/query, %.0f queries/s on all cores",
+                                     result.m, result.efConstruction, result.vectors, result.buildSeconds, result.efSearch,
+                                     result.recallAt10, result.millisecondsPerQuery, result.queriesPerSecondAllCores))
+                    }
+                }
+                return
+            }
             for result in try benchmark.run(k: k, singleQueries: single, batch: batch) {
                 if json {
                     try printEncoded(result)
