@@ -36,9 +36,7 @@ extension IndexCommand {
             let vectors = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
             let start = ContinuousClock.now
             let index = HNSWIndex(dimensions: vectors.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
-            for (row, id) in vectors.imageIDs.enumerated() {
-                index.add(id: id, vector: Array(vectors.values[row * vectors.dimensions..<(row + 1) * vectors.dimensions]))
-            }
+            SearchModel.add(vectors, to: index)
             let file = SearchModel.indexFile(for: store.location)
             try index.write(to: file, label: modelID, key: vectors.imageIDs.last ?? 0)
             let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
@@ -59,9 +57,7 @@ extension IndexCommand {
             }
             let (index, header) = try HNSWIndex.read(from: file)
             let tail = try await jobStore.searchVectors(modelID: header.label, afterImageID: header.key)
-            for (row, id) in tail.imageIDs.enumerated() {
-                index.add(id: id, vector: Array(tail.values[row * tail.dimensions..<(row + 1) * tail.dimensions]))
-            }
+            SearchModel.add(tail, to: index)
             if !tail.imageIDs.isEmpty { try index.write(to: file, label: header.label, key: tail.imageIDs.last!) }
             print("added \(tail.imageIDs.count); the index holds \(index.count) embeddings of \(header.label)")
         }

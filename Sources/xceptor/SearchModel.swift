@@ -24,6 +24,13 @@ enum SearchModel {
         VectorMatrix(dimensions: max(dimensions, 1), ids: vectors.imageIDs, values: vectors.values)
     }
 
+    /// Inserts stored vectors into an index, in image id order.
+    static func add(_ vectors: SearchVectors, to index: HNSWIndex) {
+        for (row, id) in vectors.imageIDs.enumerated() {
+            index.add(id: id, vector: Array(vectors.values[row * vectors.dimensions..<(row + 1) * vectors.dimensions]))
+        }
+    }
+
     static func check(_ query: [Float], against dimensions: Int) throws {
         guard dimensions == 0 || query.count == dimensions else {
             throw ValidationError("the query has \(query.count) values but the stored embeddings have \(dimensions)")
