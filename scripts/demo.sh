@@ -28,7 +28,7 @@ echo "== make 36 variants of the samples (crops, mirror images, colour shifts): 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/www" >"$work/http.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 
 # A CSV of the URLs with the samples' labels (from the package's train.csv) as metadata, plus bad input:
 # an ftp URL (refused at enqueue), a missing file (404) and a page that is not an image.
@@ -67,10 +67,11 @@ for line in sys.stdin:
     meta, result = job.get("metadata") or {}, job.get("result") or {}
     labels = result.get("labels") or []
     top = labels[0] if labels else {"label": "-", "score": 0}
-    total += 1
-    right += top["label"] == meta.get("label")
-    print(f"{meta.get(\"file\", job[\"url\"]):>10}  {top[\"label\"]:>6} {top[\"score\"]:.3f}   labelled {meta.get(\"label\") or \"-\"}")
-print(f"top label matches the package label for {right} of {total} samples")
+    name, given = meta.get("file", job["url"]), meta.get("label") or "-"
+    total += given != "-"
+    right += top["label"] == given
+    print("%10s  %6s %.3f   labelled %s" % (name, top["label"], top["score"], given))
+print(f"top label matches the package label for {right} of the {total} labelled samples (the others are unlabelled test images)")
 '
 echo
 echo "== one job in full"
