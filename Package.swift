@@ -88,9 +88,12 @@ let package = Package(
             ]
         ),
         // Nearest neighbours over stored embeddings: exact scan now, HNSW next (oneDNN sgemm for batches).
+        // Dot products compiled for AVX2+FMA, chosen at run time (Swift cannot target one function at a CPU).
+        // Optimised in every configuration, like Search below.
+        .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "Search",
-            dependencies: ["CDNNL"],
+            dependencies: ["CDNNL", "CVectorKernels"],
             // Optimised in every configuration: the index tests build graphs over 20,000 vectors of 2,048
             // values, which unoptimised code takes many minutes to do.
             swiftSettings: [.unsafeFlags(["-O"])]

@@ -1,3 +1,4 @@
+import CVectorKernels
 import Foundation
 
 /// Hierarchical navigable small-world graph (Malkov & Yashunin, 2018) over unit vectors: approximate
@@ -187,7 +188,10 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         while let nearest = frontier.pop() {
             if results.count >= ef, let worst = results.top, nearest.distance > worst.distance { break }
-            for neighbour in neighbours(of: nearest.node, layer: layer) where visited.insert(neighbour) {
+            let links = neighbours(of: nearest.node, layer: layer)
+            // Start fetching every neighbour's vector before the distances need them.
+            for neighbour in links { xceptor_prefetch(row(neighbour, base)) }
+            for neighbour in links where visited.insert(neighbour) {
                 let d = distance(query, neighbour, base)
                 if results.count < ef || d < results.top!.distance {
                     let candidate = Candidate(distance: d, node: neighbour)
@@ -215,23 +219,11 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 }
 
-/// Sixteen lanes at a time, which the compiler keeps in vector registers.
+/// The C kernel: AVX2+FMA where the CPU has them.
 enum Dot {
     @inline(__always)
     static func product(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Float {
-        var sums = SIMD16<Float>()
-        var index = 0
-        while index + 16 <= count {
-            sums += UnsafeRawPointer(a + index).loadUnaligned(as: SIMD16<Float>.self)
-                * UnsafeRawPointer(b + index).loadUnaligned(as: SIMD16<Float>.self)
-            index += 16
-        }
-        var total = sums.sum()
-        while index < count {
-            total += a[index] * b[index]
-            index += 1
-        }
-        return total
+        xceptor_dot(a, b, count)
     }
 }
 
