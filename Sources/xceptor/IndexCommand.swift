@@ -32,7 +32,7 @@ extension IndexCommand {
 
         func run() async throws {
             let jobStore = try store.open()
-            let modelID = try await SearchModel.resolve(jobStore, model: model, weights: try? model.load(), location: store.location)
+            let modelID = try await SearchModel.resolve(jobStore, model: ModelLoader(model), location: store.location)
             let vectors = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
             let start = ContinuousClock.now
             let index = HNSWIndex(dimensions: vectors.dimensions, parameters: .init(m: m, efConstruction: efConstruction))

@@ -66,9 +66,9 @@ struct SearchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let jobStore = try store.open()
-        let weights = try? model.load()
-        let modelID = try await SearchModel.resolve(jobStore, model: model, weights: weights, location: store.location)
-        let query = try await queryVector(jobStore, modelID: modelID, weights: weights)
+        let loader = ModelLoader(model)
+        let modelID = try await SearchModel.resolve(jobStore, model: loader, location: store.location)
+        let query = try await queryVector(jobStore, modelID: modelID, model: loader)
         let indexFile = SearchModel.indexFile(for: store.location)
         let header = exact ? nil : try? HNSWIndex.header(of: indexFile)
 
@@ -117,7 +117,7 @@ struct SearchCommand: AsyncParsableCommand {
         }
     }
 
-    private func queryVector(_ jobStore: any JobStore, modelID: String, weights: ModelWeights?) async throws -> [Float] {
+    private func queryVector(_ jobStore: any JobStore, modelID: String, model: ModelLoader) async throws -> [Float] {
         if let job {
             guard let result = try await jobStore.result(forJob: job) else {
                 throw ValidationError("job \(job) has no stored embedding (is it done? 'xceptor jobs show \(job)')")
@@ -153,7 +153,7 @@ struct SearchCommand: AsyncParsableCommand {
         } else {
             bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image!)))
         }
-        guard let weights else { _ = try model.load(); throw ValidationError("cannot read the model at \(model.path)") }
+        let weights = try model.weights()
         let input = try ImageDecoder().modelInput(from: bytes, size: weights.inputSize)
         return try XceptionNetwork(weights: weights).predict([input], size: weights.inputSize)[0].embedding
     }
