@@ -153,8 +153,13 @@ struct SearchCommand: AsyncParsableCommand {
         } else {
             bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: image!)))
         }
+        // Embedded as the stored ones were: by the same weights, at the same input size.
         let weights = try model.weights()
-        let input = try ImageDecoder().modelInput(from: bytes, size: weights.inputSize)
-        return try XceptionNetwork(weights: weights).predict([input], size: weights.inputSize)[0].embedding
+        let size = SearchModel.inputSize(of: modelID) ?? weights.inputSize
+        guard try ModelFile.identifier(model.path, inputSize: size) == modelID else {
+            throw ValidationError("the stored embeddings were made by model \(modelID), not by \(model.path); pass that model with --model")
+        }
+        let input = try ImageDecoder().modelInput(from: bytes, size: size)
+        return try XceptionNetwork(weights: weights).predict([input], size: size)[0].embedding
     }
 }

@@ -19,6 +19,11 @@ enum SearchModel {
         throw ValidationError("\(location) holds embeddings of several models (\(models.keys.sorted().joined(separator: ", "))); name the model with --model")
     }
 
+    /// The input size a model id was made at ("xception-…@150"), or nil for an id of another form.
+    static func inputSize(of modelID: String) -> Int? {
+        modelID.split(separator: "@").last.flatMap { Int($0) }
+    }
+
     /// The HNSW index beside the database.
     static func indexFile(for location: String) -> URL { URL(fileURLWithPath: location + ".hnsw") }
 

@@ -257,11 +257,11 @@ struct WorkerTests {
         #expect(try String(contentsOf: stderr, encoding: .utf8).contains("exiting now"))
     }
 
-    @Test("two workers on one database finish the queue together, no job done twice")
+    @Test("two workers on one database finish the queue together, no job done twice (at 299; search embeds a query at 299 too)")
     func twoWorkers() async throws {
         let site = try Site()
         try await site.enqueue(site.images.map(site.url))
-        let arguments = try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4", "--batch", "4"])
+        let arguments = try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4", "--batch", "4", "--size", "299"])
         async let first = XceptorProcess.run(arguments + ["--id", "worker-a"], in: site.dir)
         async let second = XceptorProcess.run(arguments + ["--id", "worker-b"], in: site.dir)
         let (a, b) = try await (first, second)
@@ -269,6 +269,13 @@ struct WorkerTests {
 
         let jobs = try await site.jobsByURL()
         #expect(jobs.values.allSatisfy { $0.state == .done && $0.attempts == 1 }, "each job claimed and done exactly once")
+        // These embeddings were made at 299: a file query is embedded at 299 too, and finds its stored copy.
+        let modelPath = try await Self.model.value.path
+        let byFile = try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[1]).path,
+             "-k", "1", "--json"], in: site.dir)
+        let found = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
+        #expect(found["url"] as? String == site.url(site.images[1]) && (found["score"] as? Double ?? 0) > 0.999, "\(found)")
         let doneBy = [a, b].map { Int($0.stderr.firstMatch(of: /done=(\d+) elapsed_s=/)?.1 ?? "") ?? -1 }
         #expect(doneBy.reduce(0, +) == site.images.count, "\(doneBy)")
         #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count)
