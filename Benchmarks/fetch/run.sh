@@ -11,11 +11,7 @@ rounds="${2:-3}"
 swift build -c release --product xceptor >&2
 xceptor="$(swift build -c release --show-bin-path)/xceptor"
 . Benchmarks/images/lib.sh
-make_bench_images "$count" Benchmarks/images/www
-start_nginx Benchmarks/images/www
-work="$(mktemp -d)"
-trap 'stop_nginx; rm -rf "$work"' EXIT
-bench_urls "$count" "$work/urls.txt"
+serve_bench_images "$count"
 
 for round in $(seq "$rounds"); do
     "$xceptor" bench fetch --urls "$work/urls.txt" --allow-private-networks --json

@@ -55,3 +55,13 @@ stop_nginx() {
 bench_urls() {
     for i in $(seq 0 $(($1 - 1))); do printf 'http://127.0.0.1:%s/%05d.jpg\n' "$nginx_port" "$i"; done >"$2"
 }
+
+# serve_bench_images COUNT: makes COUNT images (once), serves them with nginx and sets `work` to a scratch
+# directory holding their URLs in urls.txt; both are cleaned up when the script exits.
+serve_bench_images() {
+    make_bench_images "$1" Benchmarks/images/www
+    start_nginx Benchmarks/images/www
+    work="$(mktemp -d)"
+    trap 'stop_nginx; rm -rf "$work"' EXIT
+    bench_urls "$1" "$work/urls.txt"
+}

@@ -14,11 +14,7 @@ xceptor="$(swift build -c release --show-bin-path)/xceptor"
 "$xceptor" model info >/dev/null 2>&1 || "$xceptor" model fetch >&2
 
 . Benchmarks/images/lib.sh
-make_bench_images "$count" Benchmarks/images/www
-start_nginx Benchmarks/images/www
-work="$(mktemp -d)"
-trap 'stop_nginx; rm -rf "$work"' EXIT
-bench_urls "$count" "$work/urls.txt"
+serve_bench_images "$count"
 
 for size in 150 299; do
     for round in $(seq "$rounds"); do
