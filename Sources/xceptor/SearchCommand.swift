@@ -11,7 +11,7 @@ struct SearchCommand: AsyncParsableCommand {
         commandName: "search",
         abstract: "Find the stored images most similar to an image file, a URL, a job or a vector (cosine similarity).",
         discussion: """
-            A query image that is not in the store is embedded on the fly with the same model. With --json: \
+            A query image that is not in the store is embedded on the fly with the same model at the same input size. With --json: \
             {"results": [{"job", "url", "score", "labels": [{"label", "score"}]}]}, best first. The scan is exact \
             (every stored embedding, on all cores) unless an HNSW index ('xceptor index build') covers at least \
             --index-threshold embeddings; then the index answers, together with an exact scan of what was stored \
