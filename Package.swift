@@ -119,7 +119,7 @@ let package = Package(
             dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "CVectorKernels"]),
         // Test helpers shared by test targets (the fault server on 127.0.0.1).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "TestSupport"]),

@@ -5,7 +5,7 @@
 # With --hnsw: HNSW (M=16, efConstruction=200) built by xceptor, FAISS IndexHNSWFlat and hnswlib, with build
 # time, recall@10 against exact search, ms per single query and queries/s per efSearch.
 # Usage: [VECTORS=20000] Benchmarks/search/run.sh [ROUNDS] | [VECTORS=20000] Benchmarks/search/run.sh --hnsw
-# (VECTORS: base size, default 100000; xceptor builds its HNSW on one thread, which takes long at 100k.)
+# (VECTORS: base size, default 100000. Every library builds its index on all cores.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mode=exact

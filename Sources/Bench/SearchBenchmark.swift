@@ -45,15 +45,12 @@ public struct SearchBenchmark: Sendable {
 
     /// Builds an HNSW index over the base (timed), then for each `ef`: recall@k against exact search, ms
     /// per single query, and queries per second with every core answering queries side by side.
-    public func runHNSW(k: Int, m: Int, efConstruction: Int, efSearch: [Int]) throws -> [HNSWResult] {
+    public func runHNSW(k: Int, m: Int, efConstruction: Int, efSearch: [Int],
+                        threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [HNSWResult] {
         let truth = try ExactSearch.search(matrix, queries: queries, k: k)
         let index = HNSWIndex(dimensions: matrix.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
         let buildStart = ContinuousClock.now
-        matrix.values.withUnsafeBufferPointer { values in
-            for row in 0..<matrix.count {
-                index.add(id: matrix.ids[row], vector: Array(values[row * matrix.dimensions..<(row + 1) * matrix.dimensions]))
-            }
-        }
+        matrix.values.withUnsafeBufferPointer { index.add(ids: matrix.ids, vectors: $0, threads: threads) }
         let buildSeconds = Double((ContinuousClock.now - buildStart) / .milliseconds(1)) / 1000
         return efSearch.map { ef in
             var hits = 0

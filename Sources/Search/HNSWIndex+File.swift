@@ -38,18 +38,13 @@ extension HNSWIndex {
         let handle = try FileHandle(forWritingTo: temporary)
         do {
             try handle.write(contentsOf: header)
-            try ids.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
-            try values.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
+            try ids.withUnsafeBytes { try handle.write(contentsOf: $0) }
+            try handle.write(contentsOf: UnsafeRawBufferPointer(values.buffer))
             try handle.write(contentsOf: Data(levels))
-            try handle.write(contentsOf: Data(bottomCounts))
-            try bottomLinks.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
-            for node in 0..<count where levels[node] > 0 {
-                for links in upperLinks[Int32(node)]! {
-                    var slots = links + [Int32](repeating: -1, count: parameters.m - links.count)
-                    slots.insert(Int32(links.count), at: 0)
-                    try slots.withUnsafeBytes { try handle.write(contentsOf: Data($0)) }
-                }
-            }
+            try handle.write(contentsOf: UnsafeRawBufferPointer(bottomCounts.buffer))
+            try handle.write(contentsOf: UnsafeRawBufferPointer(bottomLinks.buffer))
+            // Upper runs are stored in node order, as the file lists them.
+            try handle.write(contentsOf: UnsafeRawBufferPointer(upperSlots.buffer))
             try handle.close()
             // rename(2) replaces the old file in one step.
             guard rename(temporary.path, url.path) == 0 else {
@@ -74,28 +69,36 @@ extension HNSWIndex {
         var reader = Reader(data: data, path: url.path)
         let header = try reader.header()
         let index = HNSWIndex(dimensions: header.dimensions, parameters: header.parameters)
+        let count = header.count, m = header.parameters.m
         index.entryPoint = Int32(reader.entryPoint)
-        index.ids = try reader.array(Int64.self, count: header.count)
-        index.values = try reader.array(Float.self, count: header.count * header.dimensions)
-        index.levels = try reader.array(UInt8.self, count: header.count)
-        index.bottomCounts = try reader.array(UInt8.self, count: header.count)
-        index.bottomLinks = try reader.array(Int32.self, count: header.count * index.bottomCapacity)
-        for node in 0..<header.count where index.levels[node] > 0 {
-            var layers: [[Int32]] = []
-            for _ in 0..<Int(index.levels[node]) {
-                let slots = try reader.array(Int32.self, count: header.parameters.m + 1)
-                guard slots[0] >= 0, Int(slots[0]) <= header.parameters.m else { throw reader.damaged("a link count is out of range") }
-                layers.append(Array(slots[1..<1 + Int(slots[0])]))
-            }
-            index.upperLinks[Int32(node)] = layers
+        index.ids = try reader.array(Int64.self, count: count)
+        try reader.copy(count * header.dimensions, into: index.values)
+        index.levels = try reader.array(UInt8.self, count: count)
+        try reader.copy(count, into: index.bottomCounts)
+        try reader.copy(count * index.bottomCapacity, into: index.bottomLinks)
+        var upperRuns = 0
+        index.upperStart = index.levels.map { level in
+            defer { upperRuns += Int(level) }
+            return level > 0 ? upperRuns * index.upperRun : -1
         }
+        try reader.copy(upperRuns * index.upperRun, into: index.upperSlots)
+        index.locks.append(repeating: 0, count: count)
         guard reader.offset == data.count else { throw reader.damaged("it has \(data.count - reader.offset) bytes too many") }
-        // Links must point at nodes, or a search would read out of bounds.
-        let valid = 0..<Int32(header.count)
-        guard header.count == 0 || valid.contains(index.entryPoint),
-              (0..<header.count).allSatisfy({ node in index.neighbours(of: Int32(node), layer: 0).allSatisfy(valid.contains) }),
-              index.upperLinks.values.allSatisfy({ $0.allSatisfy { $0.allSatisfy(valid.contains) } })
-        else { throw reader.damaged("a link points outside the index") }
+
+        // Counts must fit their slots and links must point at nodes, or a search would read out of bounds.
+        let valid = 0..<Int32(count)
+        guard count == 0 || valid.contains(index.entryPoint) else { throw reader.damaged("its entry point is outside the index") }
+        for node in 0..<count {
+            guard Int(index.bottomCounts.pointer[node]) <= index.bottomCapacity else { throw reader.damaged("a link count is out of range") }
+            for layer in 0...Int(index.levels[node]) {
+                let run = layer == 0 ? nil : index.upperSlots.pointer + index.upperStart[node] + (layer - 1) * index.upperRun
+                guard run.map({ (0...Int32(m)).contains($0.pointee) }) ?? true else { throw reader.damaged("a link count is out of range") }
+                let (links, linkCount) = index.linkSlots(Int32(node), layer: layer)
+                guard UnsafeBufferPointer(start: links, count: linkCount).allSatisfy(valid.contains) else {
+                    throw reader.damaged("a link points outside the index")
+                }
+            }
+        }
         return (index, header)
     }
 
@@ -112,6 +115,15 @@ extension HNSWIndex {
             let value = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
             offset += MemoryLayout<T>.size
             return T(littleEndian: value)
+        }
+
+        /// Appends the next `count` values to `storage`, copied as they lie (the file is little-endian, as
+        /// are the CPUs Swift runs on here).
+        mutating func copy<T>(_ count: Int, into storage: NodeStorage<T>) throws {
+            let bytes = count * MemoryLayout<T>.stride
+            guard count >= 0, offset + bytes <= data.count else { throw damaged("it ends early") }
+            data.withUnsafeBytes { storage.append(raw: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + bytes])) }
+            offset += bytes
         }
 
         mutating func array<T>(_: T.Type, count: Int) throws -> [T] {

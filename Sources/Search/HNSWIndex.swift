@@ -1,5 +1,6 @@
 import CVectorKernels
 import Foundation
+import Synchronization
 
 /// Hierarchical navigable small-world graph (Malkov & Yashunin, 2018) over unit vectors: approximate
 /// nearest neighbours by cosine in roughly logarithmic time. Each vector gets a random top level; a search
@@ -7,7 +8,9 @@ import Foundation
 /// Neighbours are chosen with the paper's heuristic (a candidate is kept only if it is closer to the new
 /// node than to every neighbour kept so far), which keeps clustered data navigable.
 ///
-/// A class: `add` must not run at the same time as anything else on the index; searches may run together.
+/// Insertions run on several threads: each node's links sit behind its own one-byte lock, and a node above
+/// the current top level holds the entry-point lock while it goes in (as hnswlib does). A class: `add` must
+/// not run at the same time as a search; searches may run together.
 public final class HNSWIndex: @unchecked Sendable {
     public struct Parameters: Sendable, Equatable {
         /// Links per node on the upper levels (twice as many on the bottom level).
@@ -24,21 +27,29 @@ public final class HNSWIndex: @unchecked Sendable {
 
     public let parameters: Parameters
     public let dimensions: Int
-    /// Ids and unit vectors, in insertion order (node n is row n).
+    /// Ids, in insertion order (node n is row n).
     public internal(set) var ids: [Int64] = []
-    var values: [Float] = []
+    /// Unit vectors, `dimensions` per node.
+    let values = NodeStorage<Float>()
     /// Each node's top level.
     var levels: [UInt8] = []
     /// Bottom-level links: `2m` slots per node, `bottomCounts[node]` of them used.
-    var bottomLinks: [Int32] = []
-    var bottomCounts: [UInt8] = []
-    /// Upper-level links of the few nodes that have upper levels: [level - 1] -> neighbours.
-    var upperLinks: [Int32: [[Int32]]] = [:]
+    let bottomLinks = NodeStorage<Int32>()
+    let bottomCounts = NodeStorage<UInt8>()
+    /// Upper-level links of the few nodes that have upper levels: from `upperStart[node]` (-1: none), one run
+    /// of 1 + m slots per level (the count, then the links), level 1 first.
+    let upperSlots = NodeStorage<Int32>()
+    var upperStart: [Int] = []
+    /// One lock per node, held while its links are read or changed during insertions.
+    let locks = NodeStorage<UInt8>()
+    /// Held to read or move the entry point, and for the whole insertion of a node that becomes it.
+    private let entryLock = NSLock()
     var entryPoint: Int32 = -1
     private var random: SplitMix64
 
     public var count: Int { ids.count }
     var bottomCapacity: Int { 2 * parameters.m }
+    var upperRun: Int { parameters.m + 1 }
 
     public init(dimensions: Int, parameters: Parameters = Parameters(), seed: UInt64 = 0x5EED) {
         precondition(dimensions > 0)
@@ -49,41 +60,97 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Adds a vector (normalised here) under `id`.
     public func add(id: Int64, vector: [Float]) {
-        precondition(vector.count == dimensions, "a vector of \(vector.count) values in an index of \(dimensions)")
-        ids.append(id)
-        values += VectorMatrix.normalized(vector)
-        values.withUnsafeBufferPointer { insert(Int32(ids.count - 1), base: $0.baseAddress!) }
+        vector.withUnsafeBufferPointer { add(ids: [id], vectors: $0, threads: 1) }
     }
 
-    private func insert(_ node: Int32, base: UnsafePointer<Float>) {
-        // Level l with probability (1/m)^l: -ln(U) / ln(m), as the paper sets mL = 1/ln(m).
-        let uniform = Double(random.next() >> 11) / Double(1 << 53)
-        let level = min(Int(-log(max(uniform, 1e-300)) / log(Double(parameters.m))), 30)
-        levels.append(UInt8(level))
-        bottomLinks += [Int32](repeating: 0, count: bottomCapacity)
-        bottomCounts.append(0)
-        if level > 0 { upperLinks[node] = Array(repeating: [], count: level) }
-
-        guard entryPoint >= 0 else {
-            entryPoint = node
+    /// Adds `ids.count` vectors, row after row in `vectors` (normalised here), inserting them on `threads`
+    /// threads. Levels are drawn in row order, so the levels do not depend on the thread count; the links do.
+    public func add(ids newIDs: [Int64], vectors: UnsafeBufferPointer<Float>,
+                    threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        precondition(vectors.count == newIDs.count * dimensions,
+                     "\(newIDs.count) vectors of \(dimensions) values need \(newIDs.count * dimensions), got \(vectors.count)")
+        let first = count
+        for (row, id) in newIDs.enumerated() {
+            let level = drawLevel()
+            let slice = UnsafeBufferPointer(rebasing: vectors[row * dimensions..<(row + 1) * dimensions])
+            appendNode(id: id, vector: VectorMatrix.normalized(Array(slice)), level: level)
+        }
+        // Everything is allocated now: the threads below only read and relink.
+        var pending = first..<count
+        if entryPoint < 0, let seed = pending.first {
+            entryPoint = Int32(seed)
+            pending = pending.dropFirst()
+        }
+        let nodes = pending
+        guard !nodes.isEmpty else { return }
+        let workers = max(1, min(threads, nodes.count / 64))
+        if workers == 1 {
+            let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+            for node in nodes { insert(Int32(node), workspace) }
             return
         }
-        let query = row(node, base)
+        let next = Atomic(nodes.lowerBound)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+            while true {
+                let node = next.add(1, ordering: .relaxed).oldValue
+                guard node < nodes.upperBound else { break }
+                insert(Int32(node), workspace)
+            }
+        }
+    }
+
+    /// Level l with probability (1/m)^l: -ln(U) / ln(m), as the paper sets mL = 1/ln(m).
+    private func drawLevel() -> Int {
+        let uniform = Double(random.next() >> 11) / Double(1 << 53)
+        return min(Int(-log(max(uniform, 1e-300)) / log(Double(parameters.m))), 30)
+    }
+
+    /// Storage for one node, with no links yet (also used when an index is read back).
+    func appendNode(id: Int64, vector: [Float], level: Int) {
+        ids.append(id)
+        values.append(contentsOf: vector)
+        levels.append(UInt8(level))
+        bottomLinks.append(repeating: 0, count: bottomCapacity)
+        bottomCounts.append(repeating: 0, count: 1)
+        locks.append(repeating: 0, count: 1)
+        if level > 0 {
+            upperStart.append(upperSlots.count)
+            for _ in 0..<level {
+                upperSlots.append(repeating: 0, count: 1)
+                upperSlots.append(repeating: -1, count: parameters.m)
+            }
+        } else {
+            upperStart.append(-1)
+        }
+    }
+
+    private func insert(_ node: Int32, _ workspace: Workspace) {
+        let level = Int(levels[Int(node)])
+        entryLock.lock()
         var entry = entryPoint
-        let top = Int(levels[Int(entryPoint)])
-        var visited = VisitedSet(count: count)
+        let top = Int(levels[Int(entry)])
+        let becomesEntry = level > top
+        if !becomesEntry { entryLock.unlock() }
+        defer {
+            if becomesEntry {
+                entryPoint = node
+                entryLock.unlock()
+            }
+        }
+        let base = UnsafePointer(values.pointer)
+        let query = row(node, base)
         for layer in stride(from: top, to: level, by: -1) {
-            entry = greedyClosest(query, from: entry, layer: layer, base: base)
+            entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
         }
         var entries = [Candidate(distance: distance(query, entry, base), node: entry)]
         for layer in stride(from: min(top, level), through: 0, by: -1) {
-            let found = searchLayer(query, entries: entries, ef: parameters.efConstruction, layer: layer, visited: &visited, base: base)
+            let found = searchLayer(query, entries: entries, ef: parameters.efConstruction, layer: layer, base: base, workspace)
             let chosen = selectNeighbours(found, max: parameters.m, base: base)
-            setLinks(node, layer: layer, chosen.map(\.node))
+            withLock(node) { setLinks(node, layer: layer, chosen.map(\.node)) }
             for neighbour in chosen { link(neighbour.node, to: node, layer: layer, base: base) }
             entries = found
         }
-        if level > top { entryPoint = node }
     }
 
     /// The `k` nearest stored vectors to `query` (cosine, best first), exploring `ef` candidates.
@@ -91,18 +158,17 @@ public final class HNSWIndex: @unchecked Sendable {
         guard entryPoint >= 0, k > 0 else { return [] }
         precondition(query.count == dimensions, "a query of \(query.count) values against an index of \(dimensions)")
         let unit = VectorMatrix.normalized(query)
-        return values.withUnsafeBufferPointer { all in
-            unit.withUnsafeBufferPointer { query in
-                let base = all.baseAddress!, query = query.baseAddress!
-                var entry = entryPoint
-                for layer in stride(from: Int(levels[Int(entryPoint)]), to: 0, by: -1) {
-                    entry = greedyClosest(query, from: entry, layer: layer, base: base)
-                }
-                var visited = VisitedSet(count: count)
-                let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
-                                        ef: max(ef, k), layer: 0, visited: &visited, base: base)
-                return found.prefix(k).map { Neighbor(id: ids[Int($0.node)], score: 1 - $0.distance) }
+        let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+        let base = UnsafePointer(values.pointer)
+        return unit.withUnsafeBufferPointer { query in
+            let query = query.baseAddress!
+            var entry = entryPoint
+            for layer in stride(from: Int(levels[Int(entryPoint)]), to: 0, by: -1) {
+                entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
             }
+            let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
+                                    ef: max(ef, k), layer: 0, base: base, workspace)
+            return found.prefix(k).map { Neighbor(id: ids[Int($0.node)], score: 1 - $0.distance) }
         }
     }
 
@@ -114,55 +180,101 @@ public final class HNSWIndex: @unchecked Sendable {
         static func < (a: Candidate, b: Candidate) -> Bool { a.distance < b.distance || (a.distance == b.distance && a.node < b.node) }
     }
 
-    func neighbours(of node: Int32, layer: Int) -> ArraySlice<Int32> {
-        if layer == 0 {
-            let start = Int(node) * bottomCapacity
-            return bottomLinks[start..<start + Int(bottomCounts[Int(node)])]
+    /// Per-thread scratch: which nodes a search has seen, and room to copy one node's links out of its lock.
+    final class Workspace {
+        var visited: VisitedSet
+        let links: UnsafeMutablePointer<Int32>
+        let scores: UnsafeMutablePointer<Float>
+
+        init(nodes: Int, linkCapacity: Int) {
+            visited = VisitedSet(count: nodes)
+            links = .allocate(capacity: linkCapacity)
+            scores = .allocate(capacity: linkCapacity)
         }
-        return upperLinks[node]![layer - 1][...]
+
+        deinit {
+            links.deallocate()
+            scores.deallocate()
+        }
+    }
+
+    @inline(__always)
+    private func withLock<R>(_ node: Int32, _ body: () -> R) -> R {
+        xceptor_spin_lock(locks.pointer + Int(node))
+        defer { xceptor_spin_unlock(locks.pointer + Int(node)) }
+        return body()
+    }
+
+    /// Where `node`'s links on `layer` live, and how many there are; read or change them under its lock.
+    @inline(__always)
+    func linkSlots(_ node: Int32, layer: Int) -> (links: UnsafeMutablePointer<Int32>, count: Int) {
+        if layer == 0 {
+            return (bottomLinks.pointer + Int(node) * bottomCapacity, Int(bottomCounts.pointer[Int(node)]))
+        }
+        let run = upperSlots.pointer + upperStart[Int(node)] + (layer - 1) * upperRun
+        return (run + 1, Int(run.pointee))
+    }
+
+    /// `node`'s links on `layer`, copied into the workspace under its lock.
+    @inline(__always)
+    private func copyLinks(_ node: Int32, layer: Int, _ workspace: Workspace) -> UnsafeBufferPointer<Int32> {
+        withLock(node) {
+            let (links, count) = linkSlots(node, layer: layer)
+            workspace.links.update(from: links, count: count)
+            return UnsafeBufferPointer(start: workspace.links, count: count)
+        }
     }
 
     private func setLinks(_ node: Int32, layer: Int, _ links: [Int32]) {
+        let (slots, _) = linkSlots(node, layer: layer)
+        links.withUnsafeBufferPointer { slots.update(from: $0.baseAddress!, count: links.count) }
         if layer == 0 {
-            let start = Int(node) * bottomCapacity
-            for (index, link) in links.enumerated() { bottomLinks[start + index] = link }
-            bottomCounts[Int(node)] = UInt8(links.count)
+            bottomCounts.pointer[Int(node)] = UInt8(links.count)
         } else {
-            upperLinks[node]![layer - 1] = links
+            (slots - 1).pointee = Int32(links.count)
         }
     }
 
     /// Adds `node` to `neighbour`'s links, pruning them with the heuristic when over capacity.
     private func link(_ neighbour: Int32, to node: Int32, layer: Int, base: UnsafePointer<Float>) {
         let capacity = layer == 0 ? bottomCapacity : parameters.m
-        var links = Array(neighbours(of: neighbour, layer: layer))
-        links.append(node)
-        if links.count > capacity {
-            let centre = row(neighbour, base)
-            let candidates = links.map { Candidate(distance: distance(centre, $0, base), node: $0) }.sorted()
-            links = selectNeighbours(candidates, max: capacity, base: base).map(\.node)
+        withLock(neighbour) {
+            let (slots, count) = linkSlots(neighbour, layer: layer)
+            if count < capacity {
+                slots[count] = node
+                if layer == 0 { bottomCounts.pointer[Int(neighbour)] += 1 } else { (slots - 1).pointee += 1 }
+                return
+            }
+            let links = Array(UnsafeBufferPointer(start: slots, count: count)) + [node]
+            var scores = [Float](repeating: 0, count: links.count)
+            xceptor_dot_rows(row(neighbour, base), base, links, links.count, dimensions, &scores)
+            let candidates = zip(links, scores).map { Candidate(distance: 1 - $1, node: $0) }.sorted()
+            setLinks(neighbour, layer: layer, selectNeighbours(candidates, max: capacity, base: base).map(\.node))
         }
-        setLinks(neighbour, layer: layer, links)
     }
 
     /// The paper's heuristic over candidates sorted nearest first.
     private func selectNeighbours(_ candidates: [Candidate], max: Int, base: UnsafePointer<Float>) -> [Candidate] {
-        var chosen: [Candidate] = []
+        var chosen: [Candidate] = [], chosenNodes: [Int32] = [], scores = [Float](repeating: 0, count: max)
         for candidate in candidates {
             guard chosen.count < max else { break }
-            let vector = row(candidate.node, base)
-            if chosen.allSatisfy({ distance(vector, $0.node, base) > candidate.distance }) { chosen.append(candidate) }
+            xceptor_dot_rows(row(candidate.node, base), base, chosenNodes, chosenNodes.count, dimensions, &scores)
+            if scores.prefix(chosenNodes.count).allSatisfy({ 1 - $0 > candidate.distance }) {
+                chosen.append(candidate)
+                chosenNodes.append(candidate.node)
+            }
         }
         return chosen
     }
 
-    private func greedyClosest(_ query: UnsafePointer<Float>, from start: Int32, layer: Int, base: UnsafePointer<Float>) -> Int32 {
+    private func greedyClosest(_ query: UnsafePointer<Float>, from start: Int32, layer: Int, base: UnsafePointer<Float>,
+                               _ workspace: Workspace) -> Int32 {
         var current = start
         var best = distance(query, start, base)
         var improved = true
         while improved {
             improved = false
-            for neighbour in neighbours(of: current, layer: layer) {
+            for neighbour in copyLinks(current, layer: layer, workspace) {
                 let d = distance(query, neighbour, base)
                 if d < best {
                     best = d
@@ -176,23 +288,28 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Best-first search on one layer; returns up to `ef` nodes, nearest first.
     private func searchLayer(_ query: UnsafePointer<Float>, entries: [Candidate], ef: Int, layer: Int,
-                             visited: inout VisitedSet, base: UnsafePointer<Float>) -> [Candidate] {
-        visited.clear()
+                             base: UnsafePointer<Float>, _ workspace: Workspace) -> [Candidate] {
+        workspace.visited.clear()
         var frontier = Heap<Candidate>(nearestFirst: true)
         var results = Heap<Candidate>(nearestFirst: false)
         for entry in entries {
-            visited.insert(entry.node)
+            workspace.visited.insert(entry.node)
             frontier.push(entry)
             results.push(entry)
             if results.count > ef { results.pop() }
         }
         while let nearest = frontier.pop() {
             if results.count >= ef, let worst = results.top, nearest.distance > worst.distance { break }
-            let links = neighbours(of: nearest.node, layer: layer)
-            // Start fetching every neighbour's vector before the distances need them.
-            for neighbour in links { xceptor_prefetch(row(neighbour, base)) }
-            for neighbour in links where visited.insert(neighbour) {
-                let d = distance(query, neighbour, base)
+            // The neighbours not seen yet, compacted in place, then scored together.
+            let links = copyLinks(nearest.node, layer: layer, workspace)
+            var fresh = 0
+            for neighbour in links where workspace.visited.insert(neighbour) {
+                workspace.links[fresh] = neighbour
+                fresh += 1
+            }
+            xceptor_dot_rows(query, base, workspace.links, fresh, dimensions, workspace.scores)
+            for position in 0..<fresh {
+                let neighbour = workspace.links[position], d = 1 - workspace.scores[position]
                 if results.count < ef || d < results.top!.distance {
                     let candidate = Candidate(distance: d, node: neighbour)
                     frontier.push(candidate)
@@ -206,7 +323,7 @@ public final class HNSWIndex: @unchecked Sendable {
 
     // MARK: Distances
 
-    /// Row `node` of the vectors starting at `base` (a pointer valid for the whole add or search).
+    /// Row `node` of the vectors starting at `base`.
     @inline(__always)
     func row(_ node: Int32, _ base: UnsafePointer<Float>) -> UnsafePointer<Float> {
         base + Int(node) * dimensions
@@ -216,6 +333,54 @@ public final class HNSWIndex: @unchecked Sendable {
     @inline(__always)
     func distance(_ query: UnsafePointer<Float>, _ node: Int32, _ base: UnsafePointer<Float>) -> Float {
         1 - Dot.product(query, row(node, base), dimensions)
+    }
+}
+
+/// A growable block of plain values with a pointer that stays put between appends, so threads can read and
+/// write distinct elements (a Swift array would copy on write and check exclusivity). Grow it only while no
+/// other thread uses it.
+final class NodeStorage<Element: BitwiseCopyable>: @unchecked Sendable {
+    private(set) var pointer: UnsafeMutablePointer<Element>
+    private(set) var count = 0
+    private var capacity = 0
+
+    init() { pointer = .allocate(capacity: 0) }
+
+    deinit {
+        pointer.deallocate()
+    }
+
+    var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: pointer, count: count) }
+
+    private func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        let grown = max(count + extra, capacity * 2, 64)
+        let moved = UnsafeMutablePointer<Element>.allocate(capacity: grown)
+        moved.moveInitialize(from: pointer, count: count)
+        pointer.deallocate()
+        pointer = moved
+        capacity = grown
+    }
+
+    func append(contentsOf values: some Collection<Element>) {
+        reserve(values.count)
+        _ = UnsafeMutableBufferPointer(start: pointer + count, count: values.count).initialize(from: values)
+        count += values.count
+    }
+
+    func append(repeating value: Element, count extra: Int) {
+        reserve(extra)
+        (pointer + count).initialize(repeating: value, count: extra)
+        count += extra
+    }
+
+    /// Appends `bytes` raw bytes read as elements (for reading an index file back).
+    func append(raw bytes: UnsafeRawBufferPointer) {
+        let extra = bytes.count / MemoryLayout<Element>.stride
+        guard extra > 0 else { return }
+        reserve(extra)
+        UnsafeMutableRawPointer(pointer + count).copyMemory(from: bytes.baseAddress!, byteCount: extra * MemoryLayout<Element>.stride)
+        count += extra
     }
 }
 

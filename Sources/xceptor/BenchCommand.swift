@@ -260,6 +260,9 @@ extension BenchCommand {
         @Option(name: .long, parsing: .upToNextOption, help: "HNSW candidates per search to measure.")
         var efSearch: [Int] = [16, 32, 64, 128]
 
+        @Option(name: .long, help: "Threads that build the HNSW index (default: every core).")
+        var threads: Int?
+
         @Flag(name: .long, help: "Print one JSON object per line.")
         var json = false
 
@@ -267,7 +270,8 @@ extension BenchCommand {
             _ = KernelThreads.configure(nil)
             let benchmark = try SearchBenchmark(base: URL(fileURLWithPath: base), queries: URL(fileURLWithPath: queries))
             if hnsw {
-                for result in try benchmark.runHNSW(k: k, m: m, efConstruction: efConstruction, efSearch: efSearch) {
+                for result in try benchmark.runHNSW(k: k, m: m, efConstruction: efConstruction, efSearch: efSearch,
+                                                          threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) {
                     if json {
                         try printEncoded(result)
                     } else {

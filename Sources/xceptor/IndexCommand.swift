@@ -25,6 +25,8 @@ extension IndexCommand {
         @Option(name: .long, help: "Candidates explored per insertion: higher builds slower and finds better neighbours.")
         var efConstruction = 200
 
+        @OptionGroup var threads: IndexThreads
+
         func validate() throws {
             guard (2...127).contains(m) else { throw ValidationError("--m must be 2-127") }
             guard efConstruction >= 1 else { throw ValidationError("--ef-construction must be at least 1") }
@@ -36,7 +38,7 @@ extension IndexCommand {
             let vectors = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
             let start = ContinuousClock.now
             let index = HNSWIndex(dimensions: vectors.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
-            SearchModel.add(vectors, to: index)
+            SearchModel.add(vectors, to: index, threads: threads.count)
             let file = SearchModel.indexFile(for: store.location)
             try index.write(to: file, label: modelID, key: vectors.imageIDs.last ?? 0)
             let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
@@ -48,6 +50,7 @@ extension IndexCommand {
         static let configuration = CommandConfiguration(abstract: "Add the embeddings stored since the index was last built or updated.")
 
         @OptionGroup var store: StoreOptions
+        @OptionGroup var threads: IndexThreads
 
         func run() async throws {
             let jobStore = try store.open()
@@ -57,7 +60,7 @@ extension IndexCommand {
             }
             let (index, header) = try HNSWIndex.read(from: file)
             let tail = try await jobStore.searchVectors(modelID: header.label, afterImageID: header.key)
-            SearchModel.add(tail, to: index)
+            SearchModel.add(tail, to: index, threads: threads.count)
             if !tail.imageIDs.isEmpty { try index.write(to: file, label: header.label, key: tail.imageIDs.last!) }
             print("added \(tail.imageIDs.count); the index holds \(index.count) embeddings of \(header.label)")
         }
@@ -85,5 +88,17 @@ extension IndexCommand {
                 behind   \(behind) newer embeddings (searched exactly until 'xceptor index update')
                 """)
         }
+    }
+}
+
+/// How many threads insert into the index.
+struct IndexThreads: ParsableArguments {
+    @Option(name: .customLong("threads"), help: "Threads that insert embeddings (default: every core).")
+    var requested: Int?
+
+    var count: Int { requested ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    func validate() throws {
+        if let requested, requested < 1 { throw ValidationError("--threads must be at least 1") }
     }
 }

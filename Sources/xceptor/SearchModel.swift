@@ -31,11 +31,9 @@ enum SearchModel {
         VectorMatrix(dimensions: max(dimensions, 1), ids: vectors.imageIDs, values: vectors.values)
     }
 
-    /// Inserts stored vectors into an index, in image id order.
-    static func add(_ vectors: SearchVectors, to index: HNSWIndex) {
-        for (row, id) in vectors.imageIDs.enumerated() {
-            index.add(id: id, vector: Array(vectors.values[row * vectors.dimensions..<(row + 1) * vectors.dimensions]))
-        }
+    /// Inserts stored vectors into an index, on `threads` threads.
+    static func add(_ vectors: SearchVectors, to index: HNSWIndex, threads: Int) {
+        vectors.values.withUnsafeBufferPointer { index.add(ids: vectors.imageIDs, vectors: $0, threads: threads) }
     }
 
     static func check(_ query: [Float], against dimensions: Int) throws {

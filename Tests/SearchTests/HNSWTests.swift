@@ -36,12 +36,50 @@ struct HNSWTests {
         let (base, queries) = (Array(vectors.prefix(20_000)), Array(vectors.suffix(200)))
         let index = HNSWIndex(dimensions: 2048, parameters: .init(m: 16, efConstruction: 100))
         var matrix = VectorMatrix(dimensions: 2048)
-        for (id, vector) in base.enumerated() {
-            index.add(id: Int64(id), vector: vector)
-            matrix.append(id: Int64(id), vector: vector)
-        }
+        for (id, vector) in base.enumerated() { matrix.append(id: Int64(id), vector: vector) }
+        // Built on two threads, as `xceptor index build` does on this machine.
+        base.flatMap { $0 }.withUnsafeBufferPointer { index.add(ids: matrix.ids, vectors: $0, threads: 2) }
+        try Self.checkGraph(index)
         let recall = try Self.recall(index, exact: matrix, queries: queries, k: 10, ef: 64)
         print("HNSW recall@10 at ef 64 on 20k x 2048 clustered: \(recall)")
+        #expect(recall >= 0.95)
+    }
+
+    /// Every link points at another node, once, and no node holds more links than its slots.
+    static func checkGraph(_ index: HNSWIndex) throws {
+        for node in 0..<Int32(index.count) {
+            for layer in 0...Int(index.levels[Int(node)]) {
+                let (slots, count) = index.linkSlots(node, layer: layer)
+                let links = Array(UnsafeBufferPointer(start: slots, count: count))
+                #expect(count <= (layer == 0 ? 2 : 1) * index.parameters.m)
+                #expect(Set(links).count == links.count, "node \(node) links one node twice on layer \(layer)")
+                #expect(!links.contains(node), "node \(node) links itself")
+                #expect(links.allSatisfy { (0..<Int32(index.count)).contains($0) && Int(index.levels[Int($0)]) >= layer })
+                if node != index.entryPoint && count == 0 && index.count > 1 {
+                    Issue.record("node \(node) has no links on layer \(layer)")
+                }
+            }
+        }
+    }
+
+    @Test("a build on four threads makes a well-formed graph as good as one thread's", arguments: [1, 4])
+    func parallelBuild(threads: Int) throws {
+        let vectors = Self.clustered(4000, dimensions: 96, clusters: 40, seed: 5)
+        let (base, queries) = (Array(vectors.prefix(3800)), Array(vectors.suffix(200)))
+        var matrix = VectorMatrix(dimensions: 96)
+        for (id, vector) in base.enumerated() { matrix.append(id: Int64(id) * 3, vector: vector) }
+        let index = HNSWIndex(dimensions: 96, parameters: .init(m: 8, efConstruction: 64))
+        // Two batches: the second grows a graph that is already there.
+        let flat = base.flatMap { $0 }
+        flat.withUnsafeBufferPointer { values in
+            index.add(ids: Array(matrix.ids.prefix(1000)), vectors: UnsafeBufferPointer(rebasing: values[0..<1000 * 96]), threads: threads)
+            index.add(ids: Array(matrix.ids.dropFirst(1000)), vectors: UnsafeBufferPointer(rebasing: values[(1000 * 96)...]), threads: threads)
+        }
+        #expect(index.count == 3800)
+        #expect(index.ids == matrix.ids)
+        try Self.checkGraph(index)
+        let recall = try Self.recall(index, exact: matrix, queries: queries, k: 10, ef: 48)
+        print("HNSW recall@10 at ef 48 on 3,800 x 96 built on \(threads) thread(s): \(recall)")
         #expect(recall >= 0.95)
     }
 
@@ -79,8 +117,9 @@ struct HNSWTests {
         try first.write(to: file, label: "m", key: 999)
 
         let (index, _) = try HNSWIndex.read(from: file)
-        for (offset, vector) in vectors.suffix(200).enumerated() { index.add(id: Int64(1000 + offset), vector: vector) }
+        vectors.suffix(200).flatMap { $0 }.withUnsafeBufferPointer { index.add(ids: (1000..<1200).map(Int64.init), vectors: $0, threads: 2) }
         #expect(index.count == 1200)
+        try Self.checkGraph(index)
         var found = 0
         for (offset, vector) in vectors.suffix(200).enumerated() where index.search(vector, k: 1, ef: 32).first?.id == Int64(1000 + offset) {
             found += 1

@@ -3,12 +3,44 @@
 // per-function targets).
 #ifndef XCEPTOR_VECTOR_KERNELS_H
 #define XCEPTOR_VECTOR_KERNELS_H
+#include <sched.h>
 #include <stddef.h>
 
 /// The dot product of two float arrays of `count` values.
 float xceptor_dot(const float *a, const float *b, size_t count);
 
+/// `out[i]` = the dot product of `query` with row `rows[i]` of `base` (rows of `count` floats), for
+/// `n` rows: four rows at a time share each load of the query and keep four memory streams going.
+void xceptor_dot_rows(const float *query, const float *base, const int *rows, size_t n, size_t count, float *out);
+
 /// Hints that `address` will be read soon (a neighbour's vector, while another distance is computed).
 static inline void xceptor_prefetch(const void *address) { __builtin_prefetch(address, 0, 1); }
+
+/// Hints that all `count` floats from `values` will be read soon, one cache line at a time: the hardware
+/// prefetcher alone starts too late on a vector of a few kilobytes.
+static inline void xceptor_prefetch_floats(const float *values, size_t count) {
+    for (size_t i = 0; i < count; i += 16) __builtin_prefetch(values + i, 0, 1);
+}
+
+/// A one-byte spin lock (one per index node: a mutex each would cost 40 bytes): short critical sections,
+/// so spin, pausing the core, and give the CPU away if the holder was preempted.
+static inline void xceptor_spin_lock(unsigned char *lock) {
+    unsigned spins = 0;
+    while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(lock, __ATOMIC_RELAXED)) {
+            if (++spins % 64 == 0) {
+                sched_yield();
+            } else {
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#elif defined(__aarch64__)
+                __asm__ __volatile__("yield");
+#endif
+            }
+        }
+    }
+}
+
+static inline void xceptor_spin_unlock(unsigned char *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
 
 #endif
