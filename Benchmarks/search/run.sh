@@ -39,8 +39,10 @@ for round in $(seq "$rounds"); do
 done | python3 -c '
 import json, statistics, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
-for kind in ("xceptor-single", "faiss-single", "numpy-single", "xceptor-batched", "faiss-batched"):
+for kind in ("xceptor-single", "xceptor-float16-single", "faiss-single", "numpy-single", "xceptor-batched", "faiss-batched"):
     values = sorted(round(r["milliseconds_per_query"], 2) for r in rows if r["kind"] == kind)
     if values:
-        print(f"{kind:>16}: median {statistics.median(values):6.2f} ms/query {values}")
+        recalls = [r["recall_at10"] for r in rows if r["kind"] == kind and r.get("recall_at10") is not None]
+        recall = f"  recall@10 {min(recalls):.4f} against float32" if recalls else ""
+        print(f"{kind:>22}: median {statistics.median(values):6.2f} ms/query {values}{recall}")
 '

@@ -11,6 +11,8 @@ public struct SearchBenchmark: Sendable {
         public var queries: Int
         public var batch: Int
         public var millisecondsPerQuery: Double
+        /// Against float32 exact search (reduced storage only).
+        public var recallAt10: Double?
     }
 
     public let matrix: VectorMatrix
@@ -40,6 +42,21 @@ public struct SearchBenchmark: Sendable {
             done += batch
         }
         results.append(result("batched", queries: done, batch: batch, since: start))
+
+        // Half-float rows, re-ranked in float32: half the bytes per scan, and what it costs in recall.
+        let halves = HalfMatrix(matrix)
+        _ = ExactSearch.search(halves, rerankingWith: matrix, query: singles[0], k: k)
+        var hits = 0
+        start = ContinuousClock.now
+        var found: [[Neighbor]] = []
+        for query in singles { found.append(ExactSearch.search(halves, rerankingWith: matrix, query: query, k: k)) }
+        var half = result("float16-single", queries: singles.count, batch: 1, since: start)
+        for (query, neighbors) in zip(singles, found) {
+            let truth = try ExactSearch.search(matrix, query: query, k: k)
+            hits += Set(neighbors.map(\.id)).intersection(truth.map(\.id)).count
+        }
+        half.recallAt10 = Double(hits) / Double(singles.count * k)
+        results.append(half)
         return results
     }
 

@@ -54,6 +54,82 @@ __attribute__((target("avx2,fma"))) static void dot4_avx2(const float *q, const 
     }
 }
 
+__attribute__((target("avx2,fma,f16c"))) static void dot4_half_avx2(const float *q, const unsigned short *b, size_t count,
+                                                                   float *out) {
+    const unsigned short *b0 = b, *b1 = b + count, *b2 = b + 2 * count, *b3 = b + 3 * count;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 x = _mm256_loadu_ps(q + i);
+        a0 = _mm256_fmadd_ps(x, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b0 + i))), a0);
+        a1 = _mm256_fmadd_ps(x, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b1 + i))), a1);
+        a2 = _mm256_fmadd_ps(x, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b2 + i))), a2);
+        a3 = _mm256_fmadd_ps(x, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b3 + i))), a3);
+    }
+    out[0] = sum8(a0);
+    out[1] = sum8(a1);
+    out[2] = sum8(a2);
+    out[3] = sum8(a3);
+    for (; i < count; i++) {
+        out[0] += q[i] * _cvtsh_ss(b0[i]);
+        out[1] += q[i] * _cvtsh_ss(b1[i]);
+        out[2] += q[i] * _cvtsh_ss(b2[i]);
+        out[3] += q[i] * _cvtsh_ss(b3[i]);
+    }
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void to_half_f16c(const float *values, unsigned short *halves, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        _mm_storeu_si128((__m128i *)(halves + i), _mm256_cvtps_ph(_mm256_loadu_ps(values + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < count; i++) halves[i] = _cvtss_sh(values[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+/// IEEE half to float by bits, for CPUs without F16C.
+static float half_to_float(unsigned short half) {
+    unsigned sign = (unsigned)(half >> 15) << 31, exponent = (half >> 10) & 0x1F, mantissa = half & 0x3FF;
+    unsigned bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {
+        // Subnormal: shift the mantissa up until its leading one is the implicit bit.
+        exponent = 113;
+        while (!(mantissa & 0x400)) {
+            mantissa <<= 1;
+            exponent--;
+        }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float value;
+    __builtin_memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/// Float to IEEE half by bits, rounding to nearest even, for CPUs without F16C.
+static unsigned short float_to_half(float value) {
+    unsigned bits;
+    __builtin_memcpy(&bits, &value, sizeof bits);
+    unsigned sign = (bits >> 16) & 0x8000, exponent = (bits >> 23) & 0xFF, mantissa = bits & 0x7FFFFF;
+    if (exponent == 0xFF) return (unsigned short)(sign | 0x7C00 | (mantissa ? 0x200 : 0));
+    int rebased = (int)exponent - 112;
+    if (rebased >= 0x1F) return (unsigned short)(sign | 0x7C00);
+    if (rebased <= 0) {
+        if (rebased < -10) return (unsigned short)sign;
+        mantissa |= 0x800000;
+        unsigned shift = (unsigned)(14 - rebased), half = mantissa >> shift, rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
+        if (rest > midpoint || (rest == midpoint && (half & 1))) half++;
+        return (unsigned short)(sign | half);
+    }
+    unsigned half = ((unsigned)rebased << 10) | (mantissa >> 13), rest = mantissa & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;  // a carry into the exponent is still right
+    return (unsigned short)(sign | half);
+}
+
 static float dot_plain(const float *a, const float *b, size_t count) {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     size_t i = 0;
@@ -73,6 +149,15 @@ static int has_avx2(void) {
     if (known < 0) {
         __builtin_cpu_init();
         known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return known;
+}
+
+static int has_f16c(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = has_avx2() && __builtin_cpu_supports("f16c");
     }
     return known;
 }
@@ -101,4 +186,36 @@ void xceptor_dot_rows(const float *query, const float *base, const int *rows, si
         }
     }
     for (; i < n; i++) out[i] = xceptor_dot(query, base + (size_t)rows[i] * count, count);
+}
+
+void xceptor_dot_consecutive(const float *query, const float *rows, size_t n, size_t count, float *out) {
+    size_t i = 0;
+    if (has_avx2()) {
+        for (; i + 4 <= n; i += 4) {
+            const float *b = rows + i * count;
+            dot4_avx2(query, b, b + count, b + 2 * count, b + 3 * count, count, out + i);
+        }
+    }
+    for (; i < n; i++) out[i] = xceptor_dot(query, rows + i * count, count);
+}
+
+void xceptor_dot_consecutive_half(const float *query, const unsigned short *rows, size_t n, size_t count, float *out) {
+    size_t i = 0;
+    if (has_f16c()) {
+        for (; i + 4 <= n; i += 4) dot4_half_avx2(query, rows + i * count, count, out + i);
+    }
+    for (; i < n; i++) {
+        const unsigned short *row = rows + i * count;
+        float total = 0;
+        for (size_t j = 0; j < count; j++) total += query[j] * half_to_float(row[j]);
+        out[i] = total;
+    }
+}
+
+void xceptor_to_half(const float *values, unsigned short *halves, size_t count) {
+    if (has_f16c()) {
+        to_half_f16c(values, halves, count);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) halves[i] = float_to_half(values[i]);
 }

@@ -49,8 +49,13 @@ public protocol JobStore: Sendable {
     /// image id order, with each image's best label (for search and for keeping an index up to date).
     func searchVectors(modelID: String, afterImageID: Int64?) async throws -> SearchVectors
 
-    /// The first job, its URL and the labels of each image (those without a done job are left out).
+    /// The first job, its URL and the labels of each image, with the later jobs that served the same bytes
+    /// (images without a done job are left out).
     func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary]
+
+    /// Up to `limit` done jobs after `afterJobID` (all from the start when nil) with their results under
+    /// `modelID`, in job id order: a page of `xceptor export`.
+    func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow]
 
     /// The models embeddings are stored under, with how many each.
     func embeddingModels() async throws -> [String: Int]

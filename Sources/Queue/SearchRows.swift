@@ -10,6 +10,17 @@ public struct SearchVectors: Sendable {
     public init() {}
 }
 
+/// A done job by its id and URL.
+public struct JobReference: Sendable, Equatable, Hashable {
+    public var id: JobID
+    public var url: String
+
+    public init(id: JobID, url: String) {
+        self.id = id
+        self.url = url
+    }
+}
+
 /// What a person reading a search result wants to know about an image.
 public struct ImageSummary: Sendable, Equatable {
     /// The first job that stored this image, and its URL.
@@ -17,10 +28,28 @@ public struct ImageSummary: Sendable, Equatable {
     public var url: String
     /// Best first.
     public var labels: [ScoredLabel]
+    /// Later done jobs whose URLs served the same bytes (they share this image's embedding), by job id.
+    public var sameBytes: [JobReference]
 
-    public init(jobID: JobID, url: String, labels: [ScoredLabel]) {
+    public init(jobID: JobID, url: String, labels: [ScoredLabel], sameBytes: [JobReference] = []) {
         self.jobID = jobID
         self.url = url
         self.labels = labels
+        self.sameBytes = sameBytes
     }
+}
+
+/// A done job with its stored result, as `xceptor export` writes it.
+public struct ResultRow: Sendable, Equatable {
+    public var job: JobReference
+    /// The extra input columns given at enqueue time (a JSON object), if any.
+    public var metadata: String?
+    public var imageID: Int64
+    public var sha256: [UInt8]
+    public var width: Int
+    public var height: Int
+    /// As computed, not normalised.
+    public var embedding: [Float]
+    /// Best first.
+    public var labels: [ScoredLabel]
 }

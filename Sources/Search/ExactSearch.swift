@@ -1,4 +1,8 @@
 import CDNNL
+import CVectorKernels
+import Dispatch
+import Foundation
+import Synchronization
 
 /// One result: the id of a stored vector and its cosine similarity to the query.
 public struct Neighbor: Sendable, Equatable {
@@ -8,6 +12,15 @@ public struct Neighbor: Sendable, Equatable {
     public init(id: Int64, score: Float) {
         self.id = id
         self.score = score
+    }
+}
+
+extension Neighbor {
+    /// The best `k` of `candidates`, best first (ties to the smaller id): merges result lists.
+    public static func best(_ k: Int, of candidates: [Neighbor]) -> [Neighbor] {
+        var best = TopK(k: k)
+        for candidate in candidates { best.offer(candidate) }
+        return best.sorted()
     }
 }
 
@@ -22,10 +35,11 @@ public enum ExactSearch {
         try search(matrix, queries: [query], k: k, accept: accept)[0]
     }
 
-    /// `search(_:query:k:accept:)` for many queries at once.
+    /// `search(_:query:k:accept:)` for many queries at once (one query is a scan; see `scan`).
     public static func search(_ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 4096,
                               accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [[Neighbor]] {
         guard !queries.isEmpty else { return [] }
+        if queries.count == 1 { return [scan(matrix, query: queries[0], k: k, accept: accept)] }
         let dimensions = matrix.dimensions
         let packed = queries.flatMap { query -> [Float] in
             precondition(query.count == dimensions, "a query of \(query.count) values against vectors of \(dimensions)")
@@ -52,6 +66,97 @@ public enum ExactSearch {
             }
         }
         return best.map { $0.sorted() }
+    }
+}
+
+extension ExactSearch {
+    /// One query against every row: the rows are split among the cores, each scoring four rows per pass of
+    /// the query (the scan is bound by memory bandwidth; sgemm with one query row leaves it idle half the time).
+    public static func scan(_ matrix: VectorMatrix, query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
+        precondition(query.count == matrix.dimensions, "a query of \(query.count) values against vectors of \(matrix.dimensions)")
+        guard matrix.count > 0 else { return [] }
+        let unit = VectorMatrix.normalized(query), dimensions = matrix.dimensions
+        return matrix.values.withUnsafeBufferPointer { rows in
+            nonisolated(unsafe) let base = rows.baseAddress!
+            return scanRows(matrix.count, ids: matrix.ids, k: k, accept: accept) { start, count, scores in
+                xceptor_dot_consecutive(unit, base + start * dimensions, count, dimensions, scores)
+            }
+        }
+    }
+
+    /// Exact search over half-float rows, then the best `candidates` (default: 4k, at least k + 32) are
+    /// scored again in float32 from `matrix` (the same rows in full precision), so the reduced storage
+    /// costs almost no recall while the scan reads half the bytes.
+    public static func search(_ halves: HalfMatrix, rerankingWith matrix: VectorMatrix, query: [Float], k: Int,
+                              candidates: Int? = nil, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
+        precondition(halves.count == matrix.count && halves.dimensions == matrix.dimensions, "the half-float rows must be the matrix's")
+        precondition(query.count == matrix.dimensions, "a query of \(query.count) values against vectors of \(matrix.dimensions)")
+        guard halves.count > 0 else { return [] }
+        let unit = VectorMatrix.normalized(query), dimensions = halves.dimensions, ids = halves.ids
+        let rowIDs = (0..<Int64(halves.count)).map { $0 }
+        let wanted = max(k, candidates ?? max(4 * k, k + 32))
+        // The scan's ids are row numbers, so the re-rank finds each candidate's float row.
+        var acceptRow: (@Sendable (Int64) -> Bool)?
+        if let accept { acceptRow = { row in accept(ids[Int(row)]) } }
+        let shortlist = halves.values.withUnsafeBufferPointer { rows in
+            nonisolated(unsafe) let base = rows.baseAddress!
+            return scanRows(halves.count, ids: rowIDs, k: wanted, accept: acceptRow) { start, count, scores in
+                xceptor_dot_consecutive_half(unit, base + start * dimensions, count, dimensions, scores)
+            }
+        }
+        let rows = shortlist.map { Int32($0.id) }
+        var scores = [Float](repeating: 0, count: rows.count)
+        matrix.values.withUnsafeBufferPointer { values in
+            if !rows.isEmpty { xceptor_dot_rows(unit, values.baseAddress!, rows, rows.count, matrix.dimensions, &scores) }
+        }
+        var best = TopK(k: k)
+        for (row, score) in zip(rows, scores) { best.offer(Neighbor(id: matrix.ids[Int(row)], score: score)) }
+        return best.sorted()
+    }
+
+    /// Scores rows 0..<count in chunks, on every core, each thread keeping its own top k, merged at the end.
+    /// `score(start, count, out)` writes the scores of rows start..<start + count.
+    static func scanRows(_ count: Int, ids: [Int64], k: Int, accept: (@Sendable (Int64) -> Bool)?,
+                         score: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> [Neighbor] {
+        guard k > 0, count > 0 else { return [] }
+        let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count / 4096))
+        let share = (count + threads - 1) / threads
+        let found = Mutex([TopK](repeating: TopK(k: k), count: threads))
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            var best = TopK(k: k)
+            let chunk = 1024
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
+            defer { scores.deallocate() }
+            for start in stride(from: thread * share, to: min(count, (thread + 1) * share), by: chunk) {
+                let rows = min(chunk, min(count, (thread + 1) * share) - start)
+                score(start, rows, scores)
+                for row in 0..<rows where accept?(ids[start + row]) ?? true {
+                    best.offer(Neighbor(id: ids[start + row], score: scores[row]))
+                }
+            }
+            found.withLock { $0[thread] = best }
+        }
+        var merged = TopK(k: k)
+        for part in found.withLock({ $0 }) { for neighbor in part.items { merged.offer(neighbor) } }
+        return merged.sorted()
+    }
+}
+
+/// The rows of a `VectorMatrix` as IEEE half floats: half the bytes for a scan to read, within about 1e-3 of
+/// each score, which a float32 re-rank of the best candidates takes back.
+public struct HalfMatrix: Sendable {
+    public let dimensions: Int
+    public let ids: [Int64]
+    let values: [UInt16]
+
+    public var count: Int { ids.count }
+
+    public init(_ matrix: VectorMatrix) {
+        dimensions = matrix.dimensions
+        ids = matrix.ids
+        var halves = [UInt16](repeating: 0, count: matrix.values.count)
+        if !halves.isEmpty { xceptor_to_half(matrix.values, &halves, matrix.values.count) }
+        values = halves
     }
 }
 

@@ -1,13 +1,19 @@
 import Foundation
 
 /// The index on disk, beside the database it was built from: a fixed header, then the ids, the vectors,
-/// each node's level, the bottom-level links and the upper-level links, all little-endian. `key` is the
-/// caller's bookmark (the last stored result indexed), and `label` names what was indexed (the model id),
-/// so a stale or foreign index is recognised. Written to a temporary file and renamed, so a reader never
-/// sees half an index.
+/// each node's level, the bottom-level links and the upper-level links, all little-endian, each section
+/// starting on a 64-byte boundary. `key` is the caller's bookmark (the last stored result indexed), and
+/// `label` names what was indexed (the model id), so a stale or foreign index is recognised. Written to a
+/// temporary file and renamed, so a reader never sees half an index.
+///
+/// Reading maps the file instead of copying it: the vectors and links are used where they lie, so opening
+/// an index of 100k embeddings costs milliseconds, processes on one host share one copy in the page cache,
+/// and a search keeps its snapshot even if `index update` renames a new file over it meanwhile.
 extension HNSWIndex {
     static let magic = Array("XCPTHNS1".utf8)
-    static let formatVersion: UInt32 = 1
+    /// 2: sections aligned for mapping.
+    static let formatVersion: UInt32 = 2
+    static let sectionAlignment = 64
 
     public struct FileHeader: Sendable, Equatable {
         public var label: String
@@ -37,14 +43,22 @@ extension HNSWIndex {
         }
         let handle = try FileHandle(forWritingTo: temporary)
         do {
-            try handle.write(contentsOf: header)
-            try ids.withUnsafeBytes { try handle.write(contentsOf: $0) }
-            try handle.write(contentsOf: UnsafeRawBufferPointer(values.buffer))
-            try handle.write(contentsOf: Data(levels))
-            try handle.write(contentsOf: UnsafeRawBufferPointer(bottomCounts.buffer))
-            try handle.write(contentsOf: UnsafeRawBufferPointer(bottomLinks.buffer))
+            var written = 0
+            func section(_ bytes: UnsafeRawBufferPointer) throws {
+                let padding = (Self.sectionAlignment - written % Self.sectionAlignment) % Self.sectionAlignment
+                try handle.write(contentsOf: Data(count: padding))
+                try handle.write(contentsOf: bytes)
+                written += padding + bytes.count
+            }
+            try header.withUnsafeBytes { try section($0) }
+            try ids.withUnsafeBytes { try section($0) }
+            try section(UnsafeRawBufferPointer(values.buffer))
+            try levels.withUnsafeBytes { try section($0) }
+            try section(UnsafeRawBufferPointer(bottomCounts.buffer))
+            try section(UnsafeRawBufferPointer(bottomLinks.buffer))
             // Upper runs are stored in node order, as the file lists them.
-            try handle.write(contentsOf: UnsafeRawBufferPointer(upperSlots.buffer))
+            try section(UnsafeRawBufferPointer(upperSlots.buffer))
+            try handle.synchronize()
             try handle.close()
             // rename(2) replaces the old file in one step.
             guard rename(temporary.path, url.path) == 0 else {
@@ -59,31 +73,29 @@ extension HNSWIndex {
 
     /// The header alone (for status), without reading the rest.
     public static func header(of url: URL) throws -> FileHeader {
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
-        var reader = Reader(data: data, path: url.path)
+        var reader = try Reader(file: MappedFile(path: url.path), path: url.path)
         return try reader.header()
     }
 
     public static func read(from url: URL) throws -> (index: HNSWIndex, header: FileHeader) {
-        let data = try Data(contentsOf: url, options: .alwaysMapped)
-        var reader = Reader(data: data, path: url.path)
+        var reader = try Reader(file: MappedFile(path: url.path), path: url.path)
         let header = try reader.header()
         let index = HNSWIndex(dimensions: header.dimensions, parameters: header.parameters)
         let count = header.count, m = header.parameters.m
         index.entryPoint = Int32(reader.entryPoint)
-        index.ids = try reader.array(Int64.self, count: count)
-        try reader.copy(count * header.dimensions, into: index.values)
-        index.levels = try reader.array(UInt8.self, count: count)
-        try reader.copy(count, into: index.bottomCounts)
-        try reader.copy(count * index.bottomCapacity, into: index.bottomLinks)
+        index.ids = Array(try reader.section(Int64.self, count: count))
+        index.values.useMapped(try reader.section(Float.self, count: count * header.dimensions), owner: reader.file)
+        index.levels = Array(try reader.section(UInt8.self, count: count))
+        index.bottomCounts.useMapped(try reader.section(UInt8.self, count: count), owner: reader.file)
+        index.bottomLinks.useMapped(try reader.section(Int32.self, count: count * index.bottomCapacity), owner: reader.file)
         var upperRuns = 0
         index.upperStart = index.levels.map { level in
             defer { upperRuns += Int(level) }
             return level > 0 ? upperRuns * index.upperRun : -1
         }
-        try reader.copy(upperRuns * index.upperRun, into: index.upperSlots)
+        index.upperSlots.useMapped(try reader.section(Int32.self, count: upperRuns * index.upperRun), owner: reader.file)
         index.locks.append(repeating: 0, count: count)
-        guard reader.offset == data.count else { throw reader.damaged("it has \(data.count - reader.offset) bytes too many") }
+        guard reader.offset == reader.file.bytes.count else { throw reader.damaged("it has \(reader.file.bytes.count - reader.offset) bytes too many") }
 
         // Counts must fit their slots and links must point at nodes, or a search would read out of bounds.
         let valid = 0..<Int32(count)
@@ -103,7 +115,7 @@ extension HNSWIndex {
     }
 
     private struct Reader {
-        let data: Data
+        let file: MappedFile
         let path: String
         var offset = 0
         var entryPoint: Int64 = -1
@@ -111,33 +123,31 @@ extension HNSWIndex {
         func damaged(_ reason: String) -> HNSWFileError { .damaged(path: path, reason: reason) }
 
         mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T {
-            guard offset + MemoryLayout<T>.size <= data.count else { throw damaged("it ends early") }
-            let value = data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+            guard offset + MemoryLayout<T>.size <= file.bytes.count else { throw damaged("it ends early") }
+            let value = file.bytes.loadUnaligned(fromByteOffset: offset, as: T.self)
             offset += MemoryLayout<T>.size
             return T(littleEndian: value)
         }
 
-        /// Appends the next `count` values to `storage`, copied as they lie (the file is little-endian, as
-        /// are the CPUs Swift runs on here).
-        mutating func copy<T>(_ count: Int, into storage: NodeStorage<T>) throws {
-            let bytes = count * MemoryLayout<T>.stride
-            guard count >= 0, offset + bytes <= data.count else { throw damaged("it ends early") }
-            data.withUnsafeBytes { storage.append(raw: UnsafeRawBufferPointer(rebasing: $0[offset..<offset + bytes])) }
-            offset += bytes
+        mutating func bytes(_ count: Int) throws -> [UInt8] {
+            guard count >= 0, offset + count <= file.bytes.count else { throw damaged("it ends early") }
+            defer { offset += count }
+            return Array(file.bytes[offset..<offset + count])
         }
 
-        mutating func array<T>(_: T.Type, count: Int) throws -> [T] {
-            let bytes = count * MemoryLayout<T>.stride
-            guard count >= 0, offset + bytes <= data.count else { throw damaged("it ends early") }
-            let values = data[data.startIndex + offset..<data.startIndex + offset + bytes].withUnsafeBytes { raw in
-                (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.stride, as: T.self) }
-            }
-            offset += bytes
-            return values
+        /// The next section, `count` values where they lie in the mapping (the file is little-endian, as are
+        /// the CPUs Swift runs on).
+        mutating func section<T>(_: T.Type, count: Int) throws -> UnsafeBufferPointer<T> {
+            offset += (HNSWIndex.sectionAlignment - offset % HNSWIndex.sectionAlignment) % HNSWIndex.sectionAlignment
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
+            guard count >= 0, !overflow, offset <= file.bytes.count, bytes <= file.bytes.count - offset else { throw damaged("it ends early") }
+            defer { offset += bytes }
+            guard count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return UnsafeRawBufferPointer(rebasing: file.bytes[offset..<offset + bytes]).bindMemory(to: T.self)
         }
 
         mutating func header() throws -> FileHeader {
-            guard data.count >= 8, Array(data.prefix(8)) == HNSWIndex.magic else {
+            guard file.bytes.count >= 8, Array(file.bytes.prefix(8)) == HNSWIndex.magic else {
                 throw HNSWFileError.notAnIndex(path: path)
             }
             offset = 8
@@ -151,21 +161,50 @@ extension HNSWIndex {
             let key = try integer(Int64.self)
             let labelLength = Int(try integer(UInt32.self))
             guard dimensions > 0, (2...127).contains(m), efConstruction >= 1, labelLength < 4096 else { throw damaged("its header is out of range") }
-            let label = String(decoding: try array(UInt8.self, count: labelLength), as: UTF8.self)
+            let label = String(decoding: try bytes(labelLength), as: UTF8.self)
             return FileHeader(label: label, key: key, count: count, dimensions: dimensions,
                               parameters: Parameters(m: m, efConstruction: efConstruction))
         }
     }
 }
 
+/// A file mapped read-only into memory, unmapped when the last reference goes.
+final class MappedFile: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+
+    init(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
+            throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
 /// Why an index file could not be used. Each says to rebuild it, which is always safe.
 public enum HNSWFileError: Error, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
     case notAnIndex(path: String)
     case version(path: String, found: UInt32)
     case damaged(path: String, reason: String)
 
     public var description: String {
         switch self {
+        case let .unreadable(path, reason):
+            return "cannot read the index \(path): \(reason); check its permissions, or run 'xceptor index build'"
         case let .notAnIndex(path):
             return "\(path) is not an xceptor index; move it away or run 'xceptor index build'"
         case let .version(path, found):

@@ -46,6 +46,8 @@ public final class HNSWIndex: @unchecked Sendable {
     private let entryLock = NSLock()
     var entryPoint: Int32 = -1
     private var random: SplitMix64
+    /// Workspaces of finished searches, for the next ones.
+    private let spareWorkspaces = Mutex<[Workspace]>([])
 
     public var count: Int { ids.count }
     var bottomCapacity: Int { 2 * parameters.m }
@@ -69,6 +71,10 @@ public final class HNSWIndex: @unchecked Sendable {
                     threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         precondition(vectors.count == newIDs.count * dimensions,
                      "\(newIDs.count) vectors of \(dimensions) values need \(newIDs.count * dimensions), got \(vectors.count)")
+        guard !newIDs.isEmpty else { return }
+        // Links of nodes read from a file are relinked below: they must be writable first.
+        for storage in [bottomLinks, upperSlots] { storage.own() }
+        bottomCounts.own()
         let first = count
         for (row, id) in newIDs.enumerated() {
             let level = drawLevel()
@@ -158,7 +164,8 @@ public final class HNSWIndex: @unchecked Sendable {
         guard entryPoint >= 0, k > 0 else { return [] }
         precondition(query.count == dimensions, "a query of \(query.count) values against an index of \(dimensions)")
         let unit = VectorMatrix.normalized(query)
-        let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+        let workspace = takeWorkspace()
+        defer { spareWorkspaces.withLock { $0.append(workspace) } }
         let base = UnsafePointer(values.pointer)
         return unit.withUnsafeBufferPointer { query in
             let query = query.baseAddress!
@@ -172,6 +179,15 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
+    /// A spare workspace sized for the index as it is, or a new one: a search must not pay for zeroing a
+    /// visited mark per node (400 KB at 100k nodes) every time.
+    private func takeWorkspace() -> Workspace {
+        while let spare = spareWorkspaces.withLock({ $0.popLast() }) {
+            if spare.visited.count == count { return spare }
+        }
+        return Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+    }
+
     // MARK: Graph
 
     struct Candidate: Comparable {
@@ -181,7 +197,7 @@ public final class HNSWIndex: @unchecked Sendable {
     }
 
     /// Per-thread scratch: which nodes a search has seen, and room to copy one node's links out of its lock.
-    final class Workspace {
+    final class Workspace: @unchecked Sendable {  // used by one search or one insertion thread at a time
         var visited: VisitedSet
         let links: UnsafeMutablePointer<Int32>
         let scores: UnsafeMutablePointer<Float>
@@ -343,21 +359,44 @@ final class NodeStorage<Element: BitwiseCopyable>: @unchecked Sendable {
     private(set) var pointer: UnsafeMutablePointer<Element>
     private(set) var count = 0
     private var capacity = 0
+    /// The mapped file `pointer` points into (read-only), or nil when the storage owns its memory.
+    private var mapping: MappedFile?
 
     init() { pointer = .allocate(capacity: 0) }
 
     deinit {
+        if mapping == nil { pointer.deallocate() }
+    }
+
+    /// Uses `values` in place, inside `owner`'s read-only mapping, until `own` or an append copies them.
+    func useMapped(_ values: UnsafeBufferPointer<Element>, owner: MappedFile) {
+        precondition(count == 0 && mapping == nil, "map only into an empty storage")
+        guard let start = values.baseAddress else { return }
         pointer.deallocate()
+        pointer = UnsafeMutablePointer(mutating: start)
+        count = values.count
+        capacity = values.count
+        mapping = owner
     }
 
     var buffer: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: pointer, count: count) }
+
+    /// Copies mapped values into owned memory, so they can be changed.
+    func own() {
+        if mapping != nil { reserve(capacity - count + 1) }
+    }
 
     private func reserve(_ extra: Int) {
         guard count + extra > capacity else { return }
         let grown = max(count + extra, capacity * 2, 64)
         let moved = UnsafeMutablePointer<Element>.allocate(capacity: grown)
-        moved.moveInitialize(from: pointer, count: count)
-        pointer.deallocate()
+        if mapping == nil {
+            moved.moveInitialize(from: pointer, count: count)
+            pointer.deallocate()
+        } else {
+            moved.initialize(from: pointer, count: count)
+            mapping = nil
+        }
         pointer = moved
         capacity = grown
     }
@@ -371,15 +410,6 @@ final class NodeStorage<Element: BitwiseCopyable>: @unchecked Sendable {
     func append(repeating value: Element, count extra: Int) {
         reserve(extra)
         (pointer + count).initialize(repeating: value, count: extra)
-        count += extra
-    }
-
-    /// Appends `bytes` raw bytes read as elements (for reading an index file back).
-    func append(raw bytes: UnsafeRawBufferPointer) {
-        let extra = bytes.count / MemoryLayout<Element>.stride
-        guard extra > 0 else { return }
-        reserve(extra)
-        UnsafeMutableRawPointer(pointer + count).copyMemory(from: bytes.baseAddress!, byteCount: extra * MemoryLayout<Element>.stride)
         count += extra
     }
 }
@@ -398,6 +428,8 @@ struct VisitedSet {
     private var generation: UInt32 = 1
 
     init(count: Int) { marks = [UInt32](repeating: 0, count: count) }
+
+    var count: Int { marks.count }
 
     mutating func clear() {
         generation &+= 1
@@ -472,6 +504,16 @@ struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 extension HNSWIndex {
+    /// Every indexed vector scored against `query` (the exact scan, over the index's own copy of the vectors).
+    public func exactSearch(_ query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
+        precondition(query.count == dimensions, "a query of \(query.count) values against an index of \(dimensions)")
+        let unit = VectorMatrix.normalized(query), dimensions = dimensions
+        nonisolated(unsafe) let base = UnsafePointer(values.pointer)
+        return ExactSearch.scanRows(count, ids: ids, k: k, accept: accept) { start, rows, scores in
+            xceptor_dot_consecutive(unit, base + start * dimensions, rows, dimensions, scores)
+        }
+    }
+
     /// The index and the vectors stored after it was last brought up to date (`tail`), searched together so
     /// a result written a moment ago is already findable.
     public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix) throws -> [Neighbor] {

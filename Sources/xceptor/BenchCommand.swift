@@ -287,7 +287,8 @@ extension BenchCommand {
                     try printEncoded(result)
                 } else {
                     print(String(format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
-                                 result.dimensions, result.queries, result.batch, result.millisecondsPerQuery))
+                                 result.dimensions, result.queries, result.batch, result.millisecondsPerQuery)
+                          + (result.recallAt10.map { String(format: ", recall@10 %.4f against float32", $0) } ?? ""))
                 }
             }
         }

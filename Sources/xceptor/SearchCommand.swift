@@ -15,7 +15,8 @@ struct SearchCommand: AsyncParsableCommand {
             {"results": [{"job", "url", "score", "labels": [{"label", "score"}]}]}, best first. The scan is exact \
             (every stored embedding, on all cores) unless an HNSW index ('xceptor index build') covers at least \
             --index-threshold embeddings; then the index answers, together with an exact scan of what was stored \
-            after it was last updated.
+            after it was last updated. An exact scan reads the index file's copy of the vectors when there is one \
+            (mapped, so it starts at once) and the store only for what came after.
             """
     )
 
@@ -70,23 +71,27 @@ struct SearchCommand: AsyncParsableCommand {
         let modelID = try await SearchModel.resolve(jobStore, model: loader, location: store.location)
         let query = try await queryVector(jobStore, modelID: modelID, model: loader)
         let indexFile = SearchModel.indexFile(for: store.location)
-        let header = exact ? nil : try? HNSWIndex.header(of: indexFile)
+        // An index of this model beside the database: mapped, not read, so opening it is cheap.
+        let indexed = (try? HNSWIndex.header(of: indexFile))?.label == modelID ? try HNSWIndex.read(from: indexFile) : nil
 
         let neighbors: [Neighbor]
-        if let header, header.label == modelID, header.count >= indexThreshold {
-            // The index, plus an exact scan of what was stored after it was last updated.
-            let (index, _) = try HNSWIndex.read(from: indexFile)
+        if case let (index, header)? = indexed, label == nil || !(exact || header.count < indexThreshold) {
+            // The index, or its copy of the vectors, plus an exact scan of what was stored after its last update.
             let tail = try await jobStore.searchVectors(modelID: modelID, afterImageID: header.key)
             try SearchModel.check(query, against: index.dimensions)
-            // With --label, ten times the candidates, kept if their best label matches.
-            let wanted = label == nil ? k : 10 * k
-            let candidates = try index.search(query, k: wanted, ef: max(ef ?? 64, 2 * wanted),
-                                              tail: SearchModel.matrix(tail, dimensions: index.dimensions))
-            if let label {
-                let described = try await jobStore.imageSummaries(candidates.map(\.id), modelID: modelID)
-                neighbors = Array(candidates.filter { described[$0.id]?.labels.first?.label == label }.prefix(k))
+            let recent = SearchModel.matrix(tail, dimensions: index.dimensions)
+            if exact || header.count < indexThreshold {
+                neighbors = Neighbor.best(k, of: index.exactSearch(query, k: k) + (try ExactSearch.search(recent, query: query, k: k)))
             } else {
-                neighbors = candidates
+                // With --label, ten times the candidates, kept if their best label matches.
+                let wanted = label == nil ? k : 10 * k
+                let candidates = try index.search(query, k: wanted, ef: max(ef ?? 64, 2 * wanted), tail: recent)
+                if let label {
+                    let described = try await jobStore.imageSummaries(candidates.map(\.id), modelID: modelID)
+                    neighbors = Array(candidates.filter { described[$0.id]?.labels.first?.label == label }.prefix(k))
+                } else {
+                    neighbors = candidates
+                }
             }
         } else {
             let stored = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)

@@ -10,11 +10,12 @@ struct Xceptor: AsyncParsableCommand {
         abstract: "Turn lists of image URLs into searchable Xception embeddings.",
         discussion: """
             Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB).
-            Add URLs with 'enqueue', watch them with 'status' and 'jobs', classify files with 'embed' (after
-            'model fetch'), and measure with 'bench'.
+            Add URLs with 'enqueue', embed them with 'worker', watch them with 'status' and 'jobs', query the
+            results with 'search', 'duplicates' and 'export', classify files with 'embed' (after 'model fetch'),
+            and measure with 'bench'.
             """,
         version: version,
-        subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
+        subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, DuplicatesCommand.self, ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
     )
 
     static func main() async {

@@ -99,6 +99,20 @@ struct HNSWTests {
             #expect(loaded.search(query, k: 5, ef: 32) == index.search(query, k: 5, ef: 32))
         }
 
+        // The read index scans its own (mapped) vectors exactly as a matrix of them is scanned.
+        var matrix = VectorMatrix(dimensions: 64)
+        for (id, vector) in vectors.enumerated() { matrix.append(id: Int64(id) * 2, vector: vector) }
+        for query in vectors.suffix(5) {
+            #expect(loaded.exactSearch(query, k: 7).map(\.id) == (try ExactSearch.search(matrix, query: query, k: 7)).map(\.id))
+        }
+        // A newer index renamed over the file does not disturb one already open: it keeps its snapshot.
+        let before = vectors.prefix(5).map { loaded.search($0, k: 5, ef: 32) }
+        let other = HNSWIndex(dimensions: 64, parameters: .init(m: 8, efConstruction: 40))
+        for (id, vector) in vectors.suffix(100).enumerated() { other.add(id: Int64(id), vector: vector) }
+        try other.write(to: file, label: "model@150", key: 99)
+        #expect(vectors.prefix(5).map { loaded.search($0, k: 5, ef: 32) } == before)
+        #expect(try HNSWIndex.header(of: file).count == 100)
+
         var bytes = try Data(contentsOf: file)
         bytes.removeLast(10)
         try bytes.write(to: file)

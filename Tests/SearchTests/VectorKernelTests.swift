@@ -22,4 +22,26 @@ struct VectorKernelTests {
             }
         }
     }
+
+    @Test("half-float rows score within half-float precision of float rows; conversion rounds to nearest", arguments: [5, 2048, 2051])
+    func halfRows(length: Int) {
+        var random = SplitMix64(seed: UInt64(length) + 99)
+        func value() -> Float { Float(Int(random.next() % 2001) - 1000) / 1000 }
+        let rows = (0..<7 * length).map { _ in value() }
+        let query = (0..<length).map { _ in value() }
+        var halves = [UInt16](repeating: 0, count: rows.count)
+        xceptor_to_half(rows, &halves, rows.count)
+        var out = [Float](repeating: .nan, count: 7)
+        xceptor_dot_consecutive_half(query, halves, 7, length, &out)
+        for row in 0..<7 {
+            let expected = (0..<length).reduce(0.0) { $0 + Double(query[$1]) * Double(rows[row * length + $1]) }
+            // Each half is within 2^-11 of its float, relative.
+            let bound = (0..<length).reduce(0.0) { $0 + abs(Double(query[$1]) * Double(rows[row * length + $1])) } / 2048 + 1e-4
+            #expect(abs(Double(out[row]) - expected) <= bound, "row \(row): \(out[row]) vs \(expected)")
+        }
+        // Exact cases: 1, -2, 0.5 and 65504 (the largest half) convert exactly; 1 + 2^-11 ties to even (1).
+        var exact = [UInt16](repeating: 0, count: 5)
+        xceptor_to_half([1, -2, 0.5, 65504, 1 + 1.0 / 2048], &exact, 5)
+        #expect(exact == [0x3C00, 0xC000, 0x3800, 0x7BFF, 0x3C00])
+    }
 }

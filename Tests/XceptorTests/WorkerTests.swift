@@ -177,6 +177,61 @@ struct WorkerTests {
             in: site.dir).stdout)
         let indexed = try #require(byIndex["results"] as? [[String: Any]])
         #expect(indexed.map { $0["job"] as? Int } == results.map { $0["job"] as? Int })
+
+        try await checkDuplicates(site, original: original, copy: copy, doneJobs: good.count)
+        try await checkExport(site, doneJobs: good.count)
+    }
+
+    /// `duplicates`: the same bytes at two URLs form a group even at threshold 1; at -1 every job is in one.
+    func checkDuplicates(_ site: Site, original: Job, copy: Job, doneJobs: Int) async throws {
+        let strict = try await XceptorProcess.run(["duplicates", "--db", "q.sqlite", "--threshold", "1", "--json"], in: site.dir)
+        #expect(strict.status == 0, "\(strict.stderr)")
+        let groups = try #require(try jsonObject(strict.stdout)["groups"] as? [[String: Any]])
+        let members = groups.map { ($0["jobs"] as? [[String: Any]] ?? []).map { ($0["job"] as? Int ?? -1, $0["same_bytes_as"] as? Int) } }
+        #expect(members.count == 1 && members.first?.map(\.0) == [Int(original.id), Int(copy.id)], "\(strict.stdout)")
+        #expect(members.first?.last?.1 == Int(original.id), "the copy names the job it copies")
+
+        let loose = try await XceptorProcess.run(["duplicates", "--db", "q.sqlite", "--threshold=-1"], in: site.dir)
+        #expect(loose.status == 0 && loose.stdout.hasPrefix("1 groups, \(doneJobs) jobs"), "\(loose.stdout)\(loose.stderr)")
+    }
+
+    /// `export`: jsonl holds every done job with its stored embedding; npy the same matrix, in the same order.
+    func checkExport(_ site: Site, doneJobs: Int) async throws {
+        let jsonl = try await XceptorProcess.run(["export", "--db", "q.sqlite", "--format", "jsonl"], in: site.dir)
+        #expect(jsonl.status == 0, "\(jsonl.stderr)")
+        let lines = try jsonl.stdout.split(separator: "\n").map { try jsonObject($0) }
+        #expect(lines.count == doneJobs)
+        let store = try site.store()
+        var jobOrder: [Int] = []
+        for line in lines {
+            let job = try #require(line["job"] as? Int)
+            jobOrder.append(job)
+            let stored = try #require(try await store.result(forJob: Int64(job)))
+            #expect((line["embedding"] as? [Double])?.map(Float.init) == stored.embedding, "job \(job): exported as stored")
+            #expect((line["labels"] as? [[String: Any]])?.first?["label"] as? String == stored.labels.first?.label)
+            #expect(line["sha256"] as? String == stored.image.sha256.map { String(format: "%02x", $0) }.joined())
+        }
+        #expect(jobOrder == jobOrder.sorted())
+
+        let npy = try await XceptorProcess.run(["export", "--db", "q.sqlite", "--format", "npy", "--output", "e.npy", "--normalized"], in: site.dir)
+        #expect(npy.status == 0 && npy.stderr.contains("exported \(doneJobs) embeddings"), "\(npy.stderr)")
+        let matrix = try Data(contentsOf: site.dir.appendingPathComponent("e.npy"))
+        let header = String(decoding: matrix[10..<128], as: UTF8.self)
+        #expect(matrix.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) && header.contains("'shape': (\(doneJobs), 2048)"), "\(header)")
+        #expect(matrix.count == 128 + doneJobs * 2048 * 4)
+        let rows = try String(contentsOf: site.dir.appendingPathComponent("e.jsonl"), encoding: .utf8).split(separator: "\n").map { try jsonObject($0) }
+        #expect(rows.map { $0["job"] as? Int } == jobOrder && rows.allSatisfy { $0["embedding"] == nil })
+        let values = matrix.dropFirst(128).withUnsafeBytes { raw in
+            (0..<raw.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
+        }
+        for (row, line) in lines.enumerated() {
+            let exported = Array(values[row * 2048..<(row + 1) * 2048])
+            let raw = try #require(line["embedding"] as? [Double]).map(Float.init)
+            #expect(cosine(exported, raw) > 0.99999 && abs(exported.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4, "row \(row): unit length, same direction")
+        }
+        let refused = try await XceptorProcess.run(["export", "--db", "q.sqlite", "--format", "npy"], in: site.dir)
+        #expect(refused.status != 0 && refused.stderr.contains("--output NAME.npy"), "\(refused.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: site.dir.path).allSatisfy { !$0.contains(".partial-") })
     }
 
     @Test("a worker killed with SIGKILL mid-run, then restarted: every job done once, no orphans, no duplicate rows")

@@ -13,6 +13,16 @@ float xceptor_dot(const float *a, const float *b, size_t count);
 /// `n` rows: four rows at a time share each load of the query and keep four memory streams going.
 void xceptor_dot_rows(const float *query, const float *base, const int *rows, size_t n, size_t count, float *out);
 
+/// `out[i]` = the dot product of `query` with row i of `rows` (`n` consecutive rows of `count` floats).
+void xceptor_dot_consecutive(const float *query, const float *rows, size_t n, size_t count, float *out);
+
+/// The same over rows stored as IEEE half floats (`xceptor_to_half` makes them): half the bytes to read.
+void xceptor_dot_consecutive_half(const float *query, const unsigned short *rows, size_t n, size_t count, float *out);
+
+/// Converts `count` floats to IEEE half floats (round to nearest even; out-of-range values saturate to
+/// infinity, which unit-length vectors never reach).
+void xceptor_to_half(const float *values, unsigned short *halves, size_t count);
+
 /// Hints that `address` will be read soon (a neighbour's vector, while another distance is computed).
 static inline void xceptor_prefetch(const void *address) { __builtin_prefetch(address, 0, 1); }
 

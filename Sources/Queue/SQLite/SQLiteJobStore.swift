@@ -336,8 +336,12 @@ public final class SQLiteJobStore: JobStore {
                     try db.query("""
                         SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id IN (\(placeholders)) ORDER BY id
                         """, ids) { row in
-                        let image = row.int64(0)
-                        if summaries[image] == nil { summaries[image] = ImageSummary(jobID: row.int64(1), url: row.text(2), labels: []) }
+                        let image = row.int64(0), job = JobReference(id: row.int64(1), url: row.text(2))
+                        if summaries[image] == nil {
+                            summaries[image] = ImageSummary(jobID: job.id, url: job.url, labels: [])
+                        } else {
+                            summaries[image]?.sameBytes.append(job)
+                        }
                     }
                     try db.query("""
                         SELECT e.image_id, l.label, l.score FROM embeddings e JOIN labels l ON l.embedding_id = e.id
@@ -347,6 +351,37 @@ public final class SQLiteJobStore: JobStore {
                     }
                 }
                 return summaries
+            }
+        }
+    }
+
+    public func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow] {
+        guard limit > 0 else { return [] }
+        return try await withConnection { db in
+            try db.transaction(immediate: false) {
+                var rows: [ResultRow] = [], embeddingIDs: [Int64] = []
+                try db.query("""
+                    SELECT j.id, j.url, j.metadata, i.id, i.sha256, i.width, i.height, e.id, e.vector
+                    FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id AND e.model_id = ?
+                    WHERE j.state = 'done' AND j.id > ? ORDER BY j.id LIMIT ?
+                    """, [.text(modelID), .integer(afterJobID ?? Int64.min), .integer(Int64(limit))]) { row in
+                    rows.append(ResultRow(job: JobReference(id: row.int64(0), url: row.text(1)), metadata: row.optionalText(2),
+                                          imageID: row.int64(3), sha256: row.blob(4), width: row.int(5), height: row.int(6),
+                                          embedding: Self.floats(row.blob(8)), labels: []))
+                    embeddingIDs.append(row.int64(7))
+                }
+                var labels: [Int64: [ScoredLabel]] = [:]
+                for start in stride(from: 0, to: embeddingIDs.count, by: 500) {
+                    let chunk = Set(embeddingIDs[start..<min(embeddingIDs.count, start + 500)]).map { SQLiteValue.integer($0) }
+                    let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                    try db.query("""
+                        SELECT embedding_id, label, score FROM labels WHERE embedding_id IN (\(placeholders)) ORDER BY embedding_id, rank
+                        """, chunk) { row in
+                        labels[row.int64(0), default: []].append(ScoredLabel(label: row.text(1), score: row.double(2)))
+                    }
+                }
+                for (index, embeddingID) in embeddingIDs.enumerated() { rows[index].labels = labels[embeddingID] ?? [] }
+                return rows
             }
         }
     }
