@@ -58,9 +58,21 @@ public enum ExactSearch {
                                0, scores.baseAddress!, Int64(count))
                 }
                 guard status == dnnl_success else { throw SearchError.kernel("oneDNN sgemm failed with status \(status.rawValue)") }
-                for row in 0..<count where accept?(matrix.ids[start + row]) ?? true {
-                    for query in 0..<queries.count {
-                        best[query].offer(Neighbor(id: matrix.ids[start + row], score: scores[query * count + row]))
+                // Each query's top k takes its block of scores; the queries are shared among the cores.
+                let accepted = (start..<start + count).map { accept?(matrix.ids[$0]) ?? true }
+                best.withUnsafeMutableBufferPointer { best in
+                    nonisolated(unsafe) let best = best
+                    scores.withUnsafeBufferPointer { scores in
+                        nonisolated(unsafe) let scores = scores
+                        let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queries.count)
+                        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                            for query in stride(from: lane, to: queries.count, by: lanes) {
+                                let row0 = query * count
+                                for row in 0..<count where accepted[row] {
+                                    best[query].offer(Neighbor(id: matrix.ids[start + row], score: scores[row0 + row]))
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -93,17 +93,64 @@ public final class HNSWIndex: @unchecked Sendable {
         if workers == 1 {
             let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
             for node in nodes { insert(Int32(node), workspace) }
-            return
-        }
-        let next = Atomic(nodes.lowerBound)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
-            while true {
-                let node = next.add(1, ordering: .relaxed).oldValue
-                guard node < nodes.upperBound else { break }
-                insert(Int32(node), workspace)
+        } else {
+            let next = Atomic(nodes.lowerBound)
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+                while true {
+                    let node = next.add(1, ordering: .relaxed).oldValue
+                    guard node < nodes.upperBound else { break }
+                    insert(Int32(node), workspace)
+                }
             }
         }
+        linkUnreachable()
+    }
+
+    /// Pruning can drop every bottom-level link into a node (a few in ten thousand on clustered data, as in
+    /// hnswlib and FAISS), and then no search ever finds it. Each such node is linked from its nearest
+    /// reachable node that has room (else in place of that node's farthest link), until all are reachable.
+    private func linkUnreachable() {
+        let base = UnsafePointer(values.pointer)
+        let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
+        for _ in 0..<4 {
+            let unreached = unreachableNodes(workspace)
+            guard !unreached.isEmpty else { return }
+            for node in unreached {
+                let query = row(node, base)
+                var entry = entryPoint
+                for layer in stride(from: Int(levels[Int(entryPoint)]), to: 0, by: -1) {
+                    entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
+                }
+                let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
+                                        ef: parameters.efConstruction, layer: 0, base: base, workspace).filter { $0.node != node }
+                guard let host = found.first(where: { Int(bottomCounts.pointer[Int($0.node)]) < bottomCapacity }) ?? found.first else { continue }
+                let (slots, count) = linkSlots(host.node, layer: 0)
+                let links = UnsafeMutableBufferPointer(start: slots, count: count)
+                guard !links.contains(node) else { continue }
+                if count < bottomCapacity {
+                    slots[count] = node
+                    bottomCounts.pointer[Int(host.node)] += 1
+                } else {
+                    var scores = [Float](repeating: 0, count: count)
+                    xceptor_dot_rows(row(host.node, base), base, slots, count, dimensions, &scores)
+                    links[scores.indices.min { scores[$0] < scores[$1] }!] = node
+                }
+            }
+        }
+    }
+
+    /// The nodes a walk of the bottom layer from the entry point never reaches.
+    private func unreachableNodes(_ workspace: Workspace) -> [Int32] {
+        guard entryPoint >= 0 else { return [] }
+        workspace.visited.clear()
+        workspace.visited.insert(entryPoint)
+        var pending = [entryPoint]
+        while let node = pending.popLast() {
+            let (slots, count) = linkSlots(node, layer: 0)
+            for link in UnsafeBufferPointer(start: slots, count: count) where workspace.visited.insert(link) { pending.append(link) }
+        }
+        return (0..<Int32(count)).filter { workspace.visited.insert($0) }
     }
 
     /// Level l with probability (1/m)^l: -ln(U) / ln(m), as the paper sets mL = 1/ln(m).
@@ -153,7 +200,7 @@ public final class HNSWIndex: @unchecked Sendable {
         for layer in stride(from: min(top, level), through: 0, by: -1) {
             let found = searchLayer(query, entries: entries, ef: parameters.efConstruction, layer: layer, base: base, workspace)
             let chosen = selectNeighbours(found, max: parameters.m, base: base)
-            withLock(node) { setLinks(node, layer: layer, chosen.map(\.node)) }
+            setOwnLinks(node, layer: layer, chosen, base: base)
             for neighbour in chosen { link(neighbour.node, to: node, layer: layer, base: base) }
             entries = found
         }
@@ -248,6 +295,23 @@ public final class HNSWIndex: @unchecked Sendable {
             bottomCounts.pointer[Int(node)] = UInt8(links.count)
         } else {
             (slots - 1).pointee = Int32(links.count)
+        }
+    }
+
+    /// Gives a node being inserted its chosen links. Another thread may already have linked to it on this
+    /// layer (it found the node through a layer above); those links are kept, pruned with the rest if too many,
+    /// or that thread's new node could be left with no way in.
+    private func setOwnLinks(_ node: Int32, layer: Int, _ chosen: [Candidate], base: UnsafePointer<Float>) {
+        withLock(node) {
+            let (slots, count) = linkSlots(node, layer: layer)
+            guard count > 0 else { return setLinks(node, layer: layer, chosen.map(\.node)) }
+            let chosenNodes = Set(chosen.map(\.node))
+            let added = UnsafeBufferPointer(start: slots, count: count).filter { !chosenNodes.contains($0) }
+            var scores = [Float](repeating: 0, count: added.count)
+            xceptor_dot_rows(row(node, base), base, added, added.count, dimensions, &scores)
+            let merged = (chosen + zip(added, scores).map { Candidate(distance: 1 - $1, node: $0) }).sorted()
+            let capacity = layer == 0 ? bottomCapacity : parameters.m
+            setLinks(node, layer: layer, (merged.count > capacity ? selectNeighbours(merged, max: capacity, base: base) : merged).map(\.node))
         }
     }
 

@@ -60,6 +60,28 @@ struct HNSWTests {
                 }
             }
         }
+        // Every node can be reached from the entry point on the bottom layer, or a search could never find it.
+        guard index.count > 0 else { return }
+        var reached: Set<Int32> = [index.entryPoint], pending = [index.entryPoint]
+        while let node = pending.popLast() {
+            let (slots, count) = index.linkSlots(node, layer: 0)
+            for link in UnsafeBufferPointer(start: slots, count: count) where reached.insert(link).inserted { pending.append(link) }
+        }
+        #expect(reached.count == index.count, "\(index.count - reached.count) of \(index.count) nodes cannot be reached")
+    }
+
+    @Test("parallel builds over tight clusters of near-copies (like variants of a few photos) leave every node reachable")
+    func parallelBuildReachability() throws {
+        // 900 vectors around 18 centres, each a small perturbation: many near-ties while nodes go in side by side.
+        var random = SplitMix64(seed: 77)
+        func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) }
+        let centres = (0..<18).map { _ in (0..<512).map { _ in max(0, uniform() * 2 - 0.8) } }
+        let vectors = (0..<900).flatMap { row in centres[row % 18].map { $0 + 0.05 * uniform() } }
+        for _ in 0..<12 {
+            let index = HNSWIndex(dimensions: 512)
+            vectors.withUnsafeBufferPointer { index.add(ids: (0..<900).map(Int64.init), vectors: $0, threads: 4) }
+            try Self.checkGraph(index)
+        }
     }
 
     @Test("a build on four threads makes a well-formed graph as good as one thread's", arguments: [1, 4])
