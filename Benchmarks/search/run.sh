@@ -33,13 +33,18 @@ if [ "$mode" = hnsw ]; then
     OPENBLAS_CORETYPE=$coretype "$venv/bin/python" Benchmarks/search/hnsw_baseline.py "$data/base.npy" "$data/queries.npy"
     exit 0
 fi
+# The floor: one read of the matrix's bytes with every core (a plain C loop), measured in each round too.
+floor="$(mktemp)"
+trap 'rm -f "$floor"' EXIT
+cc -O2 -mavx2 -fopenmp Benchmarks/search/bandwidth.c -o "$floor"
 for round in $(seq "$rounds"); do
+    "$floor"
     "$xceptor" bench search --base "$data/base.npy" --queries "$data/queries.npy" --json | sed 's/"kind":"/"kind":"xceptor-/'
     OPENBLAS_CORETYPE=$coretype "$venv/bin/python" Benchmarks/search/faiss_baseline.py "$data/base.npy" "$data/queries.npy"
 done | python3 -c '
 import json, statistics, sys
 rows = [json.loads(line) for line in sys.stdin if line.strip()]
-for kind in ("xceptor-single", "xceptor-float16-single", "faiss-single", "numpy-single", "xceptor-batched", "faiss-batched"):
+for kind in ("bandwidth-floor", "xceptor-single", "xceptor-float16-single", "faiss-single", "numpy-single", "xceptor-batched", "faiss-batched"):
     values = sorted(round(r["milliseconds_per_query"], 2) for r in rows if r["kind"] == kind)
     if values:
         recalls = [r["recall_at10"] for r in rows if r["kind"] == kind and r.get("recall_at10") is not None]

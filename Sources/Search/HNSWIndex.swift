@@ -73,8 +73,9 @@ public final class HNSWIndex: @unchecked Sendable {
                      "\(newIDs.count) vectors of \(dimensions) values need \(newIDs.count * dimensions), got \(vectors.count)")
         guard !newIDs.isEmpty else { return }
         // Links of nodes read from a file are relinked below: they must be writable first.
-        for storage in [bottomLinks, upperSlots] { storage.own() }
+        bottomLinks.own()
         bottomCounts.own()
+        upperSlots.own()
         let first = count
         for (row, id) in newIDs.enumerated() {
             let level = drawLevel()
@@ -109,7 +110,8 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Pruning can drop every bottom-level link into a node (a few in ten thousand on clustered data, as in
     /// hnswlib and FAISS), and then no search ever finds it. Each such node is linked from its nearest
-    /// reachable node that has room (else in place of that node's farthest link), until all are reachable.
+    /// reachable node that has room (else in place of that node's farthest link); up to four passes, as a
+    /// replaced link can strand another node.
     private func linkUnreachable() {
         let base = UnsafePointer(values.pointer)
         let workspace = Workspace(nodes: count, linkCapacity: bottomCapacity + 1)
@@ -198,7 +200,10 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         var entries = [Candidate(distance: distance(query, entry, base), node: entry)]
         for layer in stride(from: min(top, level), through: 0, by: -1) {
+            // A node that other threads already linked to can meet itself here.
             let found = searchLayer(query, entries: entries, ef: parameters.efConstruction, layer: layer, base: base, workspace)
+                .filter { $0.node != node }
+            guard !found.isEmpty else { continue }
             let chosen = selectNeighbours(found, max: parameters.m, base: base)
             setOwnLinks(node, layer: layer, chosen, base: base)
             for neighbour in chosen { link(neighbour.node, to: node, layer: layer, base: base) }
@@ -306,7 +311,7 @@ public final class HNSWIndex: @unchecked Sendable {
             let (slots, count) = linkSlots(node, layer: layer)
             guard count > 0 else { return setLinks(node, layer: layer, chosen.map(\.node)) }
             let chosenNodes = Set(chosen.map(\.node))
-            let added = UnsafeBufferPointer(start: slots, count: count).filter { !chosenNodes.contains($0) }
+            let added = UnsafeBufferPointer(start: slots, count: count).filter { !chosenNodes.contains($0) && $0 != node }
             var scores = [Float](repeating: 0, count: added.count)
             xceptor_dot_rows(row(node, base), base, added, added.count, dimensions, &scores)
             let merged = (chosen + zip(added, scores).map { Candidate(distance: 1 - $1, node: $0) }).sorted()
@@ -320,6 +325,8 @@ public final class HNSWIndex: @unchecked Sendable {
         let capacity = layer == 0 ? bottomCapacity : parameters.m
         withLock(neighbour) {
             let (slots, count) = linkSlots(neighbour, layer: layer)
+            // Already there if `neighbour`, inserted alongside, chose `node` itself.
+            guard !UnsafeBufferPointer(start: slots, count: count).contains(node) else { return }
             if count < capacity {
                 slots[count] = node
                 if layer == 0 { bottomCounts.pointer[Int(neighbour)] += 1 } else { (slots - 1).pointee += 1 }
