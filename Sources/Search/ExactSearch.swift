@@ -67,9 +67,12 @@ public enum ExactSearch {
                         let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queries.count)
                         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                             for query in stride(from: lane, to: queries.count, by: lanes) {
+                                // Most scores lose to the worst kept: a plain comparison skips them.
                                 let row0 = query * count
-                                for row in 0..<count where accepted[row] {
+                                var threshold = best[query].threshold
+                                for row in 0..<count where scores[row0 + row] >= threshold && accepted[row] {
                                     best[query].offer(Neighbor(id: matrix.ids[start + row], score: scores[row0 + row]))
+                                    threshold = best[query].threshold
                                 }
                             }
                         }
@@ -142,8 +145,10 @@ extension ExactSearch {
             for start in stride(from: thread * share, to: min(count, (thread + 1) * share), by: chunk) {
                 let rows = min(chunk, min(count, (thread + 1) * share) - start)
                 score(start, rows, scores)
-                for row in 0..<rows where accept?(ids[start + row]) ?? true {
+                var threshold = best.threshold
+                for row in 0..<rows where scores[row] >= threshold && accept?(ids[start + row]) ?? true {
                     best.offer(Neighbor(id: ids[start + row], score: scores[row]))
+                    threshold = best.threshold
                 }
             }
             found.withLock { $0[thread] = best }
@@ -181,6 +186,9 @@ struct TopK {
         self.k = k
         items.reserveCapacity(k)
     }
+
+    /// The score a candidate must reach to be kept (ties are settled by id in `offer`).
+    var threshold: Float { items.count < k ? -.infinity : items[0].score }
 
     /// Whether `a` ranks below `b`.
     static func worse(_ a: Neighbor, _ b: Neighbor) -> Bool {
