@@ -74,26 +74,21 @@ struct SearchCommand: AsyncParsableCommand {
         // An index of this model beside the database: mapped, not read, so opening it is cheap.
         let indexed = (try? HNSWIndex.header(of: indexFile))?.label == modelID ? try HNSWIndex.read(from: indexFile) : nil
 
-        let neighbors: [Neighbor]
+        var neighbors: [Neighbor]?
         if case let (index, header)? = indexed, label == nil || !(exact || header.count < indexThreshold) {
-            // The index, or its copy of the vectors, plus an exact scan of what was stored after its last update.
             let tail = try await jobStore.searchVectors(modelID: modelID, afterImageID: header.key)
-            try SearchModel.check(query, against: index.dimensions)
-            let recent = SearchModel.matrix(tail, dimensions: index.dimensions)
-            if exact || header.count < indexThreshold {
-                neighbors = Neighbor.best(k, of: index.exactSearch(query, k: k) + (try ExactSearch.search(recent, query: query, k: k)))
+            // An index that holds embeddings purged since would answer with images that are gone.
+            let stored = try await jobStore.embeddingModels()[modelID] ?? 0
+            if header.count + tail.imageIDs.count == stored {
+                neighbors = try await indexSearch(index, header: header, tail: tail, query: query, jobStore: jobStore, modelID: modelID)
             } else {
-                // With --label, ten times the candidates, kept if their best label matches.
-                let wanted = label == nil ? k : 10 * k
-                let candidates = try index.search(query, k: wanted, ef: max(ef ?? 64, 2 * wanted), tail: recent)
-                if let label {
-                    let described = try await jobStore.imageSummaries(candidates.map(\.id), modelID: modelID)
-                    neighbors = Array(candidates.filter { described[$0.id]?.labels.first?.label == label }.prefix(k))
-                } else {
-                    neighbors = candidates
-                }
+                FileHandle.standardError.write(Data("""
+                    \(indexFile.path) holds embeddings purged since it was built; scanning the store instead \
+                    (run 'xceptor index build' to bring it up to date)\n
+                    """.utf8))
             }
-        } else {
+        }
+        if neighbors == nil {
             let stored = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
             try SearchModel.check(query, against: stored.dimensions)
             var accept: (@Sendable (Int64) -> Bool)?
@@ -103,7 +98,7 @@ struct SearchCommand: AsyncParsableCommand {
             }
             neighbors = try ExactSearch.search(SearchModel.matrix(stored, dimensions: stored.dimensions), query: query, k: k, accept: accept)
         }
-        let kept = neighbors.filter { $0.score >= (minScore ?? -.infinity) }
+        let kept = (neighbors ?? []).filter { $0.score >= (minScore ?? -.infinity) }
         let summaries = try await jobStore.imageSummaries(kept.map(\.id), modelID: modelID)
 
         if json {
@@ -120,6 +115,22 @@ struct SearchCommand: AsyncParsableCommand {
             let labels = summary.labels.prefix(3).map { "\($0.label) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
             print(String(format: "%.4f  job %-6lld  ", neighbor.score, summary.jobID) + "\(summary.url)  [\(labels)]")
         }
+    }
+
+    /// The index, or its copy of the vectors, plus an exact scan of what was stored after its last update.
+    private func indexSearch(_ index: HNSWIndex, header: HNSWIndex.FileHeader, tail: SearchVectors, query: [Float],
+                             jobStore: any JobStore, modelID: String) async throws -> [Neighbor] {
+        try SearchModel.check(query, against: index.dimensions)
+        let recent = SearchModel.matrix(tail, dimensions: index.dimensions)
+        if exact || header.count < indexThreshold {
+            return Neighbor.best(k, of: index.exactSearch(query, k: k) + (try ExactSearch.search(recent, query: query, k: k)))
+        }
+        // With --label, ten times the candidates, kept if their best label matches.
+        let wanted = label == nil ? k : 10 * k
+        let candidates = try index.search(query, k: wanted, ef: max(ef ?? 64, 2 * wanted), tail: recent)
+        guard let label else { return candidates }
+        let described = try await jobStore.imageSummaries(candidates.map(\.id), modelID: modelID)
+        return Array(candidates.filter { described[$0.id]?.labels.first?.label == label }.prefix(k))
     }
 
     private func queryVector(_ jobStore: any JobStore, modelID: String, model: ModelLoader) async throws -> [Float] {

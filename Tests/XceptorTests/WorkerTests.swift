@@ -180,6 +180,17 @@ struct WorkerTests {
 
         try await checkDuplicates(site, original: original, copy: copy, doneJobs: good.count)
         try await checkExport(site, doneJobs: good.count)
+
+        // An embedding removed after the index was built (as a purge does): the index is not trusted, the
+        // store is scanned instead, with a warning, and the removed image is never a result.
+        let removed = try #require(jobs[site.url(site.images[1])]?.imageID)
+        _ = try store.withRawConnection { try $0.run("DELETE FROM embeddings WHERE image_id = ?", [.integer(removed)]) }
+        let afterPurge = try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--index-threshold", "1", "--json"], in: site.dir)
+        #expect(afterPurge.stderr.contains("purged since it was built") && afterPurge.stderr.contains("index build"), "\(afterPurge.stderr)")
+        let remaining = try #require(try jsonObject(afterPurge.stdout)["results"] as? [[String: Any]])
+        #expect(remaining.count == site.images.count + otherFormats.count - 1)
+        #expect(!remaining.contains { $0["job"] as? Int == Int(jobs[site.url(site.images[1])]!.id) })
     }
 
     /// `duplicates`: the same bytes at two URLs form a group even at threshold 1; at -1 every job is in one.
