@@ -76,3 +76,9 @@ print(f"top label matches the package label for {right} of the {total} labelled 
 echo
 echo "== one job in full"
 "$xceptor" jobs show --db "$db" 1
+echo
+echo "== the images most similar to job 1 (cosine over the stored embeddings)"
+"$xceptor" search --db "$db" --job 1 -k 5
+echo
+echo "== near duplicates at cosine >= 0.8: generated variants grouped with their originals"
+"$xceptor" duplicates --db "$db" --threshold 0.8

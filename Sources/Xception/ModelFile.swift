@@ -59,14 +59,18 @@ public enum ModelFile {
             architecture: "xception", inputSize: weights.inputSize, labels: weights.labels,
             head: weights.head.map { Description.Dense(inputWidth: $0.inputWidth, outputWidth: $0.outputWidth, activation: $0.activation.rawValue) },
             tensors: [], source: source)
-        let provisional = try JSONEncoder().encode(description).count + tensors.count * 160 + 4096
+        // Sorted keys: the same weights must give the same bytes (and so the same model id) in any process;
+        // dictionary order changes from run to run.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let provisional = try encoder.encode(description).count + tensors.count * 160 + 4096
         let dataStart = align(fixedHeaderSize + provisional)
         var offset = dataStart
         for tensor in tensors {
             description.tensors.append(Description.Tensor(name: tensor.name, shape: tensor.shape, offset: offset))
             offset = align(offset + tensor.values.count * 4)
         }
-        var json = try JSONEncoder().encode(description)
+        var json = try encoder.encode(description)
         guard fixedHeaderSize + json.count <= dataStart else { throw ModelError.backend("model header overflowed its slot") }
         json.append(contentsOf: [UInt8](repeating: 0x20, count: dataStart - fixedHeaderSize - json.count))
 

@@ -24,6 +24,12 @@ struct ModelCommandTests {
         let imported = try await XceptorProcess.run(
             ["model", "import", keras, "--labels", "cup,fork,glass,knife,plate,spoon", "--output", "m.xcm"], in: dir)
         #expect(imported.status == 0, "\(imported.stderr)")
+        // Importing the same weights again, in another process, writes the same bytes: the model id (the
+        // file's checksum) must agree across hosts and re-imports, or their embeddings would never meet.
+        let again = try await XceptorProcess.run(
+            ["model", "import", keras, "--labels", "cup,fork,glass,knife,plate,spoon", "--output", "again.xcm"], in: dir)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try Data(contentsOf: dir.appendingPathComponent("again.xcm")) == Data(contentsOf: dir.appendingPathComponent("m.xcm")))
 
         let info = try jsonObject(try await XceptorProcess.run(["model", "info", "--model", "m.xcm", "--json"], in: dir).stdout)
         #expect(info["input_size"] as? Int == 150)
