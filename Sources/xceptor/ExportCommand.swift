@@ -45,7 +45,13 @@ struct ExportCommand: AsyncParsableCommand {
         let jobStore = try store.open()
         let modelID = try await SearchModel.resolve(jobStore, model: ModelLoader(model), location: store.location)
         let matrix = format == .npy ? try ExportFile(path: output!) : nil
-        let lines = try ExportFile(path: format == .npy ? String(output!.dropLast(4)) + ".jsonl" : output)
+        let lines: ExportFile
+        do {
+            lines = try ExportFile(path: format == .npy ? String(output!.dropLast(4)) + ".jsonl" : output)
+        } catch {
+            matrix?.discard()
+            throw error
+        }
         var after: JobID?, count = 0, dimensions: Int?
         do {
             while true {
@@ -79,7 +85,7 @@ struct ExportCommand: AsyncParsableCommand {
             lines.discard()
             throw error
         }
-        if let output {
+        if let output, output != "-" {
             let files = format == .npy ? "\(output) and \(String(output.dropLast(4))).jsonl" : output
             FileHandle.standardError.write(Data("exported \(count) embeddings of \(modelID) to \(files)\n".utf8))
         }
