@@ -34,30 +34,28 @@ def report(kind, build, ef, found, single, batched):
                       "queries_per_second_all_cores": len(queries) / batched}), flush=True)
 
 
+def measure(kind, build, set_ef, search):
+    """Per efSearch: each query alone (recall and latency), then all of them in one call (queries/s)."""
+    for ef in a.ef:
+        set_ef(ef)
+        start = time.perf_counter()
+        found = [search(q[None, :])[0] for q in queries]
+        single = time.perf_counter() - start
+        start = time.perf_counter()
+        search(queries)
+        report(kind, build, ef, found, single, time.perf_counter() - start)
+
+
 index = faiss.IndexHNSWFlat(base.shape[1], a.m, faiss.METRIC_INNER_PRODUCT)
 index.hnsw.efConstruction = a.ef_construction
 start = time.perf_counter()
 index.add(base)
 build = time.perf_counter() - start
-for ef in a.ef:
-    index.hnsw.efSearch = ef
-    start = time.perf_counter()
-    found = [index.search(q[None, :], k)[1][0] for q in queries]
-    single = time.perf_counter() - start
-    start = time.perf_counter()
-    index.search(queries, k)
-    report("faiss-hnsw", build, ef, found, single, time.perf_counter() - start)
+measure("faiss-hnsw", build, lambda ef: setattr(index.hnsw, "efSearch", ef), lambda q: index.search(q, k)[1])
 
 other = hnswlib.Index(space="ip", dim=base.shape[1])
 other.init_index(max_elements=base.shape[0], M=a.m, ef_construction=a.ef_construction)
 start = time.perf_counter()
 other.add_items(base)
 build = time.perf_counter() - start
-for ef in a.ef:
-    other.set_ef(ef)
-    start = time.perf_counter()
-    found = [other.knn_query(q[None, :], k)[0][0] for q in queries]
-    single = time.perf_counter() - start
-    start = time.perf_counter()
-    other.knn_query(queries, k)
-    report("hnswlib", build, ef, found, single, time.perf_counter() - start)
+measure("hnswlib", build, other.set_ef, lambda q: other.knn_query(q, k)[0])

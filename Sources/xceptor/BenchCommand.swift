@@ -230,7 +230,7 @@ extension BenchCommand {
     struct SearchBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "search",
-            abstract: "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query and per query in batches.",
+            abstract: "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query, per query in batches, and per single query over half-float rows (with its recall).",
             discussion: "Anchors (2 cores, 100k x 2048): memory-bandwidth floor 11.2 ms per scan; FAISS IndexFlatIP 28-34 ms single, 1.49 ms/query in batches of 64. Benchmarks/search/run.sh measures FAISS and numpy next to this.")
 
         @Option(name: .long, help: ArgumentHelp("The base vectors (.npy, n x d float32).", valueName: "file"))

@@ -71,11 +71,12 @@ struct SearchCommand: AsyncParsableCommand {
         let modelID = try await SearchModel.resolve(jobStore, model: loader, location: store.location)
         let query = try await queryVector(jobStore, modelID: modelID, model: loader)
         let indexFile = SearchModel.indexFile(for: store.location)
-        // An index of this model beside the database: mapped, not read, so opening it is cheap.
-        let indexed = (try? HNSWIndex.header(of: indexFile))?.label == modelID ? try HNSWIndex.read(from: indexFile) : nil
+        // An index of this model beside the database, mapped (not read) and only when it will serve.
+        let header = (try? HNSWIndex.header(of: indexFile)).flatMap { $0.label == modelID ? $0 : nil }
 
         var neighbors: [Neighbor]?
-        if case let (index, header)? = indexed, label == nil || !(exact || header.count < indexThreshold) {
+        if let header, label == nil || !(exact || header.count < indexThreshold) {
+            let (index, _) = try HNSWIndex.read(from: indexFile)
             let tail = try await jobStore.searchVectors(modelID: modelID, afterImageID: header.key)
             // An index that holds embeddings purged since would answer with images that are gone.
             let stored = try await jobStore.embeddingModels()[modelID] ?? 0
