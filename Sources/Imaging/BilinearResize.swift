@@ -1,9 +1,16 @@
+import CImageCodecs
+
 /// Pillow's `Image.resize(size, Image.BILINEAR)`, reproduced exactly (libImaging/Resample.c): a
 /// separable triangle filter whose support widens with the downscale factor (so it antialiases),
 /// coefficients normalised per output pixel and rounded to 22-bit fixed point, one pass into 8-bit
 /// pixels, then the other. The reference pipeline (Keras golden data) resized this way, with Pillow 13.
 public enum BilinearResize {
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+        resize(image, width: width, height: height, vectorised: true)
+    }
+
+    /// `vectorised: false` runs the plain loops everywhere (for tests comparing the two).
+    static func resize(_ image: RGBImage, width: Int, height: Int, vectorised: Bool) -> RGBImage {
         let horizontal = taps(input: image.width, output: width)
         let vertical = taps(input: image.height, output: height)
         // Pillow 13 picks the pass order, and the intermediate rounding makes the order visible. Its rule,
@@ -16,18 +23,18 @@ public enum BilinearResize {
             let firstColumn = horizontal.first[0]
             let columns = horizontal.first[width - 1] + horizontal.count[width - 1] - firstColumn
             let middle = pass(image.pixels, width: image.width, rows: 0..<height, columns: firstColumn..<firstColumn + columns,
-                              taps: vertical, vertical: true)
+                              taps: vertical, vertical: true, vectorised: vectorised)
             let output = pass(middle, width: columns, rows: 0..<height, columns: 0..<width,
-                              taps: horizontal.shifted(by: -firstColumn), vertical: false)
+                              taps: horizontal.shifted(by: -firstColumn), vertical: false, vectorised: vectorised)
             return RGBImage(width: width, height: height, pixels: output)
         }
         // Only the rows the vertical pass reads are resampled horizontally.
         let firstRow = vertical.first[0]
         let rows = vertical.first[height - 1] + vertical.count[height - 1] - firstRow
         let middle = pass(image.pixels, width: image.width, rows: firstRow..<firstRow + rows, columns: 0..<width,
-                          taps: horizontal, vertical: false)
+                          taps: horizontal, vertical: false, vectorised: vectorised)
         let output = pass(middle, width: width, rows: 0..<height, columns: 0..<width,
-                          taps: vertical.shifted(by: -firstRow), vertical: true)
+                          taps: vertical.shifted(by: -firstRow), vertical: true, vectorised: vectorised)
         return RGBImage(width: width, height: height, pixels: output)
     }
 
@@ -50,10 +57,15 @@ public enum BilinearResize {
     /// One separable pass over `input` (`width` pixels a row). A horizontal pass makes, for each input
     /// row in `rows`, the outputs `columns` from taps along the row; a vertical pass makes, for each output
     /// row in `rows`, the input `columns` from taps down the column. Output rows are `columns.count` wide.
-    private static func pass(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps, vertical: Bool) -> [UInt8] {
+    private static func pass(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps, vertical: Bool,
+                             vectorised: Bool) -> [UInt8] {
         let outputWidth = columns.count
         let half = Int32(1 << (precisionBits - 1))
         return [UInt8](unsafeUninitializedCapacity: outputWidth * rows.count * 3) { output, initialized in
+            initialized = outputWidth * rows.count * 3
+            if !vertical, vectorised, horizontalVectorised(input, width: width, rows: rows, columns: columns, taps: taps, into: output.baseAddress!) {
+                return
+            }
             input.withUnsafeBufferPointer { input in
                 taps.weights.withUnsafeBufferPointer { weights in
                     taps.first.withUnsafeBufferPointer { first in
@@ -98,7 +110,19 @@ public enum BilinearResize {
                     }
                 }
             }
-            initialized = outputWidth * rows.count * 3
+        }
+    }
+
+    /// The horizontal pass in C with AVX2 (the same integer sums, so the same bytes); false on CPUs
+    /// without AVX2, where the loop above runs.
+    private static func horizontalVectorised(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
+                                             into output: UnsafeMutablePointer<UInt8>) -> Bool {
+        let first = taps.first[columns].map { Int32($0) }
+        let count = taps.count[columns].map { Int32($0) }
+        let weights = Array(taps.weights[columns.lowerBound * taps.size..<columns.upperBound * taps.size])
+        return input.withUnsafeBufferPointer { input in
+            xceptor_resample_horizontal(input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
+                                        Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
         }
     }
 

@@ -100,7 +100,7 @@ struct DecodedImage: Sendable {
         (width, height) = dctDownscale ? try decoder.dimensions(bytes) : (image.width, image.height)
         input = BilinearResize.resize(image, width: inputSize, height: inputSize).normalizedForXception()
         // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
-        thumbnail = thumbnailSide > 0 ? try? image.fitting(maxSide: thumbnailSide).jpegData() : nil
+        thumbnail = thumbnailSide > 0 ? try? image.thumbnail(maxSide: thumbnailSide).jpegData() : nil
     }
 }
 

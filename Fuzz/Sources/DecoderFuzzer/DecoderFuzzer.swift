@@ -12,7 +12,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let image = try? decoder.decode(bytes) {
         precondition(image.pixels.count == image.width * image.height * 3, "decoded buffer does not match its size")
         _ = BilinearResize.resize(image, width: 71, height: 71).normalizedForXception()
-        _ = try? image.fitting(maxSide: 32).jpegData()
+        _ = try? image.thumbnail(maxSide: 32).jpegData()
     }
     if let small = try? decoder.decode(bytes, atLeast: 71) {
         precondition(small.pixels.count == small.width * small.height * 3, "downscaled buffer does not match its size")

@@ -33,4 +33,12 @@ int xceptor_gif_screen_size(const unsigned char *data, size_t size, int *width, 
 int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsigned char *output, size_t output_size,
                                    char *error);
 
+/// The horizontal pass of Pillow's 8-bit fixed-point resampling, vectorised (AVX2): for each of `rows` rows
+/// of `input` (`input_width` RGB pixels), output pixel x is the taps weights[x * weights_stride + t] over
+/// pixels first[x] + t (t < count[x]), rounded and clamped as Pillow does. Returns 0, or -1 when this CPU
+/// has no AVX2 or memory ran out: the caller then runs its plain loop.
+int xceptor_resample_horizontal(const unsigned char *input, int input_width, int rows, unsigned char *output,
+                                int output_width, const int *first, const int *count, const int *weights,
+                                int weights_stride);
+
 #endif
