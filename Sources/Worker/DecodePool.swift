@@ -1,15 +1,19 @@
 import Foundation
 import Synchronization
+import Xception
 
 /// A fixed set of threads for CPU-heavy work (decoding and resizing), so it never occupies the
-/// cooperative thread pool that the claim, fetch and store tasks need to stay responsive.
+/// cooperative thread pool that the claim, fetch and store tasks need to stay responsive. Each item takes
+/// its turn with the inference engine's batches (`CoreTurns`) rather than competing with them for the cores.
 final class DecodePool: Sendable {
     private let work = Mutex<(items: [@Sendable () -> Void], stopped: Bool)>(([], false))
     private let ready = DispatchSemaphore(value: 0)
     private let threads: Int
+    private let turns: CoreTurns
 
-    init(threads: Int) {
+    init(threads: Int, turns: CoreTurns) {
         self.threads = max(1, threads)
+        self.turns = turns
         for index in 0..<self.threads {
             let thread = Thread { [self] in serve() }
             thread.name = "xceptor-decode-\(index)"
@@ -26,6 +30,7 @@ final class DecodePool: Sendable {
                 return true
             }
             if accepted {
+                turns.announce()
                 ready.signal()
             } else {
                 continuation.resume(throwing: CancellationError())
@@ -46,7 +51,7 @@ final class DecodePool: Sendable {
                 state.items.isEmpty ? nil : state.items.removeFirst()
             }
             if let next {
-                next()
+                turns.take(next)
             } else if work.withLock({ $0.stopped }) {
                 return
             }

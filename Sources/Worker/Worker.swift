@@ -35,7 +35,7 @@ public final class Worker: Service, Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        pool = DecodePool(threads: configuration.decodeThreads)
+        pool = DecodePool(threads: configuration.decodeThreads, turns: engine.coreTurns)
         processor = JobProcessor(
             fetcher: fetcher, engine: engine, store: store, pool: pool, decoder: ImageDecoder(), labels: labels,
             modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
@@ -124,10 +124,13 @@ public final class Worker: Service, Sendable {
                     inFlight += jobs.count
                     metrics.setJobsInFlight(inFlight)
                     if !jobs.isEmpty { continue }
-                    if configuration.untilEmpty, inFlight == 0,
-                       try await !StoreRetry.run(logger: logger, { [store] in try await store.hasUnfinishedJobs() }) {
-                        logger.info("queue is empty; stopping")
-                        return
+                    if configuration.untilEmpty, inFlight == 0 {
+                        // This worker's own finished jobs count as running until they are written.
+                        try await writer.flush()
+                        if try await !StoreRetry.run(logger: logger, { [store] in try await store.hasUnfinishedJobs() }) {
+                            logger.info("queue is empty; stopping")
+                            return
+                        }
                     }
                     nextClaim = ContinuousClock.now + .seconds(configuration.idlePollSeconds)
                 }
@@ -144,6 +147,8 @@ public final class Worker: Service, Sendable {
                 case .jobEnded:
                     inFlight -= 1
                     metrics.setJobsInFlight(inFlight)
+                    // Out of work: look at the queue now (and, with --until-empty, whether it is done).
+                    if inFlight == 0 { nextClaim = ContinuousClock.now }
                 case .tick:
                     tickPending = false
                 case .graceOver:

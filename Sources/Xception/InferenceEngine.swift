@@ -32,6 +32,8 @@ public final class InferenceEngine: Sendable {
 
     public let network: XceptionNetwork
     public let configuration: Configuration
+    /// Where CPU-heavy work beside the engine waits for its turn between batches (see `CoreTurns`).
+    public let coreTurns = CoreTurns()
     private let state: EngineState
 
     public init(network: XceptionNetwork, configuration: Configuration = Configuration()) {
@@ -39,8 +41,8 @@ public final class InferenceEngine: Sendable {
         self.network = network
         self.configuration = configuration
         state = EngineState()
-        let thread = Thread { [state, network, configuration] in
-            Self.serve(state: state, network: network, configuration: configuration)
+        let thread = Thread { [state, network, configuration, coreTurns] in
+            Self.serve(state: state, network: network, configuration: configuration, turns: coreTurns)
         }
         thread.name = "xceptor-inference"
         thread.start()
@@ -61,15 +63,20 @@ public final class InferenceEngine: Sendable {
     /// Stops the engine thread once the queue is empty; later calls fail.
     public func shutdown() { state.stop() }
 
-    private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
-        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds) {
+    private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration, turns: CoreTurns) {
+        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds, whileWaiting: turns.networkIdle) {
             configuration.batchObserver?(batch.count)
-            do {
-                let predictions = try network.predict(batch.map(\.image), size: batch[0].size)
+            let started = ContinuousClock.now
+            turns.networkWillRun()
+            let outcome = Result { try network.predict(batch.map(\.image), size: batch[0].size) }
+            let seconds = Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6
+            switch outcome {
+            case let .success(predictions):
                 for (request, prediction) in zip(batch, predictions) { request.continuation.resume(returning: prediction) }
-            } catch {
+            case let .failure(error):
                 for request in batch { request.continuation.resume(throwing: error) }
             }
+            turns.networkDidRun(images: batch.count, longest: seconds)
         }
     }
 }
@@ -121,10 +128,12 @@ private final class EngineState: @unchecked Sendable {
     }
 
     /// Waits for work, then for up to `wait` seconds more while the batch is not full; nil once stopped
-    /// and drained. Requests of another input size wait for a later batch.
-    func nextBatch(max maxBatch: Int, wait: Double) -> [Request]? {
+    /// and drained. Requests of another input size wait for a later batch. `whileWaiting` is called
+    /// before any wait.
+    func nextBatch(max maxBatch: Int, wait: Double, whileWaiting: () -> Void) -> [Request]? {
         condition.lock()
         defer { condition.unlock() }
+        if pending.count < maxBatch, !stopped { whileWaiting() }
         while pending.isEmpty {
             if stopped { return nil }
             condition.wait()

@@ -52,15 +52,7 @@ public final class XceptionNetwork: Sendable {
             throw ModelError.backend("image \(bad) has \(images[bad].count) values, expected \(size)x\(size)x3 = \(pixels)")
         }
         let embeddings: [[Float]] = try state.withLock { state in
-            let key = PlanKey(batch: images.count, size: size)
-            let plan: InferencePlan
-            if let existing = state.plans[key] {
-                plan = existing
-            } else {
-                plan = try InferencePlan(weights: weights, batch: images.count, size: size, context: state.context,
-                                         sharedWeights: state.packedWeights, sharedArena: state.arena)
-                state.plans[key] = plan
-            }
+            let plan = try Self.plan(batch: images.count, size: size, weights: weights, in: &state)
             let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
             for (index, image) in images.enumerated() {
                 image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
@@ -71,6 +63,21 @@ public final class XceptionNetwork: Sendable {
             return (0..<images.count).map { Array(UnsafeBufferPointer(start: pooled + $0 * width, count: width)) }
         }
         return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
+    }
+
+    /// Builds the plan for `batch` images of `size`x`size` now rather than on first use: compiling the
+    /// kernels and packing the weights takes a few tenths of a second that the first images would wait.
+    public func prepare(batch: Int, size: Int) throws {
+        try state.withLock { state in _ = try Self.plan(batch: batch, size: size, weights: weights, in: &state) }
+    }
+
+    private static func plan(batch: Int, size: Int, weights: ModelWeights, in state: inout State) throws -> InferencePlan {
+        let key = PlanKey(batch: batch, size: size)
+        if let existing = state.plans[key] { return existing }
+        let plan = try InferencePlan(weights: weights, batch: batch, size: size, context: state.context,
+                                     sharedWeights: state.packedWeights, sharedArena: state.arena)
+        state.plans[key] = plan
+        return plan
     }
 
     /// Packed weight tensors held for all plans (for tests: batch sizes must not multiply them).

@@ -108,7 +108,10 @@ struct WorkerCommand: AsyncParsableCommand {
 
         let fetcher = Fetcher(configuration: fetch.configuration)
         let batchSizes = BatchSizeRelay()
-        let engine = InferenceEngine(network: try XceptionNetwork(weights: weights), configuration: .init(
+        let network = try XceptionNetwork(weights: weights)
+        // Full batches are the steady state: their kernels are compiled before the first job is claimed.
+        try network.prepare(batch: batch, size: inputSize)
+        let engine = InferenceEngine(network: network, configuration: .init(
             maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batchSizes.report($0) }))
         defer {
             engine.shutdown()
