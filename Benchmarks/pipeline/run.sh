@@ -2,7 +2,7 @@
 # End to end: 1,000 distinct JPEGs served by nginx on 127.0.0.1 -> enqueue -> `xceptor worker --until-empty`,
 # at 150 and 299 input, next to the engine's own `bench inference` figure at the same size and batch, same
 # machine, same run. The goal: end to end at >= 90% of the engine, i.e. fetch, decode and storage hidden.
-# Usage: [WORKER_FLAGS="--dct-downscale"] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
+# Usage: [WORKER_FLAGS="--dct-downscale"] [SIZES="150 299"] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-1000}"
@@ -16,23 +16,34 @@ xceptor="$(swift build -c release --show-bin-path)/xceptor"
 . Benchmarks/images/lib.sh
 serve_bench_images "$count"
 
-for size in 150 299; do
+# The engine is measured just before and just after each worker run, on about a quarter as many images, and
+# each round's ratio is against the mean of the two: this host's speed drifts by 10-20% within minutes, so a
+# single engine figure for all rounds would measure the drift as much as the pipeline.
+engine() {
+    "$xceptor" bench inference --size "$1" --batch "$batch" --iterations "$(( count / batch / 4 > 4 ? count / batch / 4 : 4 ))" --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["images_per_second"])'
+}
+for size in ${SIZES:-150 299}; do
+    before="$(engine "$size")"
     for round in $(seq "$rounds"); do
         rm -f "$work"/q.sqlite*
         "$xceptor" enqueue --db "$work/q.sqlite" --from "$work/urls.txt" >/dev/null
         line="$("$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
             --allow-private-networks --progress none 2>&1 | grep 'worker stopped')"
-        echo "{\"kind\": \"pipeline\", \"size\": $size, \"done\": $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line"), \"images_per_second\": $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line")}"
-        "$xceptor" bench inference --size "$size" --batch "$batch" --iterations 6 --json | sed 's/^{/{"kind": "engine", /'
+        after="$(engine "$size")"
+        echo "$size $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line") $before $after"
+        before="$after"
     done
 done | python3 -c '
-import json, statistics, sys
-rows = [json.loads(line) for line in sys.stdin if line.strip()]
-for size in (150, 299):
-    pipeline = [r["images_per_second"] for r in rows if r["size"] == size and r["kind"] == "pipeline"]
-    engine = [r["images_per_second"] for r in rows if r["size"] == size and r["kind"] == "engine"]
-    done = {r["done"] for r in rows if r["size"] == size and r["kind"] == "pipeline"}
+import statistics, sys
+rows = [line.split() for line in sys.stdin if line.strip()]
+for size in sorted({int(r[0]) for r in rows}):
+    runs = [(int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows if int(r[0]) == size]
+    pipeline = [p for _, p, _, _ in runs]
+    engine = [e for _, _, b, a in runs for e in (b, a)]
+    ratios = [p / ((b + a) / 2) for _, p, b, a in runs]
     print(f"{size}x{size}, batch '"$batch"': worker end to end median {statistics.median(pipeline):.1f} img/s {sorted(pipeline)} "
-          f"(jobs done per run: {sorted(done)}), engine alone median {statistics.median(engine):.1f} img/s "
-          f"{sorted(round(x, 1) for x in engine)}, ratio {statistics.median(pipeline) / statistics.median(engine):.2f}")
+          f"(jobs done per run: {sorted({d for d, _, _, _ in runs})}); engine alone before/after each run median "
+          f"{statistics.median(engine):.1f} img/s {sorted(round(x, 1) for x in engine)}; "
+          f"ratio per round {sorted(round(x, 3) for x in ratios)}, median {statistics.median(ratios):.3f}")
 '
