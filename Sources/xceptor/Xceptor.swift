@@ -35,12 +35,9 @@ struct Xceptor: AsyncParsableCommand {
     /// glibc hands freed memory above 128 KiB back to the kernel at once; SQLite frees its statement journal
     /// after every multi-row statement, so each queue transaction then page-faults it back in. Keeping up
     /// to 64 MiB mapped made claim+complete up to 1.8x faster with 4 processes (`xceptor bench queue`).
-    /// Setting the trim threshold also freezes glibc's mmap threshold at 128 KiB, so every decoded image
-    /// (megabytes) would be mapped, page-faulted and zeroed afresh; blocks up to 16 MiB come from the heap.
     private static func keepFreedMemoryMapped() {
         #if os(Linux)
         _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
-        _ = mallopt(M_MMAP_THRESHOLD, 16 << 20)
         #endif
     }
 }
