@@ -67,13 +67,8 @@ public enum ExactSearch {
                         let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queries.count)
                         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                             for query in stride(from: lane, to: queries.count, by: lanes) {
-                                // Most scores lose to the worst kept: a plain comparison skips them.
-                                let row0 = query * count
-                                var threshold = best[query].threshold
-                                for row in 0..<count where scores[row0 + row] >= threshold && accepted[row] {
-                                    best[query].offer(Neighbor(id: matrix.ids[start + row], score: scores[row0 + row]))
-                                    threshold = best[query].threshold
-                                }
+                                best[query].offer(UnsafeBufferPointer(rebasing: scores[query * count..<(query + 1) * count]),
+                                                  id: { matrix.ids[start + $0] }, accept: { accepted[$0] })
                             }
                         }
                     }
@@ -145,11 +140,8 @@ extension ExactSearch {
             for start in stride(from: thread * share, to: min(count, (thread + 1) * share), by: chunk) {
                 let rows = min(chunk, min(count, (thread + 1) * share) - start)
                 score(start, rows, scores)
-                var threshold = best.threshold
-                for row in 0..<rows where scores[row] >= threshold && accept?(ids[start + row]) ?? true {
-                    best.offer(Neighbor(id: ids[start + row], score: scores[row]))
-                    threshold = best.threshold
-                }
+                best.offer(UnsafeBufferPointer(start: scores, count: rows), id: { ids[start + $0] },
+                           accept: { accept?(ids[start + $0]) ?? true })
             }
             found.withLock { $0[thread] = best }
         }
@@ -189,6 +181,17 @@ struct TopK {
 
     /// The score a candidate must reach to be kept (ties are settled by id in `offer`).
     var threshold: Float { items.count < k ? -.infinity : items[0].score }
+
+    /// Offers each score, as `id(i)`, where `accept(i)`. Most scores of a long scan lose to the worst kept: one
+    /// comparison with the threshold skips them, without calling `accept` or touching the heap.
+    @inline(__always)
+    mutating func offer(_ scores: UnsafeBufferPointer<Float>, id: (Int) -> Int64, accept: (Int) -> Bool) {
+        var threshold = self.threshold
+        for index in scores.indices where scores[index] >= threshold && accept(index) {
+            offer(Neighbor(id: id(index), score: scores[index]))
+            threshold = self.threshold
+        }
+    }
 
     /// Whether `a` ranks below `b`.
     static func worse(_ a: Neighbor, _ b: Neighbor) -> Bool {
