@@ -93,7 +93,9 @@ def build_graph(tensors, size):
     nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"]))
     graph = helper.make_graph(nodes, "xception", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
                               [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 2048])], initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # IR version 8 (onnx 1.10+) is all the graph needs; newer onnx packages stamp versions that older
+    # ONNX Runtime builds refuse.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 def main():

@@ -7,11 +7,39 @@ enum DNNL {
     }
 
     /// A memory descriptor from logical NCHW-ordered dims and a format tag.
-    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) throws -> dnnl_memory_desc_t {
+    static func descriptor(_ dims: [Int], _ tag: dnnl_format_tag_t, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var descriptor = dnnl_memory_desc_t()
         let dims64 = dims.map(Int64.init)
-        try check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, dnnl_f32, tag), "memory descriptor \(dims)")
+        try check(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, type, tag), "memory descriptor \(dims)")
         return descriptor
+    }
+
+    /// The instruction set oneDNN's kernels use on this CPU, for file names ("avx2", "avx512_core_amx").
+    static var instructionSetTag: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
+        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core: return "avx512_core"
+        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
+        case dnnl_cpu_isa_avx2: return "avx2"
+        case dnnl_cpu_isa_avx: return "avx"
+        default: return "sse41"
+        }
+    }
+
+    /// The instruction set oneDNN's kernels use on this CPU, as people name it.
+    static var instructionSet: String {
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx512_core_amx: return "AVX-512 with AMX"
+        case dnnl_cpu_isa_avx512_core_bf16: return "AVX-512 with BF16"
+        case dnnl_cpu_isa_avx512_core_vnni: return "AVX-512 with VNNI"
+        case dnnl_cpu_isa_avx512_core: return "AVX-512"
+        case dnnl_cpu_isa_avx2_vnni: return "AVX2 with VNNI"
+        case dnnl_cpu_isa_avx2: return "AVX2"
+        case dnnl_cpu_isa_avx: return "AVX"
+        default: return "SSE4.1 or older"
+        }
     }
 }
 
@@ -42,6 +70,8 @@ final class DNNLTensor {
     /// Whether the plan places this tensor in its shared arena (set at `PlanBuilder.finalize`) rather
     /// than oneDNN allocating it.
     let deferred: Bool
+    /// What holds the bytes of a tensor that does not own them.
+    private var owner: AnyObject?
 
     /// - Parameter deferred: no buffer yet; the plan's memory planner assigns one.
     init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext, deferred: Bool = false) throws {
@@ -52,6 +82,18 @@ final class DNNLTensor {
         self.memory = memory!
         self.descriptor = descriptor
         self.deferred = deferred
+    }
+
+    /// A tensor over bytes oneDNN only reads (packed weights in a mapped file), kept alive with the tensor.
+    init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext, readOnly bytes: UnsafeRawPointer, keepingAlive owner: AnyObject) throws {
+        var memory: dnnl_memory_t?
+        var descriptor = descriptor
+        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, UnsafeMutableRawPointer(mutating: bytes)),
+                       "mapping packed weights")
+        self.memory = memory!
+        self.descriptor = descriptor
+        self.deferred = false
+        self.owner = owner
     }
 
     var byteCount: Int {

@@ -9,14 +9,14 @@ final class InferencePlan {
     /// The pooled embeddings, [batch][2048] float32.
     let pooled: DNNLTensor
 
-    init(weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, sharedWeights: PackedWeights? = nil,
-         sharedArena: SharedArena? = nil) throws {
+    init(weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, precision: Precision = .fp32,
+         sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) throws {
         guard size >= Architecture.minimumInputSize else {
             throw ModelError.inputTooSmall(size: size, minimum: Architecture.minimumInputSize)
         }
         self.batch = batch
         self.size = size
-        let builder = PlanBuilder(batch: batch, context: context, sharedWeights: sharedWeights, sharedArena: sharedArena)
+        let builder = PlanBuilder(batch: batch, context: context, precision: precision, sharedWeights: sharedWeights, sharedArena: sharedArena)
         self.builder = builder
         var x = try builder.input(channels: 3, height: size, width: size)
         input = x.tensor
@@ -70,7 +70,7 @@ final class InferencePlan {
         return weights
     }
 
-    private static func depthwise(_ model: ModelWeights, _ name: String) throws -> [Float] {
+    private static func depthwise(_ model: ModelWeights, _ name: String) throws -> WeightValues {
         guard let kernel = model.depthwise[name] else { throw ModelError.backend("no depthwise weights for \(name)") }
         return kernel
     }

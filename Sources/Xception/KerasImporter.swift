@@ -65,7 +65,7 @@ public struct KerasImporter {
                 let (depthwise, pointwise) = try source.separableKernels(named: name)
                 try expectShape(depthwise, [3, 3, inputChannels, 1], name + " depthwise")
                 try expectShape(pointwise, [1, 1, inputChannels, channels], name + " pointwise")
-                weights.depthwise[name] = transposeHWC(depthwise.values, channels: inputChannels)
+                weights.depthwise[name] = WeightValues(transposeHWC(depthwise.values, channels: inputChannels))
                 weights.convolutions[name] = try source.batchNorm(after: name).fold(hwioKernel: pointwise, into: name)
                 inputChannels = channels
             }
@@ -285,7 +285,7 @@ struct BatchNorm {
             }
         }
         let bias = (0..<cout).map { Float(Double(beta[$0]) - Double(mean[$0]) * scale[$0]) }
-        return FoldedConvolution(outputChannels: cout, inputChannels: cin, kernelSize: kh, kernel: folded, bias: bias)
+        return FoldedConvolution(outputChannels: cout, inputChannels: cin, kernelSize: kh, kernel: WeightValues(folded), bias: bias)
     }
 }
 

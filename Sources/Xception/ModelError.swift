@@ -5,6 +5,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case unsupportedModel(path: String, reason: String)
     case inputTooSmall(size: Int, minimum: Int)
+    case unsupportedPrecision(Precision, instructionSet: String)
     case backend(String)
 
     public var description: String {
@@ -19,6 +20,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "\(path) is not a model xceptor can import: \(reason)."
         case let .inputTooSmall(size, minimum):
             return "input size \(size) is too small; Xception needs at least \(minimum)x\(minimum) pixels."
+        case let .unsupportedPrecision(precision, instructionSet):
+            return "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
+                + "and this CPU's kernels use \(instructionSet). Run with --precision fp32."
         case let .backend(message):
             return "inference backend error: \(message)"
         }

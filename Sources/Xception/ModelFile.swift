@@ -6,9 +6,9 @@ import Foundation
 /// JSON description that follows, a UInt64 checksum of every byte after the 24-byte fixed header, then
 /// the JSON (architecture, input size, labels, head, and a table of tensors with their shapes and
 /// offsets), then the float32 tensors, each 64-byte aligned. Batch norms are already folded into the
-/// convolutions. Loading memory-maps the file; the engine then packs the weights into the layout of
-/// this CPU's kernels (a process-private copy: storing pre-packed layouts per ISA, so processes could
-/// share the mapped pages directly, is still to do).
+/// convolutions. Loading memory-maps the file and leaves the kernels there; the engine packs them into
+/// the layout of this CPU's kernels and keeps that in a second mapped file beside this one
+/// (`PackedWeightFile`), so N processes on a host share one copy of both.
 public enum ModelFile {
     public static let magic = Array("XCPTMDL1".utf8)
     public static let formatVersion: UInt32 = 1
@@ -39,18 +39,18 @@ public enum ModelFile {
 
     /// Writes `weights` to `path` (atomically: a reader never sees half a file).
     public static func write(_ weights: ModelWeights, to path: String, source: String? = nil) throws {
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
+        var tensors: [(name: String, shape: [Int], values: WeightValues)] = []
         for name in weights.convolutions.keys.sorted() {
             let conv = weights.convolutions[name]!
             tensors.append(("\(name)/kernel", [conv.outputChannels, conv.inputChannels, conv.kernelSize, conv.kernelSize], conv.kernel))
-            tensors.append(("\(name)/bias", [conv.outputChannels], conv.bias))
+            tensors.append(("\(name)/bias", [conv.outputChannels], WeightValues(conv.bias)))
         }
         for name in weights.depthwise.keys.sorted() {
             tensors.append(("\(name)/depthwise", [weights.depthwise[name]!.count / 9, 3, 3], weights.depthwise[name]!))
         }
         for (index, dense) in weights.head.enumerated() {
-            tensors.append(("head\(index)/kernel", [dense.inputWidth, dense.outputWidth], dense.kernel))
-            tensors.append(("head\(index)/bias", [dense.outputWidth], dense.bias))
+            tensors.append(("head\(index)/kernel", [dense.inputWidth, dense.outputWidth], WeightValues(dense.kernel)))
+            tensors.append(("head\(index)/bias", [dense.outputWidth], WeightValues(dense.bias)))
         }
 
         // Offsets depend on the JSON length, which depends on the offsets: lay out with a generous JSON
@@ -77,7 +77,8 @@ public enum ModelFile {
         var body = [UInt8](repeating: 0, count: offset - fixedHeaderSize)
         body.replaceSubrange(0..<json.count, with: json)
         for (tensor, entry) in zip(tensors, description.tensors) {
-            tensor.values.withUnsafeBytes { bytes in
+            tensor.values.withUnsafeBufferPointer { floats in
+                let bytes = UnsafeRawBufferPointer(floats)
                 body.replaceSubrange(entry.offset - fixedHeaderSize..<entry.offset - fixedHeaderSize + bytes.count, with: bytes)
             }
         }
@@ -97,6 +98,11 @@ public enum ModelFile {
     /// stored under it, so the same image embedded by the same weights at the same size is stored once,
     /// whatever the file is called, and embeddings made at different sizes are never mixed in a search.
     public static func identifier(_ path: String, inputSize: Int) throws -> String {
+        "xception-" + (try fingerprint(path)) + "@\(inputSize)"
+    }
+
+    /// The file's checksum from its header, in hex: what names these weights.
+    static func fingerprint(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ModelError.unreadable(path: path, reason: "cannot open it")
         }
@@ -106,65 +112,59 @@ public enum ModelFile {
             throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
         }
         let checksum = header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return "xception-" + String(checksum, radix: 16).leftPadded(to: 16) + "@\(inputSize)"
+        return String(checksum, radix: 16).leftPadded(to: 16)
     }
 
-    /// Reads a model file, checking its magic, version and checksum.
+    /// Reads a model file, checking its magic, version and checksum. The convolution kernels stay in the
+    /// mapped file rather than being copied, so processes that load the same file share those pages.
     public static func read(_ path: String) throws -> ModelWeights {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw ModelError.unreadable(path: path, reason: error.localizedDescription)
+        let file = try MappedFile(path: path)
+        let bytes = file.bytes
+        guard bytes.count >= fixedHeaderSize, Array(bytes[0..<8]) == magic else {
+            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
         }
-        return try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) -> ModelWeights in
-            guard bytes.count >= fixedHeaderSize, Array(bytes[0..<8]) == magic else {
-                throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
-            }
-            let version = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
-            guard version == formatVersion else {
-                throw ModelError.unreadable(path: path, reason: "model file format \(version); this xceptor reads format \(formatVersion). Import the model again with this version")
-            }
-            let jsonLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
-            let stored = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
-            let body = UnsafeRawBufferPointer(rebasing: bytes[fixedHeaderSize...])
-            guard checksum(body) == stored else {
-                throw ModelError.unreadable(path: path, reason: "its checksum does not match (the file is damaged or truncated); import the model again")
-            }
-            guard fixedHeaderSize + jsonLength <= bytes.count,
-                  let description = try? JSONDecoder().decode(Description.self, from: Data(bytes[fixedHeaderSize..<fixedHeaderSize + jsonLength]))
-            else { throw ModelError.unreadable(path: path, reason: "its description is unreadable") }
+        let version = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
+        guard version == formatVersion else {
+            throw ModelError.unreadable(path: path, reason: "model file format \(version); this xceptor reads format \(formatVersion). Import the model again with this version")
+        }
+        let jsonLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
+        let stored = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        guard checksum(UnsafeRawBufferPointer(rebasing: bytes[fixedHeaderSize...])) == stored else {
+            throw ModelError.unreadable(path: path, reason: "its checksum does not match (the file is damaged or truncated); import the model again")
+        }
+        guard fixedHeaderSize + jsonLength <= bytes.count,
+              let description = try? JSONDecoder().decode(Description.self, from: Data(bytes[fixedHeaderSize..<fixedHeaderSize + jsonLength]))
+        else { throw ModelError.unreadable(path: path, reason: "its description is unreadable") }
 
-            var values: [String: [Float]] = [:]
-            for tensor in description.tensors {
-                let count = tensor.shape.reduce(1, *)
-                guard tensor.offset >= fixedHeaderSize, tensor.offset + count * 4 <= bytes.count else {
-                    throw ModelError.unreadable(path: path, reason: "tensor \(tensor.name) lies outside the file")
-                }
-                values[tensor.name] = Array(UnsafeRawBufferPointer(rebasing: bytes[tensor.offset..<tensor.offset + count * 4]).bindMemory(to: Float.self))
+        var values: [String: WeightValues] = [:]
+        for tensor in description.tensors {
+            let count = tensor.shape.reduce(1, *)
+            guard tensor.offset >= fixedHeaderSize, tensor.offset % 4 == 0, count >= 0, tensor.offset + count * 4 <= bytes.count else {
+                throw ModelError.unreadable(path: path, reason: "tensor \(tensor.name) lies outside the file")
             }
-            func tensor(_ name: String) throws -> [Float] {
-                guard let found = values[name] else { throw ModelError.missingTensor(path: path, tensor: name) }
-                return found
-            }
-            var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize)
-            for entry in description.tensors where entry.name.hasSuffix("/kernel") && !entry.name.hasPrefix("head") {
-                let name = String(entry.name.dropLast("/kernel".count))
-                weights.convolutions[name] = FoldedConvolution(outputChannels: entry.shape[0], inputChannels: entry.shape[1], kernelSize: entry.shape[2],
-                                                               kernel: try tensor(entry.name), bias: try tensor("\(name)/bias"))
-            }
-            for entry in description.tensors where entry.name.hasSuffix("/depthwise") {
-                weights.depthwise[String(entry.name.dropLast("/depthwise".count))] = try tensor(entry.name)
-            }
-            for (index, dense) in description.head.enumerated() {
-                guard let activation = DenseLayer.Activation(rawValue: dense.activation) else {
-                    throw ModelError.unreadable(path: path, reason: "unknown activation \(dense.activation)")
-                }
-                weights.head.append(DenseLayer(inputWidth: dense.inputWidth, outputWidth: dense.outputWidth,
-                                               kernel: try tensor("head\(index)/kernel"), bias: try tensor("head\(index)/bias"), activation: activation))
-            }
-            return weights
+            values[tensor.name] = WeightValues(mapping: file, offset: tensor.offset, count: count)
         }
+        func tensor(_ name: String) throws -> WeightValues {
+            guard let found = values[name] else { throw ModelError.missingTensor(path: path, tensor: name) }
+            return found
+        }
+        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize)
+        for entry in description.tensors where entry.name.hasSuffix("/kernel") && !entry.name.hasPrefix("head") {
+            let name = String(entry.name.dropLast("/kernel".count))
+            weights.convolutions[name] = FoldedConvolution(outputChannels: entry.shape[0], inputChannels: entry.shape[1], kernelSize: entry.shape[2],
+                                                           kernel: try tensor(entry.name), bias: Array(try tensor("\(name)/bias")))
+        }
+        for entry in description.tensors where entry.name.hasSuffix("/depthwise") {
+            weights.depthwise[String(entry.name.dropLast("/depthwise".count))] = try tensor(entry.name)
+        }
+        for (index, dense) in description.head.enumerated() {
+            guard let activation = DenseLayer.Activation(rawValue: dense.activation) else {
+                throw ModelError.unreadable(path: path, reason: "unknown activation \(dense.activation)")
+            }
+            weights.head.append(DenseLayer(inputWidth: dense.inputWidth, outputWidth: dense.outputWidth,
+                                           kernel: Array(try tensor("head\(index)/kernel")), bias: Array(try tensor("head\(index)/bias")), activation: activation))
+        }
+        return weights
     }
 
     private static func align(_ value: Int) -> Int { (value + alignment - 1) / alignment * alignment }

@@ -3,7 +3,7 @@ public struct FoldedConvolution: Sendable, Equatable {
     public var outputChannels: Int
     public var inputChannels: Int
     public var kernelSize: Int
-    public var kernel: [Float]
+    public var kernel: WeightValues
     public var bias: [Float]
 }
 
@@ -25,7 +25,7 @@ public struct ModelWeights: Sendable, Equatable {
     /// by Keras name ("block1_conv1", "block4_sepconv2", "block4_shortcut").
     public var convolutions: [String: FoldedConvolution]
     /// Depthwise 3x3 kernels of the separable convolutions, [channel][kh][kw], by Keras name.
-    public var depthwise: [String: [Float]]
+    public var depthwise: [String: WeightValues]
     public var head: [DenseLayer]
     public var labels: [String]
     public var inputSize: Int

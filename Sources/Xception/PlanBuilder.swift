@@ -8,23 +8,6 @@ struct Activation {
     var width: Int
 }
 
-/// Weights already packed for a layout, shared by every plan of a network: batches of 1 to 8 from the
-/// engine each get a plan, and without sharing each would hold its own copy of the 84 MB of weights.
-final class PackedWeights {
-    private var packed: [String: [DNNLTensor]] = [:]
-
-    func lookup(_ key: String, layout: dnnl_memory_desc_t) -> DNNLTensor? {
-        packed[key]?.first { $0.matches(layout) }
-    }
-
-    func store(_ tensor: DNNLTensor, for key: String) {
-        packed[key, default: []].append(tensor)
-    }
-
-    /// Packed tensors held (one per weight and layout).
-    var count: Int { packed.values.reduce(0) { $0 + $1.count } }
-}
-
 /// One activation arena for all plans of a network, which run one at a time: it grows to the largest
 /// plan's need instead of every batch size keeping its own.
 final class SharedArena {
@@ -49,6 +32,8 @@ final class SharedArena {
 final class PlanBuilder {
     let batch: Int
     let context: DNNLContext
+    /// Of activations and weights; biases stay float32.
+    let dataType: dnnl_data_type_t
     /// Where packed weights are shared between plans (nil: this plan packs its own).
     let sharedWeights: PackedWeights?
     private(set) var steps: [(DNNLPrimitive, [(Int32, DNNLTensor)])] = []
@@ -64,9 +49,10 @@ final class PlanBuilder {
     private(set) var unsharedActivationBytes = 0
     private(set) var peakLiveActivationBytes = 0
 
-    init(batch: Int, context: DNNLContext, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) {
+    init(batch: Int, context: DNNLContext, precision: Precision = .fp32, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) {
         self.batch = batch
         self.context = context
+        self.dataType = precision.dataType
         self.sharedWeights = sharedWeights
         self.sharedArena = sharedArena ?? SharedArena()
     }
@@ -154,11 +140,11 @@ final class PlanBuilder {
         let k = weights.kernelSize
         let outHeight = (x.height + 2 * padding - k) / stride + 1
         let outWidth = (x.width + 2 * padding - k) / stride + 1
-        var source = try DNNL.descriptor([batch, weights.inputChannels, x.height, x.width], dnnl_format_tag_any)
-        var kernel = try DNNL.descriptor([weights.outputChannels, weights.inputChannels, k, k], dnnl_format_tag_any)
+        var source = try DNNL.descriptor([batch, weights.inputChannels, x.height, x.width], dnnl_format_tag_any, dataType)
+        var kernel = try DNNL.descriptor([weights.outputChannels, weights.inputChannels, k, k], dnnl_format_tag_any, dataType)
         var bias = try DNNL.descriptor([weights.outputChannels], dnnl_x)
         var destination = try target.map(\.tensor.descriptor)
-            ?? DNNL.descriptor([batch, weights.outputChannels, outHeight, outWidth], dnnl_format_tag_any)
+            ?? DNNL.descriptor([batch, weights.outputChannels, outHeight, outWidth], dnnl_format_tag_any, dataType)
         var operation = dnnl_convolution_desc_t()
         let strides: [Int64] = [Int64(stride), Int64(stride)]
         let pads: [Int64] = [Int64(padding), Int64(padding)]
@@ -173,17 +159,17 @@ final class PlanBuilder {
             (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
             (DNNL_ARG_WEIGHTS, try constant(weights.kernel, key: name + "/kernel", dims: [weights.outputChannels, weights.inputChannels, k, k],
                                             tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))),
-            (DNNL_ARG_BIAS, try constant(weights.bias, key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
+            (DNNL_ARG_BIAS, try constant(WeightValues(weights.bias), key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
             (DNNL_ARG_DST, output),
         ])
         return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
     }
 
     /// A 3x3 depthwise convolution, stride 1, 'same' padding, no bias (its batch norm follows the pointwise half).
-    func depthwise(_ x: Activation, _ kernel: [Float], name: String) throws -> Activation {
+    func depthwise(_ x: Activation, _ kernel: WeightValues, name: String) throws -> Activation {
         var source = x.tensor.descriptor
-        var weights = try DNNL.descriptor([x.channels, 1, 1, 3, 3], dnnl_format_tag_any)
-        var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any)
+        var weights = try DNNL.descriptor([x.channels, 1, 1, 3, 3], dnnl_format_tag_any, dataType)
+        var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any, dataType)
         var operation = dnnl_convolution_desc_t()
         let ones: [Int64] = [1, 1]
         try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
@@ -219,7 +205,7 @@ final class PlanBuilder {
         let padBottom = max(0, (outHeight - 1) * 2 + 3 - x.height)
         let padRight = max(0, (outWidth - 1) * 2 + 3 - x.width)
         var source = x.tensor.descriptor
-        var destination = try DNNL.descriptor([batch, x.channels, outHeight, outWidth], dnnl_format_tag_any)
+        var destination = try DNNL.descriptor([batch, x.channels, outHeight, outWidth], dnnl_format_tag_any, dataType)
         var operation = dnnl_pooling_v2_desc_t()
         let (strides, kernel, dilation): ([Int64], [Int64], [Int64]) = ([2, 2], [3, 3], [0, 0])
         let padLeft: [Int64] = [Int64(padBottom / 2), Int64(padRight / 2)]
@@ -235,7 +221,12 @@ final class PlanBuilder {
 
     /// Mean over the whole grid, reordered to a plain [batch][channels] matrix.
     func globalAveragePool(_ x: Activation) throws -> DNNLTensor {
-        var source = x.tensor.descriptor
+        // In float32 whatever the plan's precision: the mean of a few hundred values is the embedding,
+        // and bf16 would round it to three digits.
+        var float32 = x.tensor.descriptor
+        float32.data_type = dnnl_f32
+        let input = try conformed(x.tensor, to: float32)
+        var source = input.descriptor
         var destination = try DNNL.descriptor([batch, x.channels, 1, 1], dnnl_format_tag_any)
         var operation = dnnl_pooling_v2_desc_t()
         let ones: [Int64] = [1, 1]
@@ -246,10 +237,24 @@ final class PlanBuilder {
                        "describing the global average pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global average pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
+        append(primitive, [(DNNL_ARG_SRC, input), (DNNL_ARG_DST, output)])
         let plain = try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))
         pin(plain)
         return plain
+    }
+
+    /// Creates (and drops) a small convolution primitive in `dataType`: throws where this CPU has no kernel for it.
+    static func probeConvolution(dataType: dnnl_data_type_t, context: DNNLContext) throws {
+        var source = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
+        var kernel = try DNNL.descriptor([16, 16, 1, 1], dnnl_format_tag_any, dataType)
+        var destination = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
+        var operation = dnnl_convolution_desc_t()
+        let ones: [Int64] = [1, 1]
+        let zeros: [Int64] = [0, 0]
+        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
+                                                          &source, &kernel, nil, &destination, ones, zeros, zeros),
+                       "describing a probe convolution")
+        _ = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution")
     }
 
     /// `tensor` itself if it already has `layout`, else a reorder step into a new tensor that has.
@@ -263,16 +268,16 @@ final class PlanBuilder {
 
     /// Weights written once, in the layout the primitive wants (reordered now, not at every run), and
     /// reused from `sharedWeights` under `key` when another plan already packed them that way.
-    private func constant(_ values: [Float], key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
-        if let shared = sharedWeights?.lookup(key, layout: layout) { return shared }
+    private func constant(_ values: WeightValues, key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+        if let shared = sharedWeights?.lookup(key, layout: layout, context: context) { return shared }
         let tensor = try pack(values, dims: dims, tag: tag, as: layout)
         sharedWeights?.store(tensor, for: key)
         return tensor
     }
 
-    private func pack(_ values: [Float], dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    private func pack(_ values: WeightValues, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
         let plain = try DNNLTensor(DNNL.descriptor(dims, tag), context: context)
-        values.withUnsafeBytes { plain.dataPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        values.withUnsafeBufferPointer { plain.dataPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count * 4) }
         if plain.matches(layout) { return plain }
         let packed = try DNNLTensor(layout, context: context)
         let reorder = try DNNLPrimitive(reorderFrom: plain.descriptor, to: layout, context: context)

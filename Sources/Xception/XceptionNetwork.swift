@@ -21,13 +21,15 @@ public struct Prediction: Sendable, Equatable {
 /// are built on first use and kept; calls are serialised.
 public final class XceptionNetwork: Sendable {
     public let weights: ModelWeights
+    public let precision: Precision
+    private let store: PackedWeightStore?
     private let state: Mutex<State>
 
     private struct State: ~Copyable {
         var context: DNNLContext
         var plans: [PlanKey: InferencePlan] = [:]
         /// One packed copy of the weights, and one activation arena, for all plans (they run one at a time).
-        var packedWeights = PackedWeights()
+        var packedWeights: PackedWeights
         var arena = SharedArena()
     }
 
@@ -39,9 +41,19 @@ public final class XceptionNetwork: Sendable {
     /// Floating-point operations per image at `size`x`size` (for GFLOP/s figures).
     public static func flopsPerImage(size: Int) -> Double { Architecture.convolutionFLOPs(size: size) }
 
-    public init(weights: ModelWeights) throws {
+    /// - Throws: `ModelError.unsupportedPrecision` where this CPU has no kernels for `precision`.
+    /// - Parameter packedWeights: where the weights packed for this CPU are kept between runs; without it
+    ///   every process packs its own copy.
+    public init(weights: ModelWeights, precision: Precision = .fp32, packedWeights store: PackedWeightStore? = nil) throws {
+        let context = try DNNLContext()
+        guard precision.isSupported(context: context) else {
+            throw ModelError.unsupportedPrecision(precision, instructionSet: DNNL.instructionSet)
+        }
         self.weights = weights
-        state = Mutex(State(context: try DNNLContext()))
+        self.precision = precision
+        self.store = store
+        let file = store.flatMap { PackedWeightFile(path: $0.path, fingerprint: $0.fingerprint) }
+        state = Mutex(State(context: context, packedWeights: PackedWeights(file: file)))
     }
 
     /// Runs a batch of images, each `size`x`size`x3 float32 in HWC order, already normalised (x/127.5 - 1).
@@ -52,7 +64,7 @@ public final class XceptionNetwork: Sendable {
             throw ModelError.backend("image \(bad) has \(images[bad].count) values, expected \(size)x\(size)x3 = \(pixels)")
         }
         let embeddings: [[Float]] = try state.withLock { state in
-            let plan = try Self.plan(batch: images.count, size: size, weights: weights, in: &state)
+            let plan = try plan(batch: images.count, size: size, in: &state)
             let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
             for (index, image) in images.enumerated() {
                 image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
@@ -68,20 +80,30 @@ public final class XceptionNetwork: Sendable {
     /// Builds the plan for `batch` images of `size`x`size` now rather than on first use: compiling the
     /// kernels and packing the weights takes a few tenths of a second that the first images would wait.
     public func prepare(batch: Int, size: Int) throws {
-        try state.withLock { state in _ = try Self.plan(batch: batch, size: size, weights: weights, in: &state) }
+        try state.withLock { state in _ = try plan(batch: batch, size: size, in: &state) }
     }
 
-    private static func plan(batch: Int, size: Int, weights: ModelWeights, in state: inout State) throws -> InferencePlan {
+    private func plan(batch: Int, size: Int, in state: inout State) throws -> InferencePlan {
         let key = PlanKey(batch: batch, size: size)
         if let existing = state.plans[key] { return existing }
-        let plan = try InferencePlan(weights: weights, batch: batch, size: size, context: state.context,
+        let plan = try InferencePlan(weights: weights, batch: batch, size: size, context: state.context, precision: precision,
                                      sharedWeights: state.packedWeights, sharedArena: state.arena)
         state.plans[key] = plan
+        if let store, state.packedWeights.hasUnsaved {
+            do {
+                try state.packedWeights.save(to: store)
+            } catch {
+                store.report("could not keep the packed weights in \(store.path) (\(error)); every process packs its own copy until it can be written")
+            }
+        }
         return plan
     }
 
     /// Packed weight tensors held for all plans (for tests: batch sizes must not multiply them).
     var packedWeightCount: Int { state.withLock { $0.packedWeights.count } }
+
+    /// Of those, the ones read in place from the packed weight file.
+    var mappedWeightCount: Int { state.withLock { $0.packedWeights.mappedCount } }
 
     /// The Dense layers, in plain Swift: a few hundred thousand multiply-adds per image.
     private func head(_ embedding: [Float]) -> [Float] {

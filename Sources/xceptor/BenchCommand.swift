@@ -132,6 +132,9 @@ extension BenchCommand {
         @Option(name: .long, help: "Timed batches.")
         var iterations = 10
 
+        @Option(name: .long, help: "Number format of activations and weights (bf16 needs AVX-512).")
+        var precision = Precision.fp32
+
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
@@ -143,7 +146,7 @@ extension BenchCommand {
 
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
-            let network = try XceptionNetwork(weights: model.load())
+            let network = try model.network(model.load(), precision: precision)
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threadCount)
             if json {
                 try printEncoded(result)

@@ -21,6 +21,9 @@ struct EmbedCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): faster, pixels slightly off the reference pipeline.")
     var dctDownscale = false
 
+    @Option(name: .long, help: "Number format of activations and weights: fp32 (exact) or bf16 (needs AVX-512; faster where the CPU has bf16 instructions).")
+    var precision = Precision.fp32
+
     @Flag(name: .long, help: "Print one JSON object per image.")
     var json = false
 
@@ -37,7 +40,7 @@ struct EmbedCommand: AsyncParsableCommand {
         _ = KernelThreads.configure(nil)
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
-        let engine = InferenceEngine(network: try XceptionNetwork(weights: weights))
+        let engine = InferenceEngine(network: try model.network(weights, precision: precision))
         defer { engine.shutdown() }
         let decoder = ImageDecoder()
 

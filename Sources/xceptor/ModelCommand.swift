@@ -25,7 +25,16 @@ struct ModelOptions: ParsableArguments {
         }
         return try ModelFile.read(path)
     }
+
+    /// The network for `weights` (loaded from this model file), keeping the weights it packs for this CPU
+    /// beside the file, where every later process on the host maps them instead of packing its own copy.
+    func network(_ weights: ModelWeights, precision: Precision = .fp32,
+                 warn: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }) throws -> XceptionNetwork {
+        try XceptionNetwork(weights: weights, precision: precision, packedWeights: try? PackedWeightStore(modelPath: path, report: warn))
+    }
 }
+
+extension Precision: ExpressibleByArgument {}
 
 extension ModelCommand {
     struct Fetch: AsyncParsableCommand {

@@ -177,6 +177,6 @@ struct SearchCommand: AsyncParsableCommand {
             throw ValidationError("the stored embeddings were made by model \(modelID), not by \(model.path); pass that model with --model")
         }
         let input = try ImageDecoder().modelInput(from: bytes, size: size)
-        return try XceptionNetwork(weights: weights).predict([input], size: size)[0].embedding
+        return try model.network().predict([input], size: size)[0].embedding
     }
 }

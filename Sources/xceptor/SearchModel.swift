@@ -59,4 +59,6 @@ final class ModelLoader {
         loaded = weights
         return weights
     }
+
+    func network() throws -> XceptionNetwork { try options.network(weights()) }
 }

@@ -109,7 +109,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
         let fetcher = Fetcher(configuration: fetch.configuration)
         let batchSizes = BatchSizeRelay()
-        let network = try XceptionNetwork(weights: weights)
+        let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()

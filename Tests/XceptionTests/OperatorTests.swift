@@ -81,7 +81,7 @@ struct OperatorTests {
 
         let builder = PlanBuilder(batch: shape.batch, context: try DNNLContext())
         let x = try builder.input(channels: shape.channels, height: shape.height, width: shape.width)
-        let weights = FoldedConvolution(outputChannels: outputChannels, inputChannels: shape.channels, kernelSize: k, kernel: kernel, bias: bias)
+        let weights = FoldedConvolution(outputChannels: outputChannels, inputChannels: shape.channels, kernelSize: k, kernel: WeightValues(kernel), bias: bias)
         let y = try builder.convolution(x, weights, name: "test", stride: stride, padding: 0, relu: relu)
         let output = try builder.output(y)
         Self.write(input, into: x.tensor)
@@ -108,7 +108,7 @@ struct OperatorTests {
         let builder = PlanBuilder(batch: shape.batch, context: try DNNLContext())
         let x = try builder.input(channels: shape.channels, height: shape.height, width: shape.width)
         let target = try builder.input(channels: outputChannels, height: outShape.height, width: outShape.width)
-        let weights = FoldedConvolution(outputChannels: outputChannels, inputChannels: shape.channels, kernelSize: 1, kernel: kernel, bias: bias)
+        let weights = FoldedConvolution(outputChannels: outputChannels, inputChannels: shape.channels, kernelSize: 1, kernel: WeightValues(kernel), bias: bias)
         let y = try builder.convolution(x, weights, name: "test", stride: 2, padding: 0, relu: false, accumulateInto: target)
         Self.write(input, into: x.tensor)
         Self.write(residual, into: target.tensor)
@@ -128,7 +128,7 @@ struct OperatorTests {
 
         let builder = PlanBuilder(batch: shape.batch, context: try DNNLContext())
         let x = try builder.input(channels: shape.channels, height: shape.height, width: shape.width)
-        let output = try builder.output(try builder.depthwise(x, kernel, name: "test"))
+        let output = try builder.output(try builder.depthwise(x, WeightValues(kernel), name: "test"))
         Self.write(input, into: x.tensor)
         try builder.run()
 

@@ -1,0 +1,194 @@
+import CDNNL
+import Foundation
+
+/// Weights already packed for a layout, shared by every plan of a network: batches of 1 to 8 from the
+/// engine each get a plan, and without sharing each would hold its own copy of the 84 MB of weights.
+/// With a `PackedWeightFile`, packed weights come from that mapped file (shared by every process on the
+/// host) and only what it lacks is packed here, to be saved for the next process.
+final class PackedWeights {
+    private var packed: [String: [DNNLTensor]] = [:]
+    private let file: PackedWeightFile?
+    /// Packed in this process (the file lacked them), and how many of them the last save wrote.
+    private var packedHere: [(name: String, tensor: DNNLTensor)] = []
+    private var savedCount = 0
+    /// Tensors that are views of the file.
+    private(set) var mappedCount = 0
+
+    init(file: PackedWeightFile? = nil) {
+        self.file = file
+    }
+
+    func lookup(_ key: String, layout: dnnl_memory_desc_t, context: DNNLContext) -> DNNLTensor? {
+        if let held = packed[key]?.first(where: { $0.matches(layout) }) { return held }
+        guard let mapped = try? file?.tensor(key, layout: layout, context: context) else { return nil }
+        packed[key, default: []].append(mapped)
+        mappedCount += 1
+        return mapped
+    }
+
+    func store(_ tensor: DNNLTensor, for key: String) {
+        packed[key, default: []].append(tensor)
+        packedHere.append((key, tensor))
+    }
+
+    /// Packed tensors held (one per weight and layout).
+    var count: Int { packed.values.reduce(0) { $0 + $1.count } }
+
+    var hasUnsaved: Bool { packedHere.count > savedCount }
+
+    /// Writes the file's tensors and those packed here into a new file at `store.path`.
+    func save(to store: PackedWeightStore) throws {
+        try PackedWeightFile.write(to: store.path, fingerprint: store.fingerprint, keeping: file, adding: packedHere)
+        savedCount = packedHere.count
+    }
+}
+
+/// Where a network keeps its weights packed for this CPU's kernels between runs: a file beside the model,
+/// one per instruction set (a model directory shared by different CPUs keeps one for each).
+public struct PackedWeightStore: Sendable {
+    public let path: String
+    /// The model file's checksum: packed weights of other weights are never used.
+    let fingerprint: String
+    /// Told, in a sentence, when the file could not be written (each process then packs its own copy).
+    let report: @Sendable (String) -> Void
+
+    public init(modelPath: String, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        fingerprint = try ModelFile.fingerprint(modelPath)
+        path = "\(modelPath).\(DNNL.instructionSetTag).packed"
+        self.report = report
+    }
+}
+
+/// Packed weights in a file, mapped read-only so that every process on a host reads one copy.
+///
+/// Layout (little-endian): the 8-byte magic "XCPTPAK1", a UInt32 format version, a UInt32 length of the
+/// JSON description that follows, a UInt64 checksum of every byte after the 24-byte fixed header, then
+/// the JSON (the model's fingerprint, the oneDNN build and CPU it was packed for, and per tensor its name,
+/// oneDNN memory descriptor, offset and length), then the tensors, each 64-byte aligned. A file written
+/// for other weights, another oneDNN or CPU, or damaged, is ignored and replaced.
+final class PackedWeightFile {
+    static let magic = Array("XCPTPAK1".utf8)
+    static let formatVersion: UInt32 = 1
+    private static let fixedHeaderSize = 24
+    private static let alignment = 64
+
+    private struct Description: Codable {
+        struct Entry: Codable {
+            var name: String
+            var layout: Data  // the dnnl_memory_desc_t's bytes
+            var offset: Int
+            var bytes: Int
+        }
+
+        var fingerprint: String
+        var library: String
+        var entries: [Entry]
+    }
+
+    private let mapping: MappedFile
+    private let entries: [String: [(layout: dnnl_memory_desc_t, offset: Int, bytes: Int)]]
+
+    /// What a file must have been written for: this oneDNN, this CPU's kernels, this descriptor layout.
+    private static var library: String {
+        let version = dnnl_version().pointee
+        return "oneDNN \(version.major).\(version.minor).\(version.patch) \(String(cString: version.hash)), \(DNNL.instructionSetTag), "
+            + "descriptor \(MemoryLayout<dnnl_memory_desc_t>.size) bytes"
+    }
+
+    /// The file at `path` if it holds weights packed for `fingerprint` on this oneDNN and CPU, whole;
+    /// nil if there is none or it does not.
+    init?(path: String, fingerprint: String) {
+        guard let mapping = try? MappedFile(path: path) else { return nil }
+        let bytes = mapping.bytes
+        guard bytes.count >= Self.fixedHeaderSize, Array(bytes[0..<8]) == Self.magic,
+              bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian == Self.formatVersion
+        else { return nil }
+        let jsonLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
+        let stored = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
+        guard Self.fixedHeaderSize + jsonLength <= bytes.count,
+              ModelFile.checksum(UnsafeRawBufferPointer(rebasing: bytes[Self.fixedHeaderSize...])) == stored,
+              let description = try? JSONDecoder().decode(Description.self, from: Data(bytes[Self.fixedHeaderSize..<Self.fixedHeaderSize + jsonLength])),
+              description.fingerprint == fingerprint, description.library == Self.library
+        else { return nil }
+        var entries: [String: [(layout: dnnl_memory_desc_t, offset: Int, bytes: Int)]] = [:]
+        for entry in description.entries {
+            guard entry.layout.count == MemoryLayout<dnnl_memory_desc_t>.size, entry.offset >= Self.fixedHeaderSize + jsonLength,
+                  entry.offset % Self.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
+            else { return nil }
+            var layout = entry.layout.withUnsafeBytes { $0.loadUnaligned(as: dnnl_memory_desc_t.self) }
+            guard dnnl_memory_desc_get_size(&layout) == entry.bytes else { return nil }
+            entries[entry.name, default: []].append((layout, entry.offset, entry.bytes))
+        }
+        self.mapping = mapping
+        self.entries = entries
+    }
+
+    /// The tensor `name` packed as `layout`, reading the mapped bytes in place; nil if the file lacks it.
+    func tensor(_ name: String, layout: dnnl_memory_desc_t, context: DNNLContext) throws -> DNNLTensor? {
+        var wanted = layout
+        guard let entry = entries[name]?.first(where: { candidate in
+            var stored = candidate.layout
+            return dnnl_memory_desc_equal(&stored, &wanted) != 0
+        }) else { return nil }
+        return try DNNLTensor(entry.layout, context: context, readOnly: mapping.bytes.baseAddress! + entry.offset, keepingAlive: mapping)
+    }
+
+    /// Writes `existing`'s tensors and `added` into a new file at `path`, replacing it in one rename, so a
+    /// process that maps the old file keeps reading it whole.
+    static func write(to path: String, fingerprint: String, keeping existing: PackedWeightFile?,
+                      adding added: [(name: String, tensor: DNNLTensor)]) throws {
+        var tensors: [(name: String, layout: dnnl_memory_desc_t, bytes: UnsafeRawBufferPointer)] = []
+        for (name, stored) in existing?.entries ?? [:] {
+            for entry in stored {
+                tensors.append((name, entry.layout, UnsafeRawBufferPointer(rebasing: existing!.mapping.bytes[entry.offset..<entry.offset + entry.bytes])))
+            }
+        }
+        for (name, tensor) in added {
+            tensors.append((name, tensor.descriptor, UnsafeRawBufferPointer(start: tensor.dataPointer, count: tensor.byteCount)))
+        }
+        tensors.sort { $0.name < $1.name }
+
+        // Offsets depend on the JSON's length and the JSON holds the offsets: lay out after a generous
+        // slot, then pad the JSON to fill it.
+        var description = Description(fingerprint: fingerprint, library: library, entries: [])
+        let slot = align(fixedHeaderSize + (try JSONEncoder().encode(description)).count + tensors.count * 2048 + 4096)
+        var offset = slot
+        for tensor in tensors {
+            let layout = withUnsafeBytes(of: tensor.layout) { Data($0) }
+            description.entries.append(.init(name: tensor.name, layout: layout, offset: offset, bytes: tensor.bytes.count))
+            offset = align(offset + tensor.bytes.count)
+        }
+        var json = try JSONEncoder().encode(description)
+        guard fixedHeaderSize + json.count <= slot else { throw ModelError.backend("packed weights header overflowed its slot") }
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: slot - fixedHeaderSize - json.count))
+
+        var body = [UInt8](repeating: 0, count: offset - fixedHeaderSize)
+        body.replaceSubrange(0..<json.count, with: json)
+        for (tensor, entry) in zip(tensors, description.entries) {
+            body.withUnsafeMutableBytes { ($0.baseAddress! + entry.offset - fixedHeaderSize).copyMemory(from: tensor.bytes.baseAddress!, byteCount: entry.bytes) }
+        }
+        var header = magic
+        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
+        withUnsafeBytes(of: UInt32(json.count).littleEndian) { header += $0 }
+        withUnsafeBytes(of: body.withUnsafeBytes { ModelFile.checksum($0) }.littleEndian) { header += $0 }
+
+        let temporary = "\(path).\(getpid()).\(UUID().uuidString).tmp"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw ModelError.unreadable(path: path, reason: "cannot create \(temporary) beside it")
+        }
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        do {
+            try handle.write(contentsOf: Data(header))
+            try body.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none)) }
+            try handle.close()
+        } catch {
+            try? handle.close()
+            throw ModelError.unreadable(path: path, reason: "could not write it (\(error.localizedDescription))")
+        }
+        guard rename(temporary, path) == 0 else {
+            throw ModelError.unreadable(path: path, reason: "could not move \(temporary) over it (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    private static func align(_ value: Int) -> Int { (value + alignment - 1) / alignment * alignment }
+}
