@@ -75,8 +75,10 @@ private final class CurlEngine: @unchecked Sendable {
         self.configuration = configuration
         multi = curl_multi_init()
         xceptor_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
-        let thread = Thread { [self] in run() }
-        thread.name = "xceptor-fetch"
+        let thread = Thread { [self] in
+            try? "xc-fetch".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)  // for top -H; Thread.name does not reach the OS on Linux
+            run()
+        }
         thread.start()
     }
 

@@ -15,8 +15,10 @@ final class DecodePool: Sendable {
         self.threads = max(1, threads)
         self.turns = turns
         for index in 0..<self.threads {
-            let thread = Thread { [self] in serve() }
-            thread.name = "xceptor-decode-\(index)"
+            let thread = Thread { [self] in
+                try? "xc-decode-\(index)".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)  // for top -H; Thread.name does not reach the OS on Linux
+                serve()
+            }
             thread.start()
         }
     }

@@ -42,9 +42,11 @@ public final class InferenceEngine: Sendable {
         self.configuration = configuration
         state = EngineState()
         let thread = Thread { [state, network, configuration, coreTurns] in
+            // Named for top -H and perf (Foundation's Thread.name does not reach the OS thread on Linux);
+            // the kernel threads oneDNN starts from here inherit the name.
+            try? "xc-inference".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             Self.serve(state: state, network: network, configuration: configuration, turns: coreTurns)
         }
-        thread.name = "xceptor-inference"
         thread.start()
     }
 
