@@ -14,32 +14,23 @@ enum DNNL {
         return descriptor
     }
 
-    /// The instruction set oneDNN's kernels use on this CPU, for file names ("avx2", "avx512_core_amx").
-    static var instructionSetTag: String {
-        switch dnnl_get_effective_cpu_isa() {
-        case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx"
-        case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16"
-        case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni"
-        case dnnl_cpu_isa_avx512_core: return "avx512_core"
-        case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
-        case dnnl_cpu_isa_avx2: return "avx2"
-        case dnnl_cpu_isa_avx: return "avx"
-        default: return "sse41"
-        }
-    }
+    /// The instruction set oneDNN's kernels use on this CPU: a tag for file names ("avx2",
+    /// "avx512_core_amx") and a name for people ("AVX-512 with AMX").
+    static var instructionSetTag: String { currentInstructionSet.tag }
+    static var instructionSet: String { currentInstructionSet.name }
 
-    /// The instruction set oneDNN's kernels use on this CPU, as people name it.
-    static var instructionSet: String {
-        switch dnnl_get_effective_cpu_isa() {
-        case dnnl_cpu_isa_avx512_core_amx: return "AVX-512 with AMX"
-        case dnnl_cpu_isa_avx512_core_bf16: return "AVX-512 with BF16"
-        case dnnl_cpu_isa_avx512_core_vnni: return "AVX-512 with VNNI"
-        case dnnl_cpu_isa_avx512_core: return "AVX-512"
-        case dnnl_cpu_isa_avx2_vnni: return "AVX2 with VNNI"
-        case dnnl_cpu_isa_avx2: return "AVX2"
-        case dnnl_cpu_isa_avx: return "AVX"
-        default: return "SSE4.1 or older"
-        }
+    private static var currentInstructionSet: (tag: String, name: String) {
+        let known: [(isa: dnnl_cpu_isa_t, tag: String, name: String)] = [
+            (dnnl_cpu_isa_avx512_core_amx, "avx512_core_amx", "AVX-512 with AMX"),
+            (dnnl_cpu_isa_avx512_core_bf16, "avx512_core_bf16", "AVX-512 with BF16"),
+            (dnnl_cpu_isa_avx512_core_vnni, "avx512_core_vnni", "AVX-512 with VNNI"),
+            (dnnl_cpu_isa_avx512_core, "avx512_core", "AVX-512"),
+            (dnnl_cpu_isa_avx2_vnni, "avx2_vnni", "AVX2 with VNNI"),
+            (dnnl_cpu_isa_avx2, "avx2", "AVX2"),
+            (dnnl_cpu_isa_avx, "avx", "AVX"),
+        ]
+        let isa = dnnl_get_effective_cpu_isa()
+        return known.first { $0.isa == isa }.map { ($0.tag, $0.name) } ?? ("sse41", "SSE4.1 or older")
     }
 }
 
