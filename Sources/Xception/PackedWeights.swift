@@ -36,10 +36,11 @@ final class PackedWeights {
 
     var hasUnsaved: Bool { packedHere.count > savedCount }
 
-    /// Writes the file's tensors and those packed here into a new file at `store.path`.
+    /// Writes the file's tensors and those packed here into a new file at `store.path`. A failed write is
+    /// not retried for the same tensors (the caller reports it once).
     func save(to store: PackedWeightStore) throws {
+        defer { savedCount = packedHere.count }
         try PackedWeightFile.write(to: store.path, fingerprint: store.fingerprint, keeping: file, adding: packedHere)
-        savedCount = packedHere.count
     }
 }
 
