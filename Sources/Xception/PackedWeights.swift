@@ -62,16 +62,13 @@ public struct PackedWeightStore: Sendable {
 
 /// Packed weights in a file, mapped read-only so that every process on a host reads one copy.
 ///
-/// Layout (little-endian): the 8-byte magic "XCPTPAK1", a UInt32 format version, a UInt32 length of the
-/// JSON description that follows, a UInt64 checksum of every byte after the 24-byte fixed header, then
-/// the JSON (the model's fingerprint, the oneDNN build and CPU it was packed for, and per tensor its name,
-/// oneDNN memory descriptor, offset and length), then the tensors, each 64-byte aligned. A file written
-/// for other weights, another oneDNN or CPU, or damaged, is ignored and replaced.
+/// Layout: a `BlobFile` with the magic "XCPTPAK1", whose JSON gives the model's fingerprint, the oneDNN
+/// build and CPU it was packed for, and per tensor its name, oneDNN memory descriptor, offset and length,
+/// and whose blobs are the packed tensors. A file written for other weights, another oneDNN or CPU, or
+/// damaged, is ignored and replaced.
 final class PackedWeightFile {
     static let magic = Array("XCPTPAK1".utf8)
     static let formatVersion: UInt32 = 1
-    private static let fixedHeaderSize = 24
-    private static let alignment = 64
 
     private struct Description: Codable {
         struct Entry: Codable {
@@ -101,20 +98,14 @@ final class PackedWeightFile {
     init?(path: String, fingerprint: String) {
         guard let mapping = try? MappedFile(path: path) else { return nil }
         let bytes = mapping.bytes
-        guard bytes.count >= Self.fixedHeaderSize, Array(bytes[0..<8]) == Self.magic,
-              bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian == Self.formatVersion
-        else { return nil }
-        let jsonLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
-        let stored = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
-        guard Self.fixedHeaderSize + jsonLength <= bytes.count,
-              ModelFile.checksum(UnsafeRawBufferPointer(rebasing: bytes[Self.fixedHeaderSize...])) == stored,
-              let description = try? JSONDecoder().decode(Description.self, from: Data(bytes[Self.fixedHeaderSize..<Self.fixedHeaderSize + jsonLength])),
+        guard let json = try? BlobFile.description(of: bytes, magic: Self.magic, version: Self.formatVersion),
+              let description = try? JSONDecoder().decode(Description.self, from: json),
               description.fingerprint == fingerprint, description.library == Self.library
         else { return nil }
         var entries: [String: [(layout: dnnl_memory_desc_t, offset: Int, bytes: Int)]] = [:]
         for entry in description.entries {
-            guard entry.layout.count == MemoryLayout<dnnl_memory_desc_t>.size, entry.offset >= Self.fixedHeaderSize + jsonLength,
-                  entry.offset % Self.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
+            guard entry.layout.count == MemoryLayout<dnnl_memory_desc_t>.size, entry.offset >= BlobFile.fixedHeaderSize + json.count,
+                  entry.offset % BlobFile.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
             else { return nil }
             var layout = entry.layout.withUnsafeBytes { $0.loadUnaligned(as: dnnl_memory_desc_t.self) }
             guard dnnl_memory_desc_get_size(&layout) == entry.bytes else { return nil }
@@ -149,47 +140,15 @@ final class PackedWeightFile {
         }
         tensors.sort { $0.name < $1.name }
 
-        // Offsets depend on the JSON's length and the JSON holds the offsets: lay out after a generous
-        // slot, then pad the JSON to fill it.
-        var description = Description(fingerprint: fingerprint, library: library, entries: [])
-        let slot = align(fixedHeaderSize + (try JSONEncoder().encode(description)).count + tensors.count * 2048 + 4096)
-        var offset = slot
-        for tensor in tensors {
-            let layout = withUnsafeBytes(of: tensor.layout) { Data($0) }
-            description.entries.append(.init(name: tensor.name, layout: layout, offset: offset, bytes: tensor.bytes.count))
-            offset = align(offset + tensor.bytes.count)
-        }
-        var json = try JSONEncoder().encode(description)
-        guard fixedHeaderSize + json.count <= slot else { throw ModelError.backend("packed weights header overflowed its slot") }
-        json.append(contentsOf: [UInt8](repeating: 0x20, count: slot - fixedHeaderSize - json.count))
-
-        var body = [UInt8](repeating: 0, count: offset - fixedHeaderSize)
-        body.replaceSubrange(0..<json.count, with: json)
-        for (tensor, entry) in zip(tensors, description.entries) {
-            body.withUnsafeMutableBytes { ($0.baseAddress! + entry.offset - fixedHeaderSize).copyMemory(from: tensor.bytes.baseAddress!, byteCount: entry.bytes) }
-        }
-        var header = magic
-        withUnsafeBytes(of: formatVersion.littleEndian) { header += $0 }
-        withUnsafeBytes(of: UInt32(json.count).littleEndian) { header += $0 }
-        withUnsafeBytes(of: body.withUnsafeBytes { ModelFile.checksum($0) }.littleEndian) { header += $0 }
-
-        let temporary = "\(path).\(getpid()).\(UUID().uuidString).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw ModelError.unreadable(path: path, reason: "cannot create \(temporary) beside it")
-        }
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
-        do {
-            try handle.write(contentsOf: Data(header))
-            try body.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none)) }
-            try handle.close()
-        } catch {
-            try? handle.close()
-            throw ModelError.unreadable(path: path, reason: "could not write it (\(error.localizedDescription))")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw ModelError.unreadable(path: path, reason: "could not move \(temporary) over it (\(String(cString: strerror(errno))))")
-        }
+        let (header, body) = try BlobFile.encode(
+            magic: magic, version: formatVersion, sizes: tensors.map(\.bytes.count), bytesPerEntry: 2048,
+            describe: { offsets in
+                let entries = zip(tensors, offsets).map { tensor, offset in
+                    Description.Entry(name: tensor.name, layout: withUnsafeBytes(of: tensor.layout) { Data($0) }, offset: offset, bytes: tensor.bytes.count)
+                }
+                return try JSONEncoder().encode(Description(fingerprint: fingerprint, library: library, entries: entries))
+            },
+            fill: { index, destination in destination.copyMemory(from: tensors[index].bytes) })
+        try BlobFile.write(header: header, body: body, to: path)
     }
-
-    private static func align(_ value: Int) -> Int { (value + alignment - 1) / alignment * alignment }
 }
