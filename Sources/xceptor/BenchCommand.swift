@@ -126,7 +126,7 @@ extension BenchCommand {
         @Option(name: .long, help: "Images per batch.")
         var batch = 8
 
-        @Option(name: .long, help: "Threads for the kernels (default: all cores).")
+        @Option(name: .long, help: "Threads for the kernels (default: $OMP_NUM_THREADS, else all cores).")
         var threads: Int?
 
         @Option(name: .long, help: "Timed batches.")

@@ -41,7 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest inference batch.")
     var batch = 8
 
-    @Option(name: .long, help: "Inference threads (default: the cores).")
+    @Option(name: .long, help: "Inference threads (default: $OMP_NUM_THREADS, else the cores).")
     var threads: Int?
 
     @Option(name: .long, help: "Decode threads (default: the cores).")
