@@ -63,7 +63,8 @@ public enum BilinearResize {
         let half = Int32(1 << (precisionBits - 1))
         return [UInt8](unsafeUninitializedCapacity: outputWidth * rows.count * 3) { output, initialized in
             initialized = outputWidth * rows.count * 3
-            if !vertical, vectorised, horizontalVectorised(input, width: width, rows: rows, columns: columns, taps: taps, into: output.baseAddress!) {
+            if vectorised, vectorisedPass(input, width: width, rows: rows, columns: columns, taps: taps, vertical: vertical,
+                                          into: output.baseAddress!) {
                 return
             }
             input.withUnsafeBufferPointer { input in
@@ -113,16 +114,22 @@ public enum BilinearResize {
         }
     }
 
-    /// The horizontal pass in C with AVX2 (the same integer sums, so the same bytes); false on CPUs
-    /// without AVX2, where the loop above runs.
-    private static func horizontalVectorised(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
-                                             into output: UnsafeMutablePointer<UInt8>) -> Bool {
-        let first = taps.first[columns].map { Int32($0) }
-        let count = taps.count[columns].map { Int32($0) }
-        let weights = Array(taps.weights[columns.lowerBound * taps.size..<columns.upperBound * taps.size])
+    /// A pass in C with AVX2 (the same integer sums, so the same bytes); false on CPUs without AVX2, where
+    /// the loops above run.
+    private static func vectorisedPass(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
+                                       vertical: Bool, into output: UnsafeMutablePointer<UInt8>) -> Bool {
+        // The taps of the outputs this pass makes: per row when vertical, per column when horizontal.
+        let outputs = vertical ? rows : columns
+        let first = taps.first[outputs].map { Int32($0) }
+        let count = taps.count[outputs].map { Int32($0) }
+        let weights = Array(taps.weights[outputs.lowerBound * taps.size..<outputs.upperBound * taps.size])
         return input.withUnsafeBufferPointer { input in
-            xceptor_resample_horizontal(input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
-                                        Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
+            if vertical {
+                return xceptor_resample_vertical(input.baseAddress!, Int32(width), Int32(columns.lowerBound), Int32(rows.count), output,
+                                                 Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
+            }
+            return xceptor_resample_horizontal(input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
+                                               Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
         }
     }
 

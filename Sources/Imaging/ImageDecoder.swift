@@ -94,11 +94,13 @@ public struct ImageDecoder: Sendable {
             }
         }
         let outputComponents = components == 4 ? 4 : 3
-        var output = [UInt8](repeating: 0, count: Int(width) * Int(height) * outputComponents)
         var inverted: Int32 = 0
-        let status = output.withUnsafeMutableBufferPointer { buffer in
-            xceptor_jpeg_decode(bytes, bytes.count, Int32(denominator), buffer.baseAddress, buffer.count, &width, &height, &components,
-                                &inverted, &message)
+        var status: Int32 = 0
+        // Not zero-filled first: a successful decode writes every scanline.
+        var output = [UInt8](unsafeUninitializedCapacity: Int(width) * Int(height) * outputComponents) { buffer, initialized in
+            status = xceptor_jpeg_decode(bytes, bytes.count, Int32(denominator), buffer.baseAddress, buffer.count, &width, &height,
+                                         &components, &inverted, &message)
+            initialized = status == 0 ? buffer.count : 0
         }
         guard status == 0 else { throw ImageError.corrupt(format: "JPEG", reason: String(cString: message)) }
         if components == 4 { output = Self.cmykToRGB(output, inverted: inverted != 0) }

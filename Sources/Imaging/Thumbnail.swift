@@ -26,6 +26,16 @@ extension RGBImage {
         return BilinearResize.resize(factor > 1 ? reduced(by: factor) : self, width: size.width, height: size.height)
     }
 
+    /// The same preview, resampled from `copy`: a smaller version of this whole image at any aspect ratio
+    /// (such as the model's square input, already made). Reading that copy instead of the full image again
+    /// saves most of a thumbnail's cost (about a quarter of a photo's decoding at 150 px input). The copy
+    /// is used only when it has at least the preview's pixels along both axes; otherwise, as `thumbnail(maxSide:)`.
+    public func thumbnail(maxSide: Int, resampling copy: RGBImage) -> RGBImage {
+        guard let size = fittingSize(maxSide: maxSide) else { return self }
+        guard copy.width >= size.width, copy.height >= size.height else { return thumbnail(maxSide: maxSide) }
+        return BilinearResize.resize(copy, width: size.width, height: size.height)
+    }
+
     /// Each `factor`x`factor` block averaged into one pixel (rounded); blocks cut by the right or bottom
     /// edge average the pixels they have.
     func reduced(by factor: Int) -> RGBImage {

@@ -98,9 +98,10 @@ struct DecodedImage: Sendable {
         let image = try decoder.decode(bytes, atLeast: dctDownscale ? max(inputSize, thumbnailSide) : nil)
         // The stored facts are the image's own size, not the size it was decoded at.
         (width, height) = dctDownscale ? try decoder.dimensions(bytes) : (image.width, image.height)
-        input = BilinearResize.resize(image, width: inputSize, height: inputSize).normalizedForXception()
+        let resized = BilinearResize.resize(image, width: inputSize, height: inputSize)
+        input = resized.normalizedForXception()
         // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
-        thumbnail = thumbnailSide > 0 ? try? image.thumbnail(maxSide: thumbnailSide).jpegData() : nil
+        thumbnail = thumbnailSide > 0 ? try? image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : nil
     }
 }
 

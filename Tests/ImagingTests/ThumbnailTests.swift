@@ -2,13 +2,27 @@ import Testing
 
 @testable import Imaging
 
-@Suite("Thumbnails (box reduction, then the bilinear filter) and the vectorised resize")
+@Suite("Thumbnails and the vectorised resize")
 struct ThumbnailTests {
     /// Noise-like pixels from a seed (a multiplicative hash of seed and position), so a failure replays.
     static func randomImage(width: Int, height: Int, seed: UInt64) -> RGBImage {
         RGBImage(width: width, height: height, pixels: (0..<UInt64(width * height * 3)).map {
             UInt8(truncatingIfNeeded: (($0 &+ seed) &* 0x9E37_79B9_7F4A_7C15) >> 56)
         })
+    }
+
+    /// A smooth image (a colour gradient): two resampling paths must agree closely on it; noise would not
+    /// tell them apart.
+    static func gradient(width: Int, height: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                pixels[(y * width + x) * 3] = UInt8(x * 255 / (width - 1))
+                pixels[(y * width + x) * 3 + 1] = UInt8(y * 255 / (height - 1))
+                pixels[(y * width + x) * 3 + 2] = UInt8((x + y) * 255 / (width + height - 2))
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
     }
 
     @Test("a reduced pixel is its block's rounded mean, edge blocks included (odd sizes, against a plain loop)")
@@ -40,18 +54,7 @@ struct ThumbnailTests {
 
     @Test("a thumbnail has the fitted size and stays close to the direct bilinear resize")
     func thumbnailSizeAndContent() throws {
-        // A smooth image (a colour gradient): both paths must agree closely; noise would not tell them apart.
-        let width = 997
-        let height = 611
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        for y in 0..<height {
-            for x in 0..<width {
-                pixels[(y * width + x) * 3] = UInt8(x * 255 / (width - 1))
-                pixels[(y * width + x) * 3 + 1] = UInt8(y * 255 / (height - 1))
-                pixels[(y * width + x) * 3 + 2] = UInt8((x + y) * 255 / (width + height - 2))
-            }
-        }
-        let image = RGBImage(width: width, height: height, pixels: pixels)
+        let image = Self.gradient(width: 997, height: 611)
         let thumbnail = image.thumbnail(maxSide: 128)
         let direct = image.fitting(maxSide: 128)
         #expect(thumbnail.width == 128 && thumbnail.height == 78)
@@ -64,7 +67,24 @@ struct ThumbnailTests {
         #expect(slightlyLarger.thumbnail(maxSide: 128) == slightlyLarger.fitting(maxSide: 128))
     }
 
-    @Test("the vectorised horizontal pass gives the plain loop's bytes: few and many taps, both pass orders, upscaling")
+    @Test("a thumbnail resampled from the model's square input has the fitted size and stays close to the direct resize")
+    func thumbnailFromSquareCopy() {
+        let image = Self.gradient(width: 997, height: 611)
+        let square = BilinearResize.resize(image, width: 150, height: 150)
+        let thumbnail = image.thumbnail(maxSide: 128, resampling: square)
+        let direct = image.fitting(maxSide: 128)
+        #expect(thumbnail.width == 128 && thumbnail.height == 78)
+        let worst = zip(thumbnail.pixels, direct.pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        #expect(worst <= 3, "largest difference to the direct resize: \(worst) levels")
+        // A copy with fewer pixels than the thumbnail needs along an axis is not used: the full image is.
+        let tooSmall = BilinearResize.resize(image, width: 100, height: 100)
+        #expect(image.thumbnail(maxSide: 128, resampling: tooSmall) == image.thumbnail(maxSide: 128))
+        // An image that already fits is its own thumbnail.
+        let small = Self.randomImage(width: 100, height: 50, seed: 3)
+        #expect(small.thumbnail(maxSide: 128, resampling: square) == small)
+    }
+
+    @Test("the vectorised passes give the plain loops' bytes: few and many taps, both pass orders, upscaling")
     func vectorisedResizeIsExact() {
         let seed = UInt64.random(in: 0...UInt64.max)
         // (source, target): 700 -> 150 has 11 taps, 3001 -> 61 has 101 (seven 16-tap blocks), 37 -> 150 enlarges;

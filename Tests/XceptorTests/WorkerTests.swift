@@ -132,7 +132,14 @@ struct WorkerTests {
             let topLabel = (expected["labels"] as? [[String: Any]])?.first?["label"] as? String
             #expect(result.labels.first?.label == topLabel, "\(name)")
             #expect(result.labels.count == 5)
-            #expect(result.image.thumbnail?.starts(with: [0xFF, 0xD8, 0xFF]) == true, "\(name): a JPEG thumbnail")
+            // A JPEG preview that fits in 128 px with the image's own aspect ratio (made from the square model input).
+            let thumbnail = try ImageDecoder().decode(try #require(result.image.thumbnail, "\(name): a thumbnail"))
+            let (width, height) = (result.image.width, result.image.height)
+            let longest = max(thumbnail.width, thumbnail.height)
+            let aspect: Double = Double(width) / Double(height)
+            let thumbnailAspect: Double = Double(thumbnail.width) / Double(thumbnail.height)
+            #expect(longest == min(128, max(width, height)), "\(name): \(thumbnail.width)x\(thumbnail.height)")
+            #expect(abs(thumbnailAspect - aspect) < 0.05 * aspect, "\(name): \(thumbnail.width)x\(thumbnail.height) for \(width)x\(height)")
         }
         // The same bytes under two URLs: embedded once, both jobs point at it.
         let original = try #require(jobs[site.url(site.images[0])]), copy = try #require(jobs[site.url("same-bytes.jpg")])

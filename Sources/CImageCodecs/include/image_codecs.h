@@ -41,4 +41,10 @@ int xceptor_resample_horizontal(const unsigned char *input, int input_width, int
                                 int output_width, const int *first, const int *count, const int *weights,
                                 int weights_stride);
 
+/// The vertical pass, vectorised (AVX2): output row r (`output_width` RGB pixels) is the taps
+/// weights[r * weights_stride + t] over input rows first[r] + t (t < count[r]), from column `first_column`
+/// of `input` (`input_width` RGB pixels a row) on. Returns 0, or -1 when this CPU has no AVX2.
+int xceptor_resample_vertical(const unsigned char *input, int input_width, int first_column, int rows, unsigned char *output,
+                              int output_width, const int *first, const int *count, const int *weights, int weights_stride);
+
 #endif
