@@ -2,6 +2,8 @@
 # End to end: 1,000 distinct JPEGs served by nginx on 127.0.0.1 -> enqueue -> `xceptor worker --until-empty`,
 # at 150 and 299 input, next to the engine's own `bench inference` figure at the same size and batch, same
 # machine, same run. The goal: end to end at >= 90% of the engine, i.e. fetch, decode and storage hidden.
+# Each worker run also reports how much of its time the engine spent in batches (engine_busy): what the
+# pipeline leaves to the network, measured inside the run, so the host's drift does not move it.
 # Usage: [WORKER_FLAGS="--dct-downscale"] [SIZES="150 299"] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +33,8 @@ for size in ${SIZES:-150 299}; do
         line="$("$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
             --allow-private-networks --progress none 2>&1 | grep 'worker stopped')"
         after="$(engine "$size")"
-        echo "$size $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line") $before $after"
+        echo "$size $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line") $before $after" \
+            "$(sed -E 's/.*engine_busy=([0-9.]+)%.*/\1/' <<<"$line")"
         before="$after"
     done
 done | python3 -c '
@@ -39,11 +42,13 @@ import statistics, sys
 rows = [line.split() for line in sys.stdin if line.strip()]
 for size in sorted({int(r[0]) for r in rows}):
     runs = [(int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows if int(r[0]) == size]
+    busy = [float(r[5]) for r in rows if int(r[0]) == size]
     pipeline = [p for _, p, _, _ in runs]
     engine = [e for _, _, b, a in runs for e in (b, a)]
     ratios = [p / ((b + a) / 2) for _, p, b, a in runs]
     print(f"{size}x{size}, batch '"$batch"': worker end to end median {statistics.median(pipeline):.1f} img/s {sorted(pipeline)} "
           f"(jobs done per run: {sorted({d for d, _, _, _ in runs})}); engine alone before/after each run median "
           f"{statistics.median(engine):.1f} img/s {sorted(round(x, 1) for x in engine)}; "
-          f"ratio per round {sorted(round(x, 3) for x in ratios)}, median {statistics.median(ratios):.3f}")
+          f"ratio per round {sorted(round(x, 3) for x in ratios)}, median {statistics.median(ratios):.3f}; "
+          f"engine busy (share of the worker run spent in batches) {sorted(busy)}%, median {statistics.median(busy):.1f}%")
 '

@@ -43,9 +43,9 @@ public final class Worker: Service, Sendable {
         writer = ResultWriter(store: store, leases: leases, metrics: metrics, logger: logger, batchSize: configuration.writeBatch)
     }
 
-    /// Feeds the engine's batch sizes into the metrics (the engine reports them through its observer).
-    public var batchSizeObserver: @Sendable (Int) -> Void {
-        { [metrics] size in metrics.inferenceBatchSize.record(size) }
+    /// Feeds the engine's batches (size, seconds) into the metrics (the engine reports them through its observer).
+    public var batchObserver: @Sendable (Int, Double) -> Void {
+        { [metrics] images, seconds in metrics.batchRan(images: images, seconds: seconds) }
     }
 
     /// What this worker did so far.
@@ -78,6 +78,8 @@ public final class Worker: Service, Sendable {
                 "done": "\(totals.done)", "failed": "\(totals.failed)", "released": "\(totals.released)",
                 "elapsed_s": "\(String(format: "%.2f", seconds))",
                 "images_per_s": "\(String(format: "%.1f", Double(totals.done) / max(seconds, 0.001)))",
+                // The share of the run the network was computing: what the pipeline around it did not hide.
+                "engine_busy": "\(String(format: "%.1f%%", 100 * totals.inferenceSeconds / max(seconds, 0.001)))",
             ])
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)

@@ -18,6 +18,8 @@ final class WorkerMetrics: Sendable {
     let releasedJobs = Counter(label: "xceptor_jobs_released_total")
     let fetchedBytes = Counter(label: "xceptor_fetched_bytes_total")
     let inferenceBatchSize = Recorder(label: "xceptor_inference_batch_size", aggregate: true)
+    /// Seconds the network spent computing batches: its rate is the engine's utilisation (1 = always busy).
+    let inferenceBusy = FloatingPointCounter(label: "xceptor_inference_busy_seconds_total")
     let jobsInFlight = Gauge(label: "xceptor_jobs_in_flight")
     private let stageTimers: [Stage: Metrics.Timer]
     private let queueDepth: [JobState: Gauge]
@@ -34,6 +36,12 @@ final class WorkerMetrics: Sendable {
 
     func record(_ stage: Stage, since start: ContinuousClock.Instant) {
         stageTimers[stage]!.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+    }
+
+    func batchRan(images: Int, seconds: Double) {
+        inferenceBatchSize.record(images)
+        inferenceBusy.increment(by: seconds)
+        totals.withLock { $0.inferenceSeconds += seconds }
     }
 
     func recordQueue(_ status: QueueStatus) {
@@ -75,4 +83,6 @@ public struct WorkerTotals: Sendable, Equatable {
     public var released = 0
     /// Jobs between claim and store right now.
     public var inFlight = 0
+    /// Seconds the shared engine spent computing batches while this worker ran.
+    public var inferenceSeconds = 0.0
 }

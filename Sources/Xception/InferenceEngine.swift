@@ -10,11 +10,12 @@ public final class InferenceEngine: Sendable {
         public var maxBatch: Int
         public var maxWaitSeconds: Double
         public var queueCapacity: Int
-        /// Told the size of every batch run (for metrics); called on the engine thread, so keep it cheap.
-        public var batchObserver: (@Sendable (Int) -> Void)?
+        /// Told, after each batch, its size and the seconds the network took for it (for metrics); called
+        /// on the engine thread, so keep it cheap.
+        public var batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)?
 
         public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64,
-                    batchObserver: (@Sendable (Int) -> Void)? = nil) {
+                    batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)? = nil) {
             self.maxBatch = maxBatch
             self.maxWaitSeconds = maxWaitSeconds
             self.queueCapacity = queueCapacity
@@ -67,11 +68,11 @@ public final class InferenceEngine: Sendable {
 
     private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration, turns: CoreTurns) {
         while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds, whileWaiting: turns.networkIdle) {
-            configuration.batchObserver?(batch.count)
             let started = ContinuousClock.now
             turns.networkWillRun()
             let outcome = Result { try network.predict(batch.map(\.image), size: batch[0].size) }
             let seconds = Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6
+            configuration.batchObserver?(batch.count, seconds)
             switch outcome {
             case let .success(predictions):
                 for (request, prediction) in zip(batch, predictions) { request.continuation.resume(returning: prediction) }

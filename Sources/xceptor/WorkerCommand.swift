@@ -108,13 +108,13 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.maxJobsInFlight = fetch.fetchConcurrency + 4 * batch + configuration.decodeThreads
 
         let fetcher = Fetcher(configuration: fetch.configuration)
-        let batchSizes = BatchSizeRelay()
+        let batches = BatchRelay()
         let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()
         let engine = InferenceEngine(network: network, configuration: .init(
-            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batchSizes.report($0) }))
+            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batches.report(images: $0, seconds: $1) }))
         defer {
             engine.shutdown()
             fetcher.shutdown()
@@ -122,7 +122,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, labels: weights.labels,
                             modelID: try ModelFile.identifier(model.path, inputSize: inputSize), configuration: configuration,
                             progress: progressStyle, logger: logger)
-        batchSizes.forward(to: worker.batchSizeObserver)
+        batches.forward(to: worker.batchObserver)
 
         // Services stop in reverse order: the worker drains first, the metrics stay up while it does.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -178,8 +178,8 @@ struct WorkerCommand: AsyncParsableCommand {
 }
 
 /// The engine is built before the worker whose metrics take its batch sizes; this passes them on.
-private final class BatchSizeRelay: Sendable {
-    private let target = Mutex<(@Sendable (Int) -> Void)?>(nil)
-    func forward(to observer: @escaping @Sendable (Int) -> Void) { target.withLock { $0 = observer } }
-    func report(_ size: Int) { target.withLock { $0 }?(size) }
+private final class BatchRelay: Sendable {
+    private let target = Mutex<(@Sendable (Int, Double) -> Void)?>(nil)
+    func forward(to observer: @escaping @Sendable (Int, Double) -> Void) { target.withLock { $0 = observer } }
+    func report(images: Int, seconds: Double) { target.withLock { $0 }?(images, seconds) }
 }

@@ -1,13 +1,16 @@
 import Foundation
+import Synchronization
 import Testing
 import Xception
 
 @Suite("Inference engine: dynamic batches from concurrent callers", .serialized)
 struct InferenceEngineTests {
-    @Test("concurrent single-image calls are batched, and each caller gets its own image's result")
+    @Test("concurrent single-image calls are batched, each caller gets its own image's result, and the observer hears every batch")
     func batchesConcurrentCallers() async throws {
         let network = try Golden.network.get()
-        let engine = InferenceEngine(network: network, configuration: .init(maxBatch: 4, maxWaitSeconds: 0.05, queueCapacity: 16))
+        let observed = Mutex<[(images: Int, seconds: Double)]>([])
+        let engine = InferenceEngine(network: network, configuration: .init(
+            maxBatch: 4, maxWaitSeconds: 0.05, queueCapacity: 16, batchObserver: { images, seconds in observed.withLock { $0.append((images, seconds)) } }))
         defer { engine.shutdown() }
         let names = Array(try Golden.names(size: 150).prefix(6))
         let inputs = try names.map { try Golden.floats($0, "input", size: 150) }
@@ -29,6 +32,10 @@ struct InferenceEngineTests {
         #expect(statistics.images == 12)
         #expect(statistics.largestBatch > 1 && statistics.largestBatch <= 4, "\(statistics)")
         #expect(statistics.batches < 12, "no batching happened: \(statistics)")
+        // Told after each batch ran and before its callers resume: its size and a real duration.
+        let batches = observed.withLock { $0 }
+        #expect(batches.count == statistics.batches && batches.map(\.images).reduce(0, +) == 12, "\(batches)")
+        #expect(batches.allSatisfy { $0.seconds > 0 && $0.seconds < 60 }, "\(batches)")
     }
 
     @Test("a full queue makes callers wait instead of growing: never more than its capacity waiting")

@@ -114,6 +114,7 @@ struct WorkerTests {
         let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty"]), in: site.dir)
         #expect(worker.status == 0, "\(worker.stderr)")
         #expect(worker.stderr.contains("worker stopped") && worker.stderr.contains("done=\(good.count) elapsed_s="), "\(worker.stderr)")
+        #expect(worker.stderr.contains(/engine_busy=[0-9]+\.[0-9]%/), "\(worker.stderr)")
 
         let embedded = try await XceptorProcess.run(
             ["embed", "--model", try await Self.model.value.path, "--json"] + site.images.map { site.files.appendingPathComponent($0).path }, in: site.dir)
@@ -295,6 +296,9 @@ struct WorkerTests {
         #expect(metrics.contains("xceptor_jobs_claimed_total"), "\(metrics)")
         #expect(metrics.contains("xceptor_stage_duration_seconds_bucket"), "\(metrics)")
         #expect(metrics.contains("xceptor_inference_batch_size"), "\(metrics)")
+        // A job is done, so the engine has computed at least one batch: its busy time is above zero.
+        let busy = try #require(metrics.firstMatch(of: /\nxceptor_inference_busy_seconds_total ([0-9.e+-]+)/)?.1, "\(metrics)")
+        #expect((Double(busy) ?? 0) > 0, "\(metrics)")
 
         let signalled = ContinuousClock.now
         kill(worker.processIdentifier, SIGTERM)
