@@ -28,7 +28,7 @@ extension RGBImage {
 
     /// The same preview, resampled from `copy`: a smaller version of this whole image at any aspect ratio
     /// (such as the model's square input, already made). Reading that copy instead of the full image again
-    /// saves most of a thumbnail's cost (about a quarter of a photo's decoding at 150 px input). The copy
+    /// saves most of a thumbnail's cost (about a fifth of a photo's decode step at 150 px input). The copy
     /// is used only when it has at least the preview's pixels along both axes; otherwise, as `thumbnail(maxSide:)`.
     public func thumbnail(maxSide: Int, resampling copy: RGBImage) -> RGBImage {
         guard let size = fittingSize(maxSide: maxSide) else { return self }

@@ -68,8 +68,8 @@ public final class InferenceEngine: Sendable {
 
     private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration, turns: CoreTurns) {
         while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds, whileWaiting: turns.networkIdle) {
-            let started = ContinuousClock.now
             turns.networkWillRun()
+            let started = ContinuousClock.now
             let outcome = Result { try network.predict(batch.map(\.image), size: batch[0].size) }
             let seconds = Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6
             configuration.batchObserver?(batch.count, seconds)

@@ -177,7 +177,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 }
 
-/// The engine is built before the worker whose metrics take its batch sizes; this passes them on.
+/// The engine is built before the worker whose metrics take its batches (size, seconds); this passes them on.
 private final class BatchRelay: Sendable {
     private let target = Mutex<(@Sendable (Int, Double) -> Void)?>(nil)
     func forward(to observer: @escaping @Sendable (Int, Double) -> Void) { target.withLock { $0 = observer } }
