@@ -134,7 +134,9 @@ struct WorkerTests {
             #expect(result.labels.first?.label == topLabel, "\(name)")
             #expect(result.labels.count == 5)
             // A JPEG preview that fits in 128 px with the image's own aspect ratio (made from the square model input).
-            let thumbnail = try ImageDecoder().decode(try #require(result.image.thumbnail, "\(name): a thumbnail"))
+            let thumbnailBytes = try #require(result.image.thumbnail, "\(name): a thumbnail")
+            #expect(ImageFormat.sniff(thumbnailBytes) == .jpeg, "\(name): a JPEG thumbnail")
+            let thumbnail = try ImageDecoder().decode(thumbnailBytes)
             let (width, height) = (result.image.width, result.image.height)
             let longest = max(thumbnail.width, thumbnail.height)
             let aspect: Double = Double(width) / Double(height)
