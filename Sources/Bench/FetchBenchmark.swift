@@ -1,6 +1,7 @@
 import Fetch
 import Foundation
 import Imaging
+import Xception
 
 /// Fetch + decode + resize to the model input, for a list of URLs: the input side of a worker on its own
 /// (no queue, no inference), to compare with Python's urllib + Pillow on the same files.
@@ -30,7 +31,7 @@ public struct FetchBenchmark: Sendable {
     public func run() async -> Result {
         let fetcher = Fetcher(configuration: configuration)
         defer { fetcher.shutdown() }
-        let decoder = ImageDecoder()
+        let pipeline = InputPipeline(size: size, dctDownscale: dctDownscale)
         let (size, dctDownscale, window) = (size, dctDownscale, configuration.maxInFlight)
         let cpuBefore = Self.cpuSeconds()
         let start = ContinuousClock.now
@@ -41,7 +42,7 @@ public struct FetchBenchmark: Sendable {
                 if index >= window, await group.next() == true { succeeded += 1 }
                 group.addTask {
                     guard let resource = try? await fetcher.fetch(url),
-                          let input = try? decoder.modelInput(from: resource.body, size: size, dctDownscale: dctDownscale)
+                          let input = try? pipeline.input(from: resource.body)
                     else { return false }
                     return input.count == size * size * 3
                 }

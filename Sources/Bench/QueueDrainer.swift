@@ -4,14 +4,14 @@ import Queue
 /// Claims and completes jobs until none is left: the queue half of a worker, without fetching or
 /// inference. Benchmarks and the multi-process tests run it in child processes.
 public struct QueueDrainer: Sendable {
-    public var store: any JobStore
+    public var store: any JobQueue
     public var owner: String
     public var batchSize: Int
     public var leaseSeconds: Double
     /// How long to wait before looking again when the only jobs left are leased by others.
     public var idlePollSeconds: Double
 
-    public init(store: any JobStore, owner: String, batchSize: Int, leaseSeconds: Double, idlePollSeconds: Double = 0.05) {
+    public init(store: any JobQueue, owner: String, batchSize: Int, leaseSeconds: Double, idlePollSeconds: Double = 0.05) {
         self.store = store
         self.owner = owner
         self.batchSize = batchSize

@@ -134,11 +134,3 @@ public struct ImageDecoder: Sendable {
         return rgb
     }
 }
-
-extension ImageDecoder {
-    /// Bytes to the model's input: decoded, resized to `size`x`size` with Pillow's BILINEAR, x/127.5 - 1.
-    /// With `dctDownscale`, a large JPEG is first shrunk while decoding (see `decode(_:atLeast:)`).
-    public func modelInput(from bytes: [UInt8], size: Int, dctDownscale: Bool = false) throws -> [Float] {
-        BilinearResize.resize(try decode(bytes, atLeast: dctDownscale ? size : nil), width: size, height: size).normalizedForXception()
-    }
-}

@@ -10,14 +10,4 @@ public struct RGBImage: Sendable, Equatable {
         self.height = height
         self.pixels = pixels
     }
-
-    /// The model's input: every value `Float(k) / 127.5 - 1` in float32, HWC, as Keras' xception
-    /// `preprocess_input` computes it.
-    public func normalizedForXception() -> [Float] {
-        let table = Self.xceptionInputs
-        return pixels.map { table[Int($0)] }
-    }
-
-    /// `Float(k) / 127.5 - 1` for every byte value, computed once.
-    private static let xceptionInputs: [Float] = (0..<256).map { Float($0) / 127.5 - 1 }
 }

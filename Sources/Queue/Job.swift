@@ -68,7 +68,7 @@ public struct NewJob: Sendable, Equatable {
 }
 
 /// What an enqueue did.
-public struct EnqueueCounts: Sendable, Equatable {
+public struct EnqueueCounts: Sendable, Equatable, Encodable {
     /// Jobs inserted.
     public var added: Int
     /// URLs already in the queue (or repeated within the batch), not inserted again.

@@ -11,7 +11,7 @@ public enum JobStores {
         }
         if location.contains("://") { throw QueueError.unsupportedLocation(location) }
         let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
-        guard !path.isEmpty else { throw QueueError.invalidArgument("--db is empty; give a file path such as ./xceptor.sqlite") }
+        guard !path.isEmpty else { throw QueueError.invalidArgument("the job database location is empty; give a file path such as ./xceptor.sqlite") }
         return try SQLiteJobStore(path: path, create: create, configuration: configuration)
     }
 }

@@ -23,26 +23,27 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     /// Anything else SQLite reported.
     case database(location: String, message: String)
 
+    /// What went wrong, in the store's terms; front ends add what to do in theirs (which flag, which command).
     public var description: String {
         switch self {
         case let .cannotOpen(location, reason):
-            return "cannot open the job database \(location): \(reason). Check that the directory exists and is writable, or pass another --db."
+            return "cannot open the job database \(location): \(reason)"
         case let .missing(location):
-            return "there is no job database at \(location). Check --db (or XCEPTOR_DB); 'xceptor enqueue --db \(location) URL...' creates one."
+            return "there is no job database at \(location)"
         case let .notAnXceptorDatabase(location):
-            return "\(location) is a SQLite database of another program, not an xceptor queue; nothing was changed. Pass a new or existing xceptor database with --db."
+            return "\(location) is a SQLite database of another program, not an xceptor queue; nothing was changed"
         case let .corrupt(location, reason):
-            return "\(location) is not a usable database (\(reason)). If it is an xceptor queue, restore it from a backup; otherwise pass another --db."
+            return "\(location) is not a usable database (\(reason)); if it is an xceptor queue, restore it from a backup"
         case let .newerSchema(location, found, supported):
-            return "\(location) has schema version \(found), but this xceptor understands versions up to \(supported); it was written by a newer xceptor. Upgrade xceptor, or use another --db."
+            return "\(location) has schema version \(found), but this xceptor understands versions up to \(supported); it was written by a newer xceptor, so upgrade this one"
         case let .busy(location, timeoutMilliseconds):
-            return "\(location) stayed locked by another process for \(timeoutMilliseconds) ms; nothing was written. Retry; if it persists, look for a stuck xceptor process or a long-running query on that file."
+            return "\(location) stayed locked by another process for \(timeoutMilliseconds) ms; nothing was written. Retry; if it persists, look for a stuck xceptor process or a long-running query on that file"
         case let .diskFull(location):
-            return "the disk holding \(location) is full; the transaction was rolled back and nothing was lost. Free space and run the command again."
+            return "the disk holding \(location) is full; the transaction was rolled back and nothing was lost. Free space and try again"
         case let .readOnly(location):
-            return "\(location) is read-only (file permissions or a read-only mount); nothing was written. Make it and its directory writable, or pass another --db."
+            return "\(location) is read-only (file permissions or a read-only mount); nothing was written"
         case let .unsupportedLocation(location):
-            return "\(location) names no job store this build supports. Use a SQLite file path (e.g. ./xceptor.sqlite); postgres:// URLs need the PostgreSQL driver, which is not part of this build yet."
+            return "\(location) names no job store this build supports: give a SQLite file path (PostgreSQL URLs need the PostgreSQL driver, which is not part of this build yet)"
         case let .invalidArgument(message):
             return message
         case let .database(location, message):

@@ -194,7 +194,7 @@ final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// Why an index file could not be used. Each says to rebuild it, which is always safe.
+/// Why an index file could not be used. Rebuilding the index from the store is always safe.
 public enum HNSWFileError: Error, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case notAnIndex(path: String)
@@ -204,13 +204,13 @@ public enum HNSWFileError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unreadable(path, reason):
-            return "cannot read the index \(path): \(reason); check its permissions, or run 'xceptor index build'"
+            return "cannot read the index \(path): \(reason)"
         case let .notAnIndex(path):
-            return "\(path) is not an xceptor index; move it away or run 'xceptor index build'"
+            return "\(path) is not an xceptor index"
         case let .version(path, found):
-            return "\(path) is index format \(found), this xceptor reads \(HNSWIndex.formatVersion); run 'xceptor index build'"
+            return "\(path) is index format \(found), this xceptor reads \(HNSWIndex.formatVersion)"
         case let .damaged(path, reason):
-            return "\(path) is damaged (\(reason)); run 'xceptor index build'"
+            return "\(path) is damaged (\(reason))"
         }
     }
 }

@@ -211,14 +211,18 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
-    /// The `k` nearest stored vectors to `query` (cosine, best first), exploring `ef` candidates.
-    public func search(_ query: [Float], k: Int, ef: Int) -> [Neighbor] {
+    /// The `k` nearest stored vectors to `query` (cosine, best first), exploring `ef` candidates. With
+    /// `accept`, only ids it accepts are returned: the others still lead the walk (a filter must not cut the
+    /// graph), but the walk goes on until it holds `ef` accepted candidates, so a filter that few vectors pass
+    /// costs more distance computations, not results.
+    public func search(_ query: [Float], k: Int, ef: Int, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
         guard entryPoint >= 0, k > 0 else { return [] }
         precondition(query.count == dimensions, "a query of \(query.count) values against an index of \(dimensions)")
         let unit = VectorMatrix.normalized(query)
         let workspace = takeWorkspace()
         defer { spareWorkspaces.withLock { $0.append(workspace) } }
         let base = UnsafePointer(values.pointer)
+        let acceptNode: ((Int32) -> Bool)? = accept.map { accept in { [ids] node in accept(ids[Int(node)]) } }
         return unit.withUnsafeBufferPointer { query in
             let query = query.baseAddress!
             var entry = entryPoint
@@ -226,7 +230,7 @@ public final class HNSWIndex: @unchecked Sendable {
                 entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
             }
             let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
-                                    ef: max(ef, k), layer: 0, base: base, workspace)
+                                    ef: max(ef, k), layer: 0, base: base, workspace, accept: acceptNode)
             return found.prefix(k).map { Neighbor(id: ids[Int($0.node)], score: 1 - $0.distance) }
         }
     }
@@ -373,17 +377,20 @@ public final class HNSWIndex: @unchecked Sendable {
         return current
     }
 
-    /// Best-first search on one layer; returns up to `ef` nodes, nearest first.
+    /// Best-first search on one layer; returns up to `ef` nodes, nearest first. Nodes `accept` refuses are
+    /// walked through but never returned.
     private func searchLayer(_ query: UnsafePointer<Float>, entries: [Candidate], ef: Int, layer: Int,
-                             base: UnsafePointer<Float>, _ workspace: Workspace) -> [Candidate] {
+                             base: UnsafePointer<Float>, _ workspace: Workspace, accept: ((Int32) -> Bool)? = nil) -> [Candidate] {
         workspace.visited.clear()
         var frontier = Heap<Candidate>(nearestFirst: true)
         var results = Heap<Candidate>(nearestFirst: false)
         for entry in entries {
             workspace.visited.insert(entry.node)
             frontier.push(entry)
-            results.push(entry)
-            if results.count > ef { results.pop() }
+            if accept?(entry.node) ?? true {
+                results.push(entry)
+                if results.count > ef { results.pop() }
+            }
         }
         while let nearest = frontier.pop() {
             if results.count >= ef, let worst = results.top, nearest.distance > worst.distance { break }
@@ -400,8 +407,10 @@ public final class HNSWIndex: @unchecked Sendable {
                 if results.count < ef || d < results.top!.distance {
                     let candidate = Candidate(distance: d, node: neighbour)
                     frontier.push(candidate)
-                    results.push(candidate)
-                    if results.count > ef { results.pop() }
+                    if accept?(neighbour) ?? true {
+                        results.push(candidate)
+                        if results.count > ef { results.pop() }
+                    }
                 }
             }
         }
@@ -587,10 +596,10 @@ extension HNSWIndex {
 
     /// The index and the vectors stored after it was last brought up to date (`tail`), searched together so
     /// a result written a moment ago is already findable.
-    public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix) throws -> [Neighbor] {
+    public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix, accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [Neighbor] {
         var best = TopK(k: k)
-        for neighbor in search(query, k: k, ef: ef) { best.offer(neighbor) }
-        for neighbor in try ExactSearch.search(tail, query: query, k: k) { best.offer(neighbor) }
+        for neighbor in search(query, k: k, ef: ef, accept: accept) { best.offer(neighbor) }
+        for neighbor in try ExactSearch.search(tail, query: query, k: k, accept: accept) { best.offer(neighbor) }
         return best.sorted()
     }
 }

@@ -17,9 +17,9 @@ enum JobOutcome: Sendable {
 struct JobProcessor: Sendable {
     let fetcher: Fetcher
     let engine: InferenceEngine
-    let store: any JobStore
+    let store: any JobQueue
     let pool: DecodePool
-    let decoder: ImageDecoder
+    let pipeline: InputPipeline
     let labels: [String]
     let modelID: String
     let configuration: WorkerConfiguration
@@ -56,9 +56,8 @@ struct JobProcessor: Sendable {
         let decodeStart = ContinuousClock.now
         let decoded: DecodedImage
         do {
-            decoded = try await pool.run { [decoder, configuration] in
-                try DecodedImage(resource.body, decoder: decoder, inputSize: configuration.inputSize,
-                                 thumbnailSide: configuration.thumbnailSide, dctDownscale: configuration.dctDownscale)
+            decoded = try await pool.run { [pipeline, configuration] in
+                try DecodedImage(resource.body, pipeline: pipeline, thumbnailSide: configuration.thumbnailSide)
             }
         } catch let error as ImageError {
             return .failure(JobFailure(message: "\(error) (from \(resource.url))", errorClass: .permanent, httpStatus: resource.status))
@@ -77,13 +76,12 @@ struct JobProcessor: Sendable {
         }
         metrics.record(.inference, since: inferenceStart)
 
-        let ranked = zip(labels, prediction.probabilities).sorted { $0.1 > $1.1 }.prefix(configuration.topLabels)
         return .success(JobResult(
             image: ImageFacts(sha256: sha256, width: decoded.width, height: decoded.height, byteCount: resource.body.count,
                               contentType: resource.contentType, thumbnail: decoded.thumbnail),
             modelID: modelID,
             embedding: prediction.embedding,
-            labels: ranked.map { ScoredLabel(label: $0.0, score: $0.1) }))
+            labels: prediction.topLabels(configuration.topLabels, of: labels).map { ScoredLabel(label: $0.label, score: $0.probability) }))
     }
 }
 
@@ -94,14 +92,11 @@ struct DecodedImage: Sendable {
     var input: [Float]
     var thumbnail: [UInt8]?
 
-    init(_ bytes: [UInt8], decoder: ImageDecoder, inputSize: Int, thumbnailSide: Int, dctDownscale: Bool) throws {
-        let image = try decoder.decode(bytes, atLeast: dctDownscale ? max(inputSize, thumbnailSide) : nil)
-        // The stored facts are the image's own size, not the size it was decoded at.
-        (width, height) = dctDownscale ? try decoder.dimensions(bytes) : (image.width, image.height)
-        let resized = BilinearResize.resize(image, width: inputSize, height: inputSize)
-        input = resized.normalizedForXception()
+    init(_ bytes: [UInt8], pipeline: InputPipeline, thumbnailSide: Int) throws {
+        let prepared = try pipeline.prepare(bytes, keepingAtLeast: thumbnailSide)
+        (width, height, input) = (prepared.width, prepared.height, prepared.input)
         // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
-        thumbnail = thumbnailSide > 0 ? try? image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : nil
+        thumbnail = thumbnailSide > 0 ? try? prepared.decoded.thumbnail(maxSide: thumbnailSide, resampling: prepared.resized).jpegData() : nil
     }
 }
 

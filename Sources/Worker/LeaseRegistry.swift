@@ -16,5 +16,4 @@ final class LeaseRegistry: Sendable {
     }
 
     var all: [JobLease] { leases.withLock { Array($0.values) } }
-    var count: Int { leases.withLock { $0.count } }
 }

@@ -14,7 +14,7 @@ public enum ProgressStyle: Sendable {
 /// Reads the queue's counts (all workers on the store, not only this one) and shows done/total, the rate,
 /// the ETA and the failures.
 struct ProgressReporter: Sendable {
-    let store: any JobStore
+    let store: any JobQueue
     let metrics: WorkerMetrics
     let logger: Logger
     let style: ProgressStyle

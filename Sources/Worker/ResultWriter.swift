@@ -6,7 +6,7 @@ import Queue
 /// records failures as they come. Writes are serialised, so a shutdown that flushes and then releases the
 /// remaining leases never races a batch still being written.
 actor ResultWriter {
-    private let store: any JobStore
+    private let store: any JobQueue
     private let leases: LeaseRegistry
     private let metrics: WorkerMetrics
     private let logger: Logger
@@ -14,7 +14,7 @@ actor ResultWriter {
     private var pending: [JobCompletion] = []
     private var lastWrite: Task<Void, Error>?
 
-    init(store: any JobStore, leases: LeaseRegistry, metrics: WorkerMetrics, logger: Logger, batchSize: Int) {
+    init(store: any JobQueue, leases: LeaseRegistry, metrics: WorkerMetrics, logger: Logger, batchSize: Int) {
         self.store = store
         self.leases = leases
         self.metrics = metrics

@@ -14,7 +14,7 @@ import Xception
 /// As a `Service`: a graceful shutdown stops claiming, lets the jobs in flight finish within the grace
 /// period, writes their results, releases the rest without burning an attempt, and returns.
 public final class Worker: Service, Sendable {
-    private let store: any JobStore
+    private let store: any JobQueue
     private let configuration: WorkerConfiguration
     private let logger: Logger
     private let processor: JobProcessor
@@ -30,15 +30,15 @@ public final class Worker: Service, Sendable {
     /// - Parameters:
     ///   - labels: the model's output names, in index order.
     ///   - modelID: what results are stored under (the same bytes under the same model are embedded once).
-    public init(store: any JobStore, fetcher: Fetcher, engine: InferenceEngine, labels: [String], modelID: String,
-                configuration: WorkerConfiguration, progress: ProgressStyle = .none, logger: Logger) {
+    public init(store: any JobQueue, fetcher: Fetcher, engine: InferenceEngine, coreTurns: CoreTurns, labels: [String],
+                modelID: String, configuration: WorkerConfiguration, progress: ProgressStyle = .none, logger: Logger) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        pool = DecodePool(threads: configuration.decodeThreads, turns: engine.coreTurns)
+        pool = DecodePool(threads: configuration.decodeThreads, turns: coreTurns)
         processor = JobProcessor(
-            fetcher: fetcher, engine: engine, store: store, pool: pool, decoder: ImageDecoder(), labels: labels,
-            modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
+            fetcher: fetcher, engine: engine, store: store, pool: pool,
+            pipeline: InputPipeline(size: configuration.inputSize, dctDownscale: configuration.dctDownscale), labels: labels, modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
         self.progress = ProgressReporter(store: store, metrics: metrics, logger: logger, style: progress)
         writer = ResultWriter(store: store, leases: leases, metrics: metrics, logger: logger, batchSize: configuration.writeBatch)
     }
@@ -85,9 +85,6 @@ public final class Worker: Service, Sendable {
             self.stopping.store(true, ordering: .relaxed)
         }
     }
-
-    /// Stops claiming, as a graceful shutdown does (for embedding the worker without a service group).
-    public func stop() { stopping.store(true, ordering: .relaxed) }
 
     private enum Event: Sendable { case jobEnded, tick, graceOver }
 

@@ -13,13 +13,17 @@ public final class InferenceEngine: Sendable {
         /// Told, after each batch, its size and the seconds the network took for it (for metrics); called
         /// on the engine thread, so keep it cheap.
         public var batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)?
+        /// What shares the cores with the network and must hear when batches run (the worker's decoding).
+        public var coreSharing: (any CoreSharing)?
 
         public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64,
-                    batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)? = nil) {
+                    batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)? = nil,
+                    coreSharing: (any CoreSharing)? = nil) {
             self.maxBatch = maxBatch
             self.maxWaitSeconds = maxWaitSeconds
             self.queueCapacity = queueCapacity
             self.batchObserver = batchObserver
+            self.coreSharing = coreSharing
         }
     }
 
@@ -33,8 +37,6 @@ public final class InferenceEngine: Sendable {
 
     public let network: XceptionNetwork
     public let configuration: Configuration
-    /// Where CPU-heavy work beside the engine waits for its turn between batches (see `CoreTurns`).
-    public let coreTurns = CoreTurns()
     private let state: EngineState
 
     public init(network: XceptionNetwork, configuration: Configuration = Configuration()) {
@@ -42,11 +44,11 @@ public final class InferenceEngine: Sendable {
         self.network = network
         self.configuration = configuration
         state = EngineState()
-        let thread = Thread { [state, network, configuration, coreTurns] in
+        let thread = Thread { [state, network, configuration] in
             // Named for top -H and perf (Foundation's Thread.name does not reach the OS thread on Linux);
             // the kernel threads oneDNN starts from here inherit the name.
             try? "xc-inference".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
-            Self.serve(state: state, network: network, configuration: configuration, turns: coreTurns)
+            Self.serve(state: state, network: network, configuration: configuration)
         }
         thread.start()
     }
@@ -66,9 +68,11 @@ public final class InferenceEngine: Sendable {
     /// Stops the engine thread once the queue is empty; later calls fail.
     public func shutdown() { state.stop() }
 
-    private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration, turns: CoreTurns) {
-        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds, whileWaiting: turns.networkIdle) {
-            turns.networkWillRun()
+    private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
+        let sharing = configuration.coreSharing
+        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds,
+                                          whileWaiting: { sharing?.networkIdle() }) {
+            sharing?.networkWillRun()
             let started = ContinuousClock.now
             let outcome = Result { try network.predict(batch.map(\.image), size: batch[0].size) }
             let seconds = Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6
@@ -79,9 +83,20 @@ public final class InferenceEngine: Sendable {
             case let .failure(error):
                 for request in batch { request.continuation.resume(throwing: error) }
             }
-            turns.networkDidRun(images: batch.count, longest: seconds)
+            sharing?.networkDidRun(images: batch.count, longest: seconds)
         }
     }
+}
+
+/// Work beside the engine that takes turns with its batches: the network's kernel threads split each layer
+/// across every core and meet at a barrier, so a thread that takes a core mid-batch stalls them all.
+public protocol CoreSharing: Sendable {
+    /// The network waits for images: side work may run freely.
+    func networkIdle()
+    /// A batch is about to run: hold side work back (and wait for what is running).
+    func networkWillRun()
+    /// A batch of `images` ran for `longest` seconds: side work may have its turn now.
+    func networkDidRun(images: Int, longest: Double)
 }
 
 /// The engine's queue, guarded by one condition variable (the engine thread sleeps on it).

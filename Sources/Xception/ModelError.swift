@@ -22,7 +22,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "input size \(size) is too small; Xception needs at least \(minimum)x\(minimum) pixels."
         case let .unsupportedPrecision(precision, instructionSet):
             return "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
-                + "and this CPU's kernels use \(instructionSet). Run with --precision fp32."
+                + "and this CPU's kernels use \(instructionSet); fp32 runs everywhere."
         case let .backend(message):
             return "inference backend error: \(message)"
         }

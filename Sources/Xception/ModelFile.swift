@@ -78,6 +78,12 @@ public enum ModelFile {
         "xception-" + (try fingerprint(path)) + "@\(inputSize)"
     }
 
+    /// The input size an identifier was made at ("xception-…@150"), or nil for an id of another form.
+    public static func inputSize(ofIdentifier identifier: String) -> Int? {
+        guard identifier.hasPrefix("xception-"), let at = identifier.lastIndex(of: "@") else { return nil }
+        return Int(identifier[identifier.index(after: at)...])
+    }
+
     /// The file's checksum from its header, in hex: what names these weights.
     static func fingerprint(_ path: String) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -86,7 +92,7 @@ public enum ModelFile {
         defer { try? handle.close() }
         let header = [UInt8](handle.readData(ofLength: BlobFile.fixedHeaderSize))
         guard header.count == BlobFile.fixedHeaderSize, Array(header[0..<8]) == magic else {
-            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
+            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
         }
         let checksum = header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return String(checksum, radix: 16).leftPadded(to: 16)
@@ -101,7 +107,7 @@ public enum ModelFile {
         do {
             json = try BlobFile.description(of: bytes, magic: magic, version: formatVersion)
         } catch .foreign {
-            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (run 'xceptor model import' on a .keras file)")
+            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
         } catch let .version(version) {
             throw ModelError.unreadable(path: path, reason: "model file format \(version); this xceptor reads format \(formatVersion). Import the model again with this version")
         } catch .checksum {

@@ -15,6 +15,15 @@ public struct Prediction: Sendable, Equatable {
         let total = exponentials.reduce(0, +)
         return exponentials.map { $0 / total }
     }
+
+    /// The `count` most probable of `labels` (the head's outputs, in order), best first; ties keep the
+    /// head's order. Labels beyond the head's width are ignored, missing ones are named `classN`.
+    public func topLabels(_ count: Int, of labels: [String]) -> [(label: String, probability: Double)] {
+        probabilities.enumerated()
+            .sorted { $0.element != $1.element ? $0.element > $1.element : $0.offset < $1.offset }
+            .prefix(max(0, count))
+            .map { (label: $0.offset < labels.count ? labels[$0.offset] : "class\($0.offset)", probability: $0.element) }
+    }
 }
 
 /// Xception with its head, on oneDNN. Plans (the network compiled for one batch size and input size)

@@ -52,7 +52,7 @@ extension BenchCommand {
                                            processCounts: processes, batchSizes: batch, directory: scratch)
             let results = try await benchmark.run { line in if !json { print(line) } }
             if json {
-                try printEncoded(results)
+                try printBenchmark(results)
             }
         }
     }
@@ -149,7 +149,7 @@ extension BenchCommand {
             let network = try model.network(model.load(), precision: precision)
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threadCount)
             if json {
-                try printEncoded(result)
+                try printBenchmark(result)
             } else {
                 print(String(format: "%dx%d, batch %d, %@, %d threads: %.1f images/s, %.1f ms/batch, %.0f GFLOP/s",
                              size, size, batch, result.precision, threadCount, result.imagesPerSecond,
@@ -185,7 +185,7 @@ extension BenchCommand {
                 do {
                     return try decoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
                 } catch {
-                    throw ValidationError("cannot use \(path) as a source: \(error)")
+                    throw CommandFailure("cannot use \(path) as a source: \(FailureMessage.text(for: error))")
                 }
             }
             let names = try ImageVariants.write(count: count, from: images, to: URL(fileURLWithPath: output))
@@ -217,10 +217,10 @@ extension BenchCommand {
 
         func run() async throws {
             let list = try String(contentsOfFile: urls, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
-            guard !list.isEmpty else { throw ValidationError("\(urls) lists no URLs") }
+            guard !list.isEmpty else { throw CommandFailure("\(urls) lists no URLs") }
             let result = await FetchBenchmark(urls: list, size: size, dctDownscale: dctDownscale, configuration: fetch.configuration).run()
             if json {
-                try printEncoded(result)
+                try printBenchmark(result)
             } else {
                 print(String(format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
                              result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
@@ -276,7 +276,7 @@ extension BenchCommand {
                 for result in try benchmark.runHNSW(k: k, m: m, efConstruction: efConstruction, efSearch: efSearch,
                                                           threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) {
                     if json {
-                        try printEncoded(result)
+                        try printBenchmark(result)
                     } else {
                         print(String(format: "HNSW M=%d efC=%d on %d: built in %.1f s; ef %d: recall@10 %.4f, %.3f ms/query, %.0f queries/s on all cores",
                                      result.m, result.efConstruction, result.vectors, result.buildSeconds, result.efSearch,
@@ -287,7 +287,7 @@ extension BenchCommand {
             }
             for result in try benchmark.run(k: k, singleQueries: single, batch: batch) {
                 if json {
-                    try printEncoded(result)
+                    try printBenchmark(result)
                 } else {
                     print(String(format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
                                  result.dimensions, result.queries, result.batch, result.millisecondsPerQuery)
@@ -296,4 +296,13 @@ extension BenchCommand {
             }
         }
     }
+}
+
+/// Writes a benchmark's result as one JSON line, keys in snake case and sorted (the scripts in Benchmarks/
+/// read them).
+func printBenchmark(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys]
+    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Imaging
+import Queue
 import Xception
 
 struct EmbedCommand: AsyncParsableCommand {
@@ -42,7 +42,7 @@ struct EmbedCommand: AsyncParsableCommand {
         let inputSize = size ?? weights.inputSize
         let engine = InferenceEngine(network: try model.network(weights, precision: precision))
         defer { engine.shutdown() }
-        let decoder = ImageDecoder()
+        let pipeline = InputPipeline(size: inputSize, dctDownscale: dctDownscale)
 
         var failures = 0
         // Files go to the engine concurrently, so it batches them, but at most two batches' worth at a time:
@@ -54,8 +54,8 @@ struct EmbedCommand: AsyncParsableCommand {
                 if index >= window, let (done, result) = await group.next() { results[done] = result }
                 group.addTask {
                     do {
-                        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-                        return (index, .success(try await engine.predict(try decoder.modelInput(from: bytes, size: inputSize, dctDownscale: dctDownscale), size: inputSize)))
+                        let input = try pipeline.input(from: try readFile(path, what: "the image"))
+                        return (index, .success(try await engine.predict(input, size: inputSize)))
                     } catch {
                         return (index, .failure(error))
                     }
@@ -67,21 +67,26 @@ struct EmbedCommand: AsyncParsableCommand {
         for (index, path) in images.enumerated() {
             switch results[index]! {
             case let .success(prediction):
-                let ranked = zip(weights.labels, prediction.probabilities).sorted { $0.1 > $1.1 }.prefix(top)
+                let ranked = prediction.topLabels(top, of: weights.labels)
                 if json {
-                    printJSON([
-                        "file": path,
-                        "labels": ranked.map { ["label": $0.0, "score": $0.1] as [String: Any] },
-                        "embedding": prediction.embedding.map(Double.init),
-                    ] as [String: Any])
+                    try printJSON(EmbeddedFile(file: path, labels: ranked.map { ScoredLabel(label: $0.label, score: $0.probability) },
+                                               embedding: prediction.embedding))
                 } else {
-                    print("\(path): " + ranked.map { "\($0.0) \(String(format: "%.3f", $0.1))" }.joined(separator: ", "))
+                    print("\(path): " + ranked.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", "))
                 }
             case let .failure(error):
                 failures += 1
-                FileHandle.standardError.write(Data("error: \(path): \(error)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(path): \(FailureMessage.text(for: error))\n".utf8))
             }
         }
         if failures > 0 { throw ExitCode(1) }
     }
+}
+
+/// One line of `embed --json`.
+private struct EmbeddedFile: Encodable {
+    var file: String
+    var labels: [ScoredLabel]
+    /// As computed, not normalised.
+    var embedding: [Float]
 }

@@ -83,18 +83,15 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     private func report(_ counts: EnqueueCounts, _ problems: [SourcedProblem]) {
         if json {
-            printJSON([
-                "added": counts.added, "duplicates": counts.duplicates, "invalid": problems.count,
-                "errors": problems.map {
-                    ["line": $0.problem.line, "reason": $0.problem.reason, "source": $0.source == "line" ? "file" : "arguments"] as [String: Any]
-                },
-            ] as [String: Any])
+            try? printJSON(EnqueueReport(counts: counts, errors: problems.map {
+                EnqueueReport.LineError(line: $0.problem.line, reason: $0.problem.reason, source: $0.source == "line" ? .file : .arguments)
+            }))
             return
         }
         print("added \(counts.added), duplicates \(counts.duplicates), invalid \(problems.count)")
         let shown = 20
         for sourced in problems.prefix(shown) {
-            print("  \(sourced.source) \(sourced.problem.line): \(sourced.problem.reason)")
+            print("  \(sourced.source) \(sourced.problem.line): \(FailureMessage.printable(sourced.problem.reason))")
         }
         if problems.count > shown {
             print("  ... and \(problems.count - shown) more invalid lines (--json lists them all)")

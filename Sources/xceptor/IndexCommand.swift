@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Queue
+import Retrieval
 import Search
 
 struct IndexCommand: AsyncParsableCommand {
@@ -14,7 +14,9 @@ struct IndexCommand: AsyncParsableCommand {
 
 extension IndexCommand {
     struct Build: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Build the index afresh from every stored embedding of the model.")
+        static let configuration = CommandConfiguration(
+            abstract: "Build the index afresh from every stored embedding of the model.",
+            discussion: #"With --json: {"file", "model", "added", "indexed", "seconds"}."#)
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var model: ModelOptions
@@ -27,65 +29,63 @@ extension IndexCommand {
 
         @OptionGroup var threads: IndexThreads
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func validate() throws {
             guard (2...127).contains(m) else { throw ValidationError("--m must be 2-127") }
-            guard efConstruction >= 1 else { throw ValidationError("--ef-construction must be at least 1") }
+            guard (1...100_000).contains(efConstruction) else { throw ValidationError("--ef-construction must be 1-100000") }
         }
 
         func run() async throws {
-            let jobStore = try store.open()
-            let modelID = try await SearchModel.resolve(jobStore, model: ModelLoader(model), location: store.location)
-            let vectors = try await jobStore.searchVectors(modelID: modelID, afterImageID: nil)
-            let start = ContinuousClock.now
-            let index = HNSWIndex(dimensions: vectors.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
-            SearchModel.add(vectors, to: index, threads: threads.count)
-            let file = SearchModel.indexFile(for: store.location)
-            try index.write(to: file, label: modelID, key: vectors.imageIDs.last ?? 0)
-            let seconds = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
-            print(String(format: "indexed %d embeddings of %@ in %.1f s: %@", index.count, modelID, seconds, file.path))
+            let maintenance = IndexMaintenance(search: try store.searchService(embedder: model.embedder()), threads: threads.count)
+            let report = try await maintenance.build(parameters: HNSWIndex.Parameters(m: m, efConstruction: efConstruction))
+            if json { return try printJSON(report) }
+            print(String(format: "indexed %d embeddings of %@ in %.1f s: %@", report.indexed, report.model, report.seconds, report.file))
         }
     }
 
     struct Update: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add the embeddings stored since the index was last built or updated.")
+        static let configuration = CommandConfiguration(
+            abstract: "Add the embeddings stored since the index was last built or updated.",
+            discussion: #"With --json: {"file", "model", "added", "indexed", "seconds"}."#)
 
         @OptionGroup var store: StoreOptions
         @OptionGroup var threads: IndexThreads
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func run() async throws {
-            let jobStore = try store.open()
-            let file = SearchModel.indexFile(for: store.location)
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                throw ValidationError("no index at \(file.path); run 'xceptor index build' first")
-            }
-            let (index, header) = try HNSWIndex.read(from: file)
-            let tail = try await jobStore.searchVectors(modelID: header.label, afterImageID: header.key)
-            SearchModel.add(tail, to: index, threads: threads.count)
-            if !tail.imageIDs.isEmpty { try index.write(to: file, label: header.label, key: tail.imageIDs.last!) }
-            print("added \(tail.imageIDs.count); the index holds \(index.count) embeddings of \(header.label)")
+            let report = try await IndexMaintenance(search: try store.searchService(), threads: threads.count).update()
+            if json { return try printJSON(report) }
+            print("added \(report.added); the index holds \(report.indexed) embeddings of \(report.model)")
         }
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show what the index covers and how far behind the store it is.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show what the index covers and how far behind the store it is.",
+            discussion: #"With --json: {"file", "exists", "model", "indexed", "dimensions", "m", "ef_construction", "behind"}."#)
 
         @OptionGroup var store: StoreOptions
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func run() async throws {
-            let jobStore = try store.open()
-            let file = SearchModel.indexFile(for: store.location)
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                print("no index at \(file.path); searches scan every embedding ('xceptor index build' makes one)")
+            let status = try await IndexMaintenance(search: try store.searchService()).status()
+            if json { return try printJSON(status) }
+            guard status.exists, let model = status.model else {
+                print("no index at \(status.file); searches scan every embedding ('xceptor index build' makes one)")
                 return
             }
-            let header = try HNSWIndex.header(of: file)
-            let behind = try await jobStore.searchVectors(modelID: header.label, afterImageID: header.key).imageIDs.count
             print("""
-                index    \(file.path)
-                model    \(header.label)
-                vectors  \(header.count) x \(header.dimensions)
-                M        \(header.parameters.m), efConstruction \(header.parameters.efConstruction)
-                behind   \(behind) newer embeddings (searched exactly until 'xceptor index update')
+                index    \(status.file)
+                model    \(model)
+                vectors  \(status.indexed) x \(status.dimensions ?? 0)
+                M        \(status.m ?? 0), efConstruction \(status.efConstruction ?? 0)
+                behind   \(status.behind) newer embeddings (searched exactly until 'xceptor index update')
                 """)
         }
     }
@@ -99,6 +99,6 @@ struct IndexThreads: ParsableArguments {
     var count: Int { requested ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
-        if let requested, requested < 1 { throw ValidationError("--threads must be at least 1") }
+        if let requested, !(1...4096).contains(requested) { throw ValidationError("--threads must be 1-4096") }
     }
 }

@@ -6,32 +6,28 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "Inspect and manage individual jobs.",
+        discussion: """
+            A job in JSON: {"job", "url", "state", "priority", "attempts", "max_attempts", "last_error", "error_class", \
+            "http_status", "lease_owner", "lease_expires_at", "available_at", "created_at", "updated_at", "finished_at", \
+            "image_id", "metadata"}; times are ISO 8601 in UTC.
+            """,
         subcommands: [List.self, Show.self, Retry.self, Cancel.self, Purge.self]
     )
 }
 
 extension JobState: ExpressibleByArgument {}
 
-/// The JSON form of a job, shared by `jobs list --json` and `jobs show --json`.
-private func jsonObject(_ job: Job) -> [String: Any] {
-    var metadata: Any = NSNull()
-    if let text = job.metadataJSON, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) {
-        metadata = object
-    }
-    return [
-        "id": job.id, "url": job.url, "state": job.state.rawValue, "priority": job.priority,
-        "attempts": job.attempts, "max_attempts": job.maxAttempts,
-        "last_error": jsonValue(job.lastError), "error_class": jsonValue(job.errorClass?.rawValue),
-        "http_status": jsonValue(job.httpStatus), "lease_owner": jsonValue(job.leaseOwner),
-        "lease_expires_at": iso8601(job.leaseExpiresAt), "available_at": iso8601(job.availableAt),
-        "created_at": iso8601(job.createdAt), "updated_at": iso8601(job.updatedAt),
-        "finished_at": iso8601(job.finishedAt), "image_id": jsonValue(job.imageID), "metadata": metadata,
-    ]
+/// How many jobs an administrative command changed, for --json.
+private struct ChangedJobs: Encodable {
+    var retried: Int?
+    var cancelled: Int?
 }
 
 extension JobsCommand {
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List jobs in id order.")
+        static let configuration = CommandConfiguration(
+            abstract: "List jobs in id order.",
+            discussion: "With --json, one job object per line (see 'xceptor jobs --help').")
 
         @OptionGroup var store: StoreOptions
 
@@ -47,35 +43,36 @@ extension JobsCommand {
         @Flag(name: .long, help: "Print one JSON object per line.")
         var json = false
 
+        func validate() throws {
+            guard limit >= 0 else { throw ValidationError("--limit cannot be negative") }
+        }
+
         func run() async throws {
             let store = try store.open()
-            var remaining = limit == 0 ? Int.max : limit
-            var after = self.after
-            if !json { print("id       state    tries  url / last error") }
-            // Pages keep memory flat however many jobs are listed.
-            while remaining > 0 {
-                let page = try await store.jobs(state: state, afterID: after, limit: min(remaining, 1000))
-                for job in page {
-                    if json {
-                        printJSON(jsonObject(job))
-                    } else {
-                        print("\(String(job.id).padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                              + "\(job.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                              + "\("\(job.attempts)/\(job.maxAttempts)".padding(toLength: 6, withPad: " ", startingAt: 0)) \(job.url)")
-                        if let error = job.lastError {
-                            print("                        \(job.errorClass?.rawValue ?? "error"): \(error)")
-                        }
-                    }
+            if !json { print("job      state    tries  url / last error") }
+            for try await job in JobPages(store: store, state: state, after: after, limit: limit == 0 ? nil : limit) {
+                if json {
+                    try printJSON(job)
+                    continue
                 }
-                guard let last = page.last, page.count == min(remaining, 1000) else { break }
-                remaining -= page.count
-                after = last.id
+                print("\(String(job.id).padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                      + "\(job.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                      + "\("\(job.attempts)/\(job.maxAttempts)".padding(toLength: 6, withPad: " ", startingAt: 0)) \(FailureMessage.printable(job.url))")
+                if let error = job.lastError {
+                    print("                        \(job.errorClass?.rawValue ?? "error"): \(FailureMessage.printable(error))")
+                }
             }
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one job in full, with its result if it is done.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one job in full, with its result if it is done.",
+            discussion: """
+                With --json, the job object (see 'xceptor jobs --help') with "result": null, or {"image": {"id", \
+                "sha256", "width", "height", "bytes", "content_type", "has_thumbnail"}, "model", \
+                "embedding_dimensions", "labels": [{"label", "score"}]}.
+                """)
 
         @OptionGroup var store: StoreOptions
 
@@ -86,43 +83,43 @@ extension JobsCommand {
         var json = false
 
         func run() async throws {
-            let store = try store.open()
-            guard let job = try await store.job(id: id) else {
-                throw ValidationError("no job \(id) in \(self.store.location); 'xceptor jobs list' shows the ids")
-            }
-            let result = try await store.result(forJob: id)
-            var object = jsonObject(job)
-            if let result {
-                object["result"] = [
-                    "image": [
-                        "id": result.imageID, "sha256": result.image.sha256.map { String(format: "%02x", $0) }.joined(),
-                        "width": result.image.width, "height": result.image.height, "bytes": result.image.byteCount,
-                        "content_type": jsonValue(result.image.contentType), "has_thumbnail": result.image.thumbnail != nil,
-                    ] as [String: Any],
-                    "model": result.modelID, "embedding_dimensions": result.embedding.count,
-                    "labels": result.labels.map { ["label": $0.label, "score": $0.score] as [String: Any] },
-                ] as [String: Any]
+            guard let detail = try await JobDetail.load(id, from: try store.open()) else {
+                throw CommandFailure("no job \(id) in \(store.location); 'xceptor jobs list' shows the ids")
             }
             if json {
-                printJSON(object)
+                try printJSON(detail)
                 return
             }
-            for key in object.keys.sorted() where key != "result" {
-                let value = key == "metadata" ? job.metadataJSON : (object[key] is NSNull ? nil : "\(object[key]!)")
-                print("\(key.padding(toLength: 17, withPad: " ", startingAt: 0)) \(value ?? "-")")
+            let job = detail.job
+            let fields: [(String, String?)] = [
+                ("job", "\(job.id)"), ("url", job.url), ("state", job.state.rawValue), ("priority", "\(job.priority)"),
+                ("attempts", "\(job.attempts)/\(job.maxAttempts)"), ("last_error", job.lastError),
+                ("error_class", job.errorClass?.rawValue), ("http_status", job.httpStatus.map(String.init)),
+                ("lease_owner", job.leaseOwner), ("lease_expires_at", job.leaseExpiresAt.map(timestamp)),
+                ("available_at", timestamp(job.availableAt)), ("created_at", timestamp(job.createdAt)),
+                ("updated_at", timestamp(job.updatedAt)), ("finished_at", job.finishedAt.map(timestamp)),
+                ("image_id", job.imageID.map(String.init)), ("metadata", job.metadataJSON),
+            ]
+            for (name, value) in fields {
+                print("\(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(FailureMessage.printable(value ?? "-"))")
             }
-            if let result {
+            if let result = detail.result {
                 print("result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID)")
                 for label in result.labels {
-                    print(String(format: "  %-12@ %.4f", label.label, label.score))
+                    print(String(format: "  %-12@ %.4f", FailureMessage.printable(label.label), label.score))
                 }
             }
+        }
+
+        private func timestamp(_ date: Date) -> String {
+            date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
         }
     }
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Put failed or dead jobs back in the queue with a fresh set of attempts.")
+            abstract: "Put failed or dead jobs back in the queue with a fresh set of attempts.",
+            discussion: #"With --json: {"retried": N}."#)
 
         @OptionGroup var store: StoreOptions
 
@@ -135,6 +132,9 @@ extension JobsCommand {
         @Flag(name: .long, help: "Retry every dead job.")
         var dead = false
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func validate() throws {
             guard !ids.isEmpty || failed || dead else {
                 throw ValidationError("name job ids, or --failed and/or --dead for all of them")
@@ -146,14 +146,14 @@ extension JobsCommand {
             var retried = ids.isEmpty ? 0 : try await store.retry(.ids(ids))
             if failed { retried += try await store.retry(.state(.failed)) }
             if dead { retried += try await store.retry(.state(.dead)) }
-            print("retried \(retried) job(s)")
+            if json { try printJSON(ChangedJobs(retried: retried)) } else { print("retried \(retried) job(s)") }
         }
     }
 
     struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Cancel queued jobs: they move to failed with the reason 'cancelled by an operator'.",
-            discussion: "Running jobs finish first; 'jobs retry' brings cancelled jobs back.")
+            discussion: #"Running jobs finish first; 'jobs retry' brings cancelled jobs back. With --json: {"cancelled": N}."#)
 
         @OptionGroup var store: StoreOptions
 
@@ -163,6 +163,9 @@ extension JobsCommand {
         @Flag(name: .long, help: "Cancel every queued job.")
         var all = false
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func validate() throws {
             guard !ids.isEmpty || all else { throw ValidationError("name job ids, or --all for every queued job") }
         }
@@ -170,13 +173,14 @@ extension JobsCommand {
         func run() async throws {
             let store = try store.open()
             let cancelled = all ? try await store.cancel(.state(.queued)) : try await store.cancel(.ids(ids))
-            print("cancelled \(cancelled) job(s)")
+            if json { try printJSON(ChangedJobs(cancelled: cancelled)) } else { print("cancelled \(cancelled) job(s)") }
         }
     }
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete done jobs finished longer ago than a duration, with results no other job uses.")
+            abstract: "Delete done jobs finished longer ago than a duration, with results no other job uses.",
+            discussion: #"With --json: {"jobs": N, "images": N}."#)
 
         @OptionGroup var store: StoreOptions
 
@@ -189,7 +193,7 @@ extension JobsCommand {
         func run() async throws {
             let counts = try await store.open().purgeDone(finishedBefore: Date().addingTimeInterval(-olderThan.seconds))
             if json {
-                printJSON(["jobs": counts.jobs, "images": counts.images])
+                try printJSON(counts)
             } else {
                 print("purged \(counts.jobs) done job(s) and \(counts.images) image(s) no job uses any more")
             }

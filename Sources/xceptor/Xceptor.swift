@@ -1,5 +1,6 @@
 import ArgumentParser
 import CMalloc
+import Foundation
 
 @main
 struct Xceptor: AsyncParsableCommand {
@@ -12,7 +13,12 @@ struct Xceptor: AsyncParsableCommand {
             Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB).
             Add URLs with 'enqueue', embed them with 'worker', watch them with 'status' and 'jobs', query the
             results with 'search', 'duplicates' and 'export', classify files with 'embed' (after 'model fetch'),
-            and measure with 'bench'.
+            and measure with 'bench'. Commands that report take --json: one object per line, snake_case keys,
+            'job' for job ids.
+
+            Exit status: 0 success; 1 a runtime failure (an unknown job, a missing database or model, a server
+            that refused, a full disk), said in one line on standard error; 64 a usage mistake (an unknown or
+            malformed flag), with the usage; 130 a worker stopped by a second signal.
             """,
         version: version,
         subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, DuplicatesCommand.self, ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
@@ -20,15 +26,28 @@ struct Xceptor: AsyncParsableCommand {
 
     static func main() async {
         keepFreedMemoryMapped()
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)  // usage mistakes: 64 with the usage; --help and --version: 0
+        }
+        do {
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-        } catch {
+        } catch let error as ExitCode {
             exit(withError: error)
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch {
+            // A runtime failure: one line, no usage text (the flags were fine).
+            FileHandle.standardError.write(Data("error: \(FailureMessage.text(for: error))\n".utf8))
+            Foundation.exit(1)
         }
     }
 

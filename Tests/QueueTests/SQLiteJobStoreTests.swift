@@ -43,6 +43,41 @@ struct SQLiteJobStoreTests {
         }
     }
 
+    @Test("a version 1 store keeps its results through migration 2, which stores each embedding once")
+    func migratesVersionOne() async throws {
+        // A store as version 1 left it: its schema applied by its own migration, one done job with a result.
+        let db = try SQLiteConnection(path: path())
+        try db.execute("PRAGMA application_id = \(SQLiteMigrator.applicationID)")
+        try db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+        try db.execute(Migration.all(dialect: "sqlite")[0].sql)
+        try db.execute("INSERT INTO schema_migrations VALUES (1, 'initial', 0)")
+        let vector = (0..<4).map { Float($0) + 1 }.withUnsafeBytes { Array($0) }
+        let unit = [Float](repeating: 0.5, count: 4).withUnsafeBytes { Array($0) }
+        try db.execute("INSERT INTO images (id, sha256, width, height, bytes, created_at) VALUES (7, zeroblob(32), 10, 20, 300, 0)")
+        _ = try db.run("INSERT INTO embeddings (id, image_id, model_id, dimensions, vector, normalized, created_at) VALUES (3, 7, 'm', 4, ?, ?, 0)",
+                       [.blob(vector), .blob(unit)])
+        try db.execute("INSERT INTO labels VALUES (3, 0, 'cup', 0.9), (3, 1, 'fork', 0.1)")
+        try db.execute("""
+            INSERT INTO jobs (id, url, state, attempts, available_at, image_id, created_at, updated_at, finished_at)
+            VALUES (1, 'http://a/1', 'done', 1, 0, 7, 0, 0, 0)
+            """)
+
+        let store = try SQLiteJobStore(path: path())
+        let result = try #require(try await store.result(forJob: 1))
+        #expect(result.embedding == [1, 2, 3, 4] && result.labels.map(\.label) == ["cup", "fork"] && result.modelID == "m")
+        #expect(try await store.imageIDs(matching: ResultFilter(label: "cup"), modelID: "m") == [7])
+        let columns = try store.withRawConnection { db -> [String] in
+            var names: [String] = []
+            try db.query("SELECT name FROM pragma_table_info('embeddings')") { names.append($0.text(0)) }
+            return names
+        }
+        #expect(!columns.contains("normalized"))
+        // Labels still belong to their embedding: purging the job's image takes them along.
+        #expect(try await store.purgeDone(finishedBefore: Date()) == PurgeCounts(jobs: 1, images: 1))
+        #expect(try store.withRawConnection { try $0.first("SELECT count(*) FROM labels") { $0.int(0) } } == 0)
+        #expect(try store.withRawConnection { try $0.first("PRAGMA foreign_key_check") { _ in true } } == nil)
+    }
+
     @Test("settings: WAL, NORMAL sync, foreign keys on")
     func settings() throws {
         let store = try SQLiteJobStore(path: path())
@@ -54,7 +89,7 @@ struct SQLiteJobStoreTests {
         #expect(pragmas == ["wal", "1", "1", "4000"])  // synchronous 1 is NORMAL
         let orphanInsert = Result {
             try store.withRawConnection { db in
-                try db.run("INSERT INTO embeddings (image_id, model_id, dimensions, vector, normalized, created_at) VALUES (42, 'm', 1, x'00000000', x'00000000', 0)")
+                try db.run("INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at) VALUES (42, 'm', 1, x'00000000', 0)")
             }
         }
         #expect(throws: SQLiteError.self) { try orphanInsert.get() }
@@ -67,7 +102,7 @@ struct SQLiteJobStoreTests {
         try db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
         let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path()) }
         #expect(error == .newerSchema(location: path(), found: 999, supported: SQLiteJobStore.schemaVersion))
-        #expect(error?.description.contains("Upgrade xceptor") == true)
+        #expect(error?.description.contains("upgrade this one") == true)
     }
 
     @Test("another program's SQLite file is refused and left untouched")

@@ -139,7 +139,7 @@ struct HNSWTests {
         bytes.removeLast(10)
         try bytes.write(to: file)
         #expect { try HNSWIndex.read(from: file) } throws: { error in
-            (error as? HNSWFileError)?.description.contains("index build") == true
+            (error as? HNSWFileError)?.description.contains("is damaged (it ends early)") == true
         }
     }
 

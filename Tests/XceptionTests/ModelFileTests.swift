@@ -48,7 +48,7 @@ struct ModelFileTests {
         bytes.replaceSubrange(0..<8, with: Array("NOTMODEL".utf8))
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let foreign = #expect(throws: ModelError.self) { try ModelFile.read(path) }
-        #expect(foreign?.description.contains("model import") == true)
+        #expect(foreign?.description.contains("import a .keras file") == true)
 
         #expect(throws: ModelError.self) { try ModelFile.read("/no/such/model.xcm") }
     }

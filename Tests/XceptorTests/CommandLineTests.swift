@@ -27,13 +27,16 @@ struct CommandLineTests {
         #expect(again.stdout.hasPrefix("added 1, duplicates 1, invalid 0"))
 
         let status = try jsonObject(try await XceptorProcess.run(["status", "--json"], in: dir).stdout)
-        #expect(status["queued"] as? Int == 3)
-        for state in ["running", "done", "failed", "dead"] { #expect(status[state] as? Int == 0, "\(state)") }
+        let counts = try #require(status["counts"] as? [String: Any])
+        #expect(counts["queued"] as? Int == 3)
+        for state in ["running", "done", "failed", "dead"] { #expect(counts[state] as? Int == 0, "\(state)") }
+        let footprint = try #require(status["store"] as? [String: Any])
+        #expect(footprint["images"] as? Int == 0 && (footprint["total_bytes"] as? Int ?? 0) > 0)
 
         let lines = try await XceptorProcess.run(["jobs", "list", "--state", "queued", "--json"], in: dir).stdout
             .split(separator: "\n").map { try jsonObject($0) }
         #expect(lines.map { $0["url"] as? String } == ["http://a.test/1.jpg", "http://a.test/3.jpg", "http://a.test/4.jpg"])
-        for key in ["id", "url", "state", "attempts", "last_error", "error_class"] {
+        for key in ["job", "url", "state", "attempts", "last_error", "error_class", "metadata", "finished_at"] {
             #expect(lines.allSatisfy { $0.keys.contains(key) }, "missing \(key)")
         }
     }
@@ -82,10 +85,10 @@ struct CommandLineTests {
         _ = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "http://a.test/1", "http://a.test/2", "http://a.test/3"], in: dir)
         let cancel = try await XceptorProcess.run(["jobs", "cancel", "--db", "q.sqlite", "2", "3"], in: dir)
         #expect(cancel.stdout.contains("cancelled 2 job(s)"))
-        let failed = try jsonObject(try await XceptorProcess.run(["status", "--db", "q.sqlite", "--json"], in: dir).stdout)
+        let failed = try #require(try jsonObject(try await XceptorProcess.run(["status", "--db", "q.sqlite", "--json"], in: dir).stdout)["counts"] as? [String: Any])
         #expect(failed["failed"] as? Int == 2 && failed["queued"] as? Int == 1)
-        let retry = try await XceptorProcess.run(["jobs", "retry", "--db", "q.sqlite", "--failed"], in: dir)
-        #expect(retry.stdout.contains("retried 2 job(s)"))
+        let retry = try await XceptorProcess.run(["jobs", "retry", "--db", "q.sqlite", "--failed", "--json"], in: dir)
+        #expect(try jsonObject(retry.stdout)["retried"] as? Int == 2)
 
         // Drain, then purge what finished more than 0 s ago.
         #expect(try await XceptorProcess.run(["bench", "queue-drain", "--db", "q.sqlite"], in: dir).status == 0)
@@ -93,5 +96,43 @@ struct CommandLineTests {
         #expect(purge["jobs"] as? Int == 3)
         let bad = try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "soon"], in: dir)
         #expect(bad.status != 0)
+    }
+
+    @Test("exit status: runtime failures exit 1 with one line and no usage; usage mistakes exit 64 with the usage")
+    func exitCodes() async throws {
+        let dir = try makeScratchDirectory()
+        _ = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "http://a.test/1"], in: dir)
+
+        let runtime: [(arguments: [String], says: String)] = [
+            (["jobs", "show", "99", "--db", "q.sqlite"], "no job 99"),
+            (["status", "--db", "missing.sqlite"], "no job database at missing.sqlite"),
+            (["search", "--job", "1", "--db", "q.sqlite"], "holds no embeddings yet"),
+            (["duplicates", "--db", "q.sqlite"], "holds no embeddings yet"),
+            (["index", "update", "--db", "q.sqlite"], "index build"),
+            (["embed", "--model", "nowhere.xcm", "x.jpg"], "no model at nowhere.xcm"),
+            (["search", "--vector", "absent.f32", "--db", "q.sqlite"], "cannot read the query vector absent.f32"),
+        ]
+        for (arguments, says) in runtime {
+            let result = try await XceptorProcess.run(arguments, in: dir)
+            #expect(result.status == 1, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: ") && result.stderr.contains(says), "\(arguments): \(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments): one line, no usage: \(result.stderr)")
+        }
+
+        let usage: [[String]] = [
+            ["jobs", "show", "--db", "q.sqlite"],
+            ["jobs", "show", "not-a-number", "--db", "q.sqlite"],
+            ["search", "--db", "q.sqlite"],
+            ["search", "--job", "1", "-k", "0"],
+            ["search", "--job", "1", "--where", "no-equals-sign"],
+            ["status", "--no-such-flag"],
+            ["jobs", "purge", "--older-than", "soon"],
+            ["worker", "--batch", "0"],
+        ]
+        for arguments in usage {
+            let result = try await XceptorProcess.run(arguments, in: dir)
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains("Usage:"), "\(arguments): \(result.stderr)")
+        }
     }
 }

@@ -83,8 +83,19 @@ struct WorkerTests {
         }
     }
 
-    @Test("every good job is done with the embedding and label `embed` computes; every bad one failed with its reason")
-    func endToEnd() async throws {
+    /// One worker run over good and bad URLs, shared by the tests below, so each checks one thing and a
+    /// failure in one does not hide the others.
+    struct FinishedRun: Sendable {
+        let site: Site
+        let good: [String]
+        let bad: [String: String]
+        let otherFormats: [String]
+        let worker: XceptorProcess.Output
+        var doneJobs: Int { good.count }
+        var embeddings: Int { site.images.count + otherFormats.count }
+    }
+
+    static let finishedRun = Task { () throws -> FinishedRun in
         let site = try Site()
         try Data("<html><body>not an image</body></html>".utf8).write(to: site.files.appendingPathComponent("page.jpg"))
         let whole = try Data(contentsOf: site.files.appendingPathComponent(site.images[0]))
@@ -110,8 +121,14 @@ struct WorkerTests {
         }
         let good = site.images.map(site.url) + [site.url("same-bytes.jpg")] + otherFormats.map(site.url)
         try await site.enqueue(good + bad.keys.sorted())
-
         let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty"]), in: site.dir)
+        return FinishedRun(site: site, good: good, bad: bad, otherFormats: otherFormats, worker: worker)
+    }
+
+    @Test("every good job is done with the embedding and label `embed` computes; every bad one failed with its reason")
+    func endToEnd() async throws {
+        let run = try await Self.finishedRun.value
+        let (site, good, bad, otherFormats, worker) = (run.site, run.good, run.bad, run.otherFormats, run.worker)
         #expect(worker.status == 0, "\(worker.stderr)")
         #expect(worker.stderr.contains("worker stopped") && worker.stderr.contains("done=\(good.count) elapsed_s="), "\(worker.stderr)")
         #expect(worker.stderr.contains(/engine_busy=[0-9]+\.[0-9]%/), "\(worker.stderr)")
@@ -147,7 +164,7 @@ struct WorkerTests {
         // The same bytes under two URLs: embedded once, both jobs point at it.
         let original = try #require(jobs[site.url(site.images[0])]), copy = try #require(jobs[site.url("same-bytes.jpg")])
         #expect(copy.state == .done && copy.imageID == original.imageID)
-        #expect(try site.count("SELECT count(*) FROM embeddings") == site.images.count + otherFormats.count)
+        #expect(try site.count("SELECT count(*) FROM embeddings") == run.embeddings)
         for name in otherFormats {
             #expect(jobs[site.url(name)]?.state == .done, "\(name): \(jobs[site.url(name)]?.lastError ?? "")")
         }
@@ -157,17 +174,21 @@ struct WorkerTests {
             #expect(job.state == .failed && job.errorClass == .permanent, "\(url): \(job.state)")
             #expect(job.lastError?.contains(reason) == true, "\(url): \(job.lastError ?? "no error")")
         }
+    }
 
-        // Search: a stored image finds itself first, then images of the same kind; a file not in the store
-        // is embedded on the fly and finds its stored copy.
+    @Test("search: a stored image finds itself first, then its kind; a file is embedded on the fly; the index answers as the scan")
+    func search() async throws {
+        let run = try await Self.finishedRun.value
+        let site = run.site
+        let jobs = try await site.jobsByURL()
         let modelPath = try await Self.model.value.path
         let query = try #require(jobs[site.url(site.images[0])])
         let byJob = try jsonObject(try await XceptorProcess.run(
             ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--json"], in: site.dir).stdout)
         let results = try #require(byJob["results"] as? [[String: Any]])
-        #expect(results.count == 5)
+        #expect(results.count == 5 && byJob["method"] as? String == "exact")
         #expect(results.first?["job"] as? Int == Int(query.id) && (results.first?["score"] as? Double ?? 0) > 0.9999)
-        let queryLabel = try #require(try await store.result(forJob: query.id)).labels.first?.label
+        let queryLabel = try #require(try await site.store().result(forJob: query.id)).labels.first?.label
         let secondLabel = ((results.dropFirst().first?["labels"] as? [[String: Any]])?.first?["label"] as? String)
         #expect(secondLabel == queryLabel, "the nearest other image is of the same kind")
 
@@ -177,30 +198,59 @@ struct WorkerTests {
         let fileResult = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
         #expect(fileResult["url"] as? String == site.url(site.images[2]) && (fileResult["score"] as? Double ?? 0) > 0.999)
 
+        // Filtered by the label of the query's kind: every result has it as its best label.
+        let label = try #require(queryLabel)
+        let filtered = try jsonObject(try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--label", label, "--json"], in: site.dir).stdout)
+        let labelled = try #require(filtered["results"] as? [[String: Any]])
+        #expect(!labelled.isEmpty && labelled.allSatisfy { (($0["labels"] as? [[String: Any]])?.first?["label"] as? String) == label })
+
         // With an HNSW index beside the database, search answers as the scan did.
         let built = try await XceptorProcess.run(["index", "build", "--db", "q.sqlite", "--model", modelPath, "--m", "8"], in: site.dir)
-        #expect(built.status == 0 && built.stdout.contains("indexed \(site.images.count + otherFormats.count) embeddings"), "\(built.stderr)")
-        let status = try await XceptorProcess.run(["index", "status", "--db", "q.sqlite"], in: site.dir)
-        #expect(status.stdout.contains("behind   0 newer"), "\(status.stdout)")
+        #expect(built.status == 0 && built.stdout.contains("indexed \(run.embeddings) embeddings"), "\(built.stderr)")
+        let status = try jsonObject(try await XceptorProcess.run(["index", "status", "--db", "q.sqlite", "--json"], in: site.dir).stdout)
+        #expect(status["behind"] as? Int == 0 && status["indexed"] as? Int == run.embeddings, "\(status)")
         let byIndex = try jsonObject(try await XceptorProcess.run(
             ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--index-threshold", "1", "--json"],
             in: site.dir).stdout)
         let indexed = try #require(byIndex["results"] as? [[String: Any]])
+        #expect(byIndex["method"] as? String == "index")
         #expect(indexed.map { $0["job"] as? Int } == results.map { $0["job"] as? Int })
+    }
 
-        try await checkDuplicates(site, original: original, copy: copy, doneJobs: good.count)
-        try await checkExport(site, doneJobs: good.count)
+    @Test("duplicates: the same bytes at two URLs form a group even at threshold 1; at -1 every job is in one")
+    func duplicates() async throws {
+        let run = try await Self.finishedRun.value
+        let jobs = try await run.site.jobsByURL()
+        let original = try #require(jobs[run.site.url(run.site.images[0])]), copy = try #require(jobs[run.site.url("same-bytes.jpg")])
+        try await checkDuplicates(run.site, original: original, copy: copy, doneJobs: run.doneJobs)
+    }
 
-        // An embedding removed after the index was built (as a purge does): the index is not trusted, the
-        // store is scanned instead, with a warning, and the removed image is never a result.
-        let removed = try #require(jobs[site.url(site.images[1])]?.imageID)
-        _ = try store.withRawConnection { try $0.run("DELETE FROM embeddings WHERE image_id = ?", [.integer(removed)]) }
+    @Test("export: jsonl holds every done job with its stored embedding; npy the same matrix, in the same order")
+    func export() async throws {
+        let run = try await Self.finishedRun.value
+        try await checkExport(run.site, doneJobs: run.doneJobs)
+    }
+
+    @Test("an embedding removed after the index was built retires the index: the store is scanned, with a warning")
+    func staleIndex() async throws {
+        let run = try await Self.finishedRun.value
+        // On a copy of the store, so the other tests keep theirs.
+        let dir = try makeScratchDirectory()
+        try FileManager.default.copyItem(at: run.site.dir.appendingPathComponent("q.sqlite"), to: dir.appendingPathComponent("q.sqlite"))
+        let built = try await XceptorProcess.run(["index", "build", "--db", "q.sqlite"], in: dir)
+        #expect(built.status == 0, "\(built.stderr)")
+        let jobs = try await run.site.jobsByURL()
+        let query = try #require(jobs[run.site.url(run.site.images[0])])
+        let removedJob = try #require(jobs[run.site.url(run.site.images[1])])
+        let store = try #require(try JobStores.open(dir.appendingPathComponent("q.sqlite").path, create: false) as? SQLiteJobStore)
+        _ = try store.withRawConnection { try $0.run("DELETE FROM embeddings WHERE image_id = ?", [.integer(removedJob.imageID!)]) }
         let afterPurge = try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--index-threshold", "1", "--json"], in: site.dir)
+            ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--index-threshold", "1", "--json"], in: dir)
         #expect(afterPurge.stderr.contains("purged since it was built") && afterPurge.stderr.contains("index build"), "\(afterPurge.stderr)")
         let remaining = try #require(try jsonObject(afterPurge.stdout)["results"] as? [[String: Any]])
-        #expect(remaining.count == site.images.count + otherFormats.count - 1)
-        #expect(!remaining.contains { $0["job"] as? Int == Int(jobs[site.url(site.images[1])]!.id) })
+        #expect(remaining.count == run.embeddings - 1)
+        #expect(!remaining.contains { $0["job"] as? Int == Int(removedJob.id) })
     }
 
     /// `duplicates`: the same bytes at two URLs form a group even at threshold 1; at -1 every job is in one.

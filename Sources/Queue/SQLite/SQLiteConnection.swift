@@ -56,6 +56,13 @@ struct SQLiteRow {
     }
 
     func optionalBlob(_ column: Int32) -> [UInt8]? { isNull(column) ? nil : blob(column) }
+
+    /// Appends a blob of little-endian float32 values straight to `values` (no intermediate byte array).
+    func appendFloats(_ column: Int32, to values: inout [Float]) {
+        let count = Int(sqlite3_column_bytes(statement, column)) / MemoryLayout<Float>.size
+        guard count > 0, let pointer = sqlite3_column_blob(statement, column) else { return }
+        values.append(contentsOf: UnsafeBufferPointer(start: pointer.assumingMemoryBound(to: Float.self), count: count))
+    }
 }
 
 /// A thin, synchronous wrapper over one libsqlite3 connection: prepared-statement cache, typed binding,

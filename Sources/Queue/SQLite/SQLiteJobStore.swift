@@ -21,7 +21,7 @@ import Synchronization
 /// is uncontended (the common case, and a thread hop costs about as much as a small transaction), else on
 /// the store's own serial queue, which waits for the lock. A wait for another process therefore never
 /// blocks Swift's cooperative thread pool.
-public final class SQLiteJobStore: JobStore {
+public final class SQLiteJobStore: JobQueue, ResultStore {
     public let path: String
     private let configuration: QueueConfiguration
     private let connection: Mutex<SQLiteConnection>
@@ -255,30 +255,6 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func result(forJob id: JobID) async throws -> StoredResult? {
-        try await withConnection { db in
-            try db.transaction(immediate: false) {
-                guard var result = try db.first("""
-                    SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
-                           e.id, e.model_id, e.vector
-                    FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
-                    WHERE j.id = ? ORDER BY e.id DESC LIMIT 1
-                    """, [.integer(id)], { row in
-                        (embeddingID: row.int64(7), result: StoredResult(
-                            imageID: row.int64(0),
-                            image: ImageFacts(sha256: row.blob(1), width: row.int(2), height: row.int(3), byteCount: row.int(4),
-                                              contentType: row.optionalText(5), thumbnail: row.optionalBlob(6)),
-                            modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: []))
-                    })
-                else { return nil }
-                try db.query("SELECT label, score FROM labels WHERE embedding_id = ? ORDER BY rank", [.integer(result.embeddingID)]) { row in
-                    result.result.labels.append(ScoredLabel(label: row.text(0), score: row.double(1)))
-                }
-                return result.result
-            }
-        }
-    }
-
     public func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult? {
         try await withConnection { db in
             try db.transaction(immediate: false) {
@@ -298,99 +274,6 @@ public final class SQLiteJobStore: JobStore {
                 }
                 return found.result
             }
-        }
-    }
-
-    public func searchVectors(modelID: String, afterImageID: Int64?) async throws -> SearchVectors {
-        try await withConnection { db in
-            try db.transaction(immediate: false) {
-                var vectors = SearchVectors()
-                try db.query("""
-                    SELECT e.image_id, e.dimensions, e.normalized,
-                           (SELECT label FROM labels l WHERE l.embedding_id = e.id AND l.rank = 0)
-                    FROM embeddings e WHERE e.model_id = ? AND e.image_id > ? ORDER BY e.image_id
-                    """, [.text(modelID), .integer(afterImageID ?? Int64.min)]) { row in
-                    let dimensions = row.int(1)
-                    guard vectors.dimensions == 0 || vectors.dimensions == dimensions else {
-                        throw QueueError.invalidArgument("model \(modelID) has embeddings of \(vectors.dimensions) and \(dimensions) values")
-                    }
-                    vectors.dimensions = dimensions
-                    vectors.imageIDs.append(row.int64(0))
-                    vectors.values += Self.floats(row.blob(2))
-                    vectors.topLabels.append(row.optionalText(3))
-                }
-                return vectors
-            }
-        }
-    }
-
-    public func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary] {
-        try await withConnection { db in
-            try db.transaction(immediate: false) {
-                var summaries: [Int64: ImageSummary] = [:]
-                // At most 500 ids a statement, well under SQLite's limit on bound parameters.
-                for start in stride(from: 0, to: imageIDs.count, by: 500) {
-                    let chunk = Array(imageIDs[start..<min(imageIDs.count, start + 500)])
-                    let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                    let ids = chunk.map { SQLiteValue.integer($0) }
-                    try db.query("""
-                        SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id IN (\(placeholders)) ORDER BY id
-                        """, ids) { row in
-                        let image = row.int64(0), job = JobReference(id: row.int64(1), url: row.text(2))
-                        if summaries[image] == nil {
-                            summaries[image] = ImageSummary(jobID: job.id, url: job.url, labels: [])
-                        } else {
-                            summaries[image]?.sameBytes.append(job)
-                        }
-                    }
-                    try db.query("""
-                        SELECT e.image_id, l.label, l.score FROM embeddings e JOIN labels l ON l.embedding_id = e.id
-                        WHERE e.model_id = ? AND e.image_id IN (\(placeholders)) ORDER BY e.image_id, l.rank
-                        """, [.text(modelID)] + ids) { row in
-                        summaries[row.int64(0)]?.labels.append(ScoredLabel(label: row.text(1), score: row.double(2)))
-                    }
-                }
-                return summaries
-            }
-        }
-    }
-
-    public func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow] {
-        guard limit > 0 else { return [] }
-        return try await withConnection { db in
-            try db.transaction(immediate: false) {
-                var rows: [ResultRow] = [], embeddingIDs: [Int64] = []
-                try db.query("""
-                    SELECT j.id, j.url, j.metadata, i.id, i.sha256, i.width, i.height, e.id, e.vector
-                    FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id AND e.model_id = ?
-                    WHERE j.state = 'done' AND j.id > ? ORDER BY j.id LIMIT ?
-                    """, [.text(modelID), .integer(afterJobID ?? Int64.min), .integer(Int64(limit))]) { row in
-                    rows.append(ResultRow(job: JobReference(id: row.int64(0), url: row.text(1)), metadata: row.optionalText(2),
-                                          imageID: row.int64(3), sha256: row.blob(4), width: row.int(5), height: row.int(6),
-                                          embedding: Self.floats(row.blob(8)), labels: []))
-                    embeddingIDs.append(row.int64(7))
-                }
-                var labels: [Int64: [ScoredLabel]] = [:]
-                for start in stride(from: 0, to: embeddingIDs.count, by: 500) {
-                    let chunk = Set(embeddingIDs[start..<min(embeddingIDs.count, start + 500)]).map { SQLiteValue.integer($0) }
-                    let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                    try db.query("""
-                        SELECT embedding_id, label, score FROM labels WHERE embedding_id IN (\(placeholders)) ORDER BY embedding_id, rank
-                        """, chunk) { row in
-                        labels[row.int64(0), default: []].append(ScoredLabel(label: row.text(1), score: row.double(2)))
-                    }
-                }
-                for (index, embeddingID) in embeddingIDs.enumerated() { rows[index].labels = labels[embeddingID] ?? [] }
-                return rows
-            }
-        }
-    }
-
-    public func embeddingModels() async throws -> [String: Int] {
-        try await withConnection { db in
-            var models: [String: Int] = [:]
-            try db.query("SELECT model_id, count(*) FROM embeddings GROUP BY model_id") { models[$0.text(0)] = $0.int(1) }
-            return models
         }
     }
 
@@ -470,7 +353,7 @@ public final class SQLiteJobStore: JobStore {
     /// `body` may run twice, so it must have no effect outside the database: the fast path gives up with
     /// SQLITE_BUSY when another process holds the write lock (at BEGIN, before anything is written, or
     /// with the transaction rolled back), and the waiting queue then runs it again.
-    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         let busyTimeout = configuration.busyTimeoutMilliseconds
         let fastPath: Result<T, Error>? = connection.withLockIfAvailable { db in
             db.setBusyTimeout(milliseconds: 0)
@@ -539,10 +422,10 @@ public final class SQLiteJobStore: JobStore {
             throw SQLiteError(code: SQLITE_INTERNAL, message: "image row vanished inside its own transaction", sql: nil)
         }
         let inserted = try db.run("""
-            INSERT INTO embeddings (image_id, model_id, dimensions, vector, normalized, created_at)
-            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
+            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
+            VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
             """, [.integer(imageID), .text(result.modelID), .integer(result.embedding.count),
-                  .blob(bytes(result.embedding)), .blob(bytes(normalized(result.embedding))), .integer(now)])
+                  .blob(bytes(result.embedding)), .integer(now)])
         if inserted == 1 {
             let embeddingID = try db.first("SELECT id FROM embeddings WHERE image_id = ? AND model_id = ?",
                                            [.integer(imageID), .text(result.modelID)]) { $0.int64(0) } ?? 0
@@ -573,17 +456,12 @@ public final class SQLiteJobStore: JobStore {
         message.count <= 1000 ? message : String(message.prefix(1000)) + "…"
     }
 
-    private static func normalized(_ vector: [Float]) -> [Float] {
-        let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? vector.map { $0 / norm } : vector
-    }
-
     /// Vectors are stored as little-endian float32, the in-memory layout of every platform Swift runs on here.
     private static func bytes(_ vector: [Float]) -> [UInt8] {
         vector.withUnsafeBytes { Array($0) }
     }
 
-    private static func floats(_ bytes: [UInt8]) -> [Float] {
+    static func floats(_ bytes: [UInt8]) -> [Float] {
         bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
@@ -591,12 +469,12 @@ public final class SQLiteJobStore: JobStore {
         SELECT count(*) FROM jobs WHERE state IN ('done', 'failed', 'dead') AND finished_at >= ?
         """
 
-    private static let jobColumns = """
+    static let jobColumns = """
         id, url, state, priority, attempts, max_attempts, available_at, lease_owner, lease_expires_at,
         last_error, error_class, http_status, metadata, image_id, created_at, updated_at, finished_at
         """
 
-    private static func job(from row: SQLiteRow) -> Job {
+    static func job(from row: SQLiteRow) -> Job {
         Job(id: row.int64(0), url: row.text(1), state: JobState(rawValue: row.text(2)) ?? .failed,
             priority: row.int(3), attempts: row.int(4), maxAttempts: row.int(5),
             availableAt: Date(storeMilliseconds: row.int64(6)), leaseOwner: row.optionalText(7),

@@ -1,11 +1,12 @@
 import Foundation
 
-/// The seam between the job logic and its storage. SQLite (one file, many processes on one host) is the
-/// embedded driver; PostgreSQL (many hosts) implements the same contract, checked by the same tests.
+/// The queue half of the store: the state machine of jobs. SQLite (one file, many processes on one host)
+/// is the embedded driver; PostgreSQL (many hosts) implements the same contract, checked by the same tests
+/// (`JobQueueConformanceTests`).
 ///
 /// Every state change happens in one transaction. Leases are fenced by `JobLease` (owner + attempt): a
 /// call with a lease the store no longer honours changes nothing and reports the lease back as lost.
-public protocol JobStore: Sendable {
+public protocol JobQueue: Sendable {
     /// Adds jobs in one transaction; URLs already present are counted as duplicates and left alone.
     func enqueue(_ jobs: [NewJob]) async throws -> EnqueueCounts
 
@@ -29,6 +30,10 @@ public protocol JobStore: Sendable {
     /// Returns how many were released.
     func release(_ leases: [JobLease]) async throws -> Int
 
+    /// What an earlier job stored for these image bytes and this model, or nil: a worker that fetches bytes
+    /// already embedded reuses the result instead of running the network again.
+    func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult?
+
     /// Counts, ages, throughput and the most common errors.
     func status() async throws -> QueueStatus
 
@@ -37,28 +42,6 @@ public protocol JobStore: Sendable {
 
     /// One job, or nil.
     func job(id: JobID) async throws -> Job?
-
-    /// The stored result of a done job, or nil.
-    func result(forJob id: JobID) async throws -> StoredResult?
-
-    /// What an earlier job stored for these image bytes and this model, or nil: a worker that fetches bytes
-    /// already embedded reuses the result instead of running the network again.
-    func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult?
-
-    /// The embeddings stored under `modelID` (all, or those of images after `afterImageID`), normalised, in
-    /// image id order, with each image's best label (for search and for keeping an index up to date).
-    func searchVectors(modelID: String, afterImageID: Int64?) async throws -> SearchVectors
-
-    /// The first job, its URL and the labels of each image, with the later jobs that served the same bytes
-    /// (images without a done job are left out).
-    func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary]
-
-    /// Up to `limit` done jobs after `afterJobID` (all from the start when nil) with their results under
-    /// `modelID`, in job id order: a page of `xceptor export`.
-    func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow]
-
-    /// The models embeddings are stored under, with how many each.
-    func embeddingModels() async throws -> [String: Int]
 
     /// The job for a URL (normalised as `enqueue` does), or nil.
     func job(url: String) async throws -> Job?
@@ -76,6 +59,9 @@ public protocol JobStore: Sendable {
     func hasUnfinishedJobs() async throws -> Bool
 }
 
+/// A store that holds both halves: the queue and the results its jobs produced. Every driver is one.
+public typealias JobStore = JobQueue & ResultStore
+
 /// Which jobs an administrative command acts on.
 public enum JobSelection: Sendable, Equatable {
     /// These jobs (those not in an eligible state are skipped).
@@ -85,7 +71,7 @@ public enum JobSelection: Sendable, Equatable {
 }
 
 /// What a purge removed.
-public struct PurgeCounts: Sendable, Equatable {
+public struct PurgeCounts: Sendable, Equatable, Encodable {
     public var jobs: Int
     public var images: Int
 

@@ -1,4 +1,5 @@
 import Foundation
+import Xception
 
 /// Lets CPU-heavy work beside the network (decoding, resizing) take turns with its batches instead of
 /// competing with its threads for the cores.
@@ -8,7 +9,7 @@ import Foundation
 /// instead, on every core at once, the same work costs its own time and no more. So side items wait while
 /// a batch runs; after each batch as many may run as the batch had images (the steady-state balance), for
 /// at most as long as the batch took; and while the network waits for images, side work runs freely.
-public final class CoreTurns: @unchecked Sendable {
+public final class CoreTurns: CoreSharing, @unchecked Sendable {
     // @unchecked: every property is touched only with `condition` locked.
     private let condition = NSCondition()
     /// Side items that may still start: 0 during a batch, the turn's size after it, unlimited while idle.
@@ -41,7 +42,7 @@ public final class CoreTurns: @unchecked Sendable {
     }
 
     /// The network is waiting for images: side work may run without limit.
-    func networkIdle() {
+    public func networkIdle() {
         condition.withLock {
             allowance = .max
             condition.broadcast()
@@ -49,7 +50,7 @@ public final class CoreTurns: @unchecked Sendable {
     }
 
     /// Holds new side items back and waits for those still running: a batch sharing the cores would stall.
-    func networkWillRun() {
+    public func networkWillRun() {
         condition.withLock {
             allowance = 0
             while running > 0 { condition.wait() }
@@ -58,7 +59,7 @@ public final class CoreTurns: @unchecked Sendable {
 
     /// Lets up to `images` side items run and waits until they are done, nothing more is announced, or
     /// `longest` seconds passed.
-    func networkDidRun(images: Int, longest: Double) {
+    public func networkDidRun(images: Int, longest: Double) {
         condition.lock()
         defer { condition.unlock() }
         allowance = images

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@testable import Xception
+@testable import Worker
 
 @Suite("Side work takes turns with the network's batches")
 struct CoreTurnsTests {

@@ -2,9 +2,9 @@ import Foundation
 import Queue
 import Testing
 
-/// The contract every `JobStore` driver must keep. Each test runs against every driver in `StoreDriver`.
-@Suite("JobStore conformance")
-struct JobStoreConformanceTests {
+/// The contract every `JobQueue` driver must keep. Each test runs against every driver in `StoreDriver`.
+@Suite("JobQueue conformance")
+struct JobQueueConformanceTests {
     @Test("enqueue adds new URLs once and counts duplicates, within a batch and across batches", arguments: StoreDriver.allCases)
     func enqueueDeduplicates(driver: StoreDriver) async throws {
         let h = try StoreHarness(driver)
@@ -102,68 +102,6 @@ struct JobStoreConformanceTests {
         #expect(try await h.store.storedResult(sha256: result.image.sha256, modelID: result.modelID) == result)
         #expect(try await h.store.storedResult(sha256: result.image.sha256, modelID: "another-model") == nil)
         #expect(try await h.store.storedResult(sha256: [UInt8](repeating: 8, count: 32), modelID: result.modelID) == nil)
-    }
-
-    @Test("search reads: normalised vectors with top labels, summaries of the first done job, models, jobs by URL",
-          arguments: StoreDriver.allCases)
-    func searchReads(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
-        let ids = try await h.enqueue(["http://a/1", "http://mirror/1", "http://a/2"])
-        let claimed = try await h.store.claim(limit: 3, leaseSeconds: 30, owner: "w")
-        let fork = [ScoredLabel(label: "fork", score: 0.8), ScoredLabel(label: "knife", score: 0.1)]
-        _ = try await h.store.complete([
-            JobCompletion(lease: claimed[0].lease, result: sampleResult(contentByte: 1, labels: fork)),
-            JobCompletion(lease: claimed[1].lease, result: sampleResult(contentByte: 1, labels: fork)),
-            JobCompletion(lease: claimed[2].lease, result: sampleResult(contentByte: 2)),
-        ])
-        let model = sampleResult(contentByte: 1).modelID
-        #expect(try await h.store.embeddingModels() == [model: 2])
-
-        let vectors = try await h.store.searchVectors(modelID: model, afterImageID: nil)
-        #expect(vectors.imageIDs.count == 2 && vectors.dimensions == 2048 && vectors.values.count == 2 * 2048)
-        #expect(vectors.topLabels == ["fork", "cup"])
-        let norm = vectors.values[0..<2048].reduce(0.0) { $0 + Double($1) * Double($1) }
-        #expect(abs(norm - 1) < 1e-5, "stored normalised")
-        #expect(try await h.store.searchVectors(modelID: "other", afterImageID: nil).imageIDs.isEmpty)
-        #expect(try await h.store.searchVectors(modelID: model, afterImageID: vectors.imageIDs[0]).imageIDs == [vectors.imageIDs[1]])
-
-        let first = try #require(try await h.state(of: ids[0]).imageID)
-        let summaries = try await h.store.imageSummaries([first], modelID: model)
-        #expect(summaries[first] == ImageSummary(jobID: ids[0], url: "http://a/1", labels: fork,
-                                                 sameBytes: [JobReference(id: ids[1], url: "http://mirror/1")]))
-        #expect(try await h.store.job(url: "HTTP://MIRROR/1")?.id == ids[1])
-        #expect(try await h.store.job(url: "http://nowhere/") == nil)
-    }
-
-    @Test("export reads: done jobs with their raw embeddings, labels and metadata, by job id, a page at a time",
-          arguments: StoreDriver.allCases)
-    func resultRows(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
-        _ = try await h.store.enqueue([NewJob(url: "http://a/1", metadataJSON: #"{"caption":"a fork"}"#), NewJob(url: "http://mirror/1"),
-                                       NewJob(url: "http://a/2"), NewJob(url: "http://a/3")])
-        let claimed = try await h.store.claim(limit: 4, leaseSeconds: 30, owner: "w")
-        let fork = [ScoredLabel(label: "fork", score: 0.8), ScoredLabel(label: "knife", score: 0.1)]
-        var other = sampleResult(contentByte: 2)
-        other.embedding[0] = -3.5
-        _ = try await h.store.complete([
-            JobCompletion(lease: claimed[0].lease, result: sampleResult(contentByte: 1, labels: fork)),
-            JobCompletion(lease: claimed[1].lease, result: sampleResult(contentByte: 1, labels: fork)),
-            JobCompletion(lease: claimed[2].lease, result: other),
-        ])
-        // The fourth job is still running: not exported.
-        let model = other.modelID
-        let first = try await h.store.resultRows(modelID: model, afterJobID: nil, limit: 2)
-        #expect(first.map(\.job) == [JobReference(id: claimed[0].lease.jobID, url: "http://a/1"), JobReference(id: claimed[1].lease.jobID, url: "http://mirror/1")])
-        #expect(first[0].metadata == #"{"caption":"a fork"}"# && first[1].metadata == nil)
-        #expect(first[0].imageID == first[1].imageID, "the same bytes at two URLs share one image")
-        #expect(first[0].embedding == sampleResult(contentByte: 1).embedding, "raw, not normalised")
-        #expect(first.allSatisfy { $0.labels == fork && $0.sha256 == [UInt8](repeating: 1, count: 32) && $0.width == 640 && $0.height == 480 })
-
-        let rest = try await h.store.resultRows(modelID: model, afterJobID: first.last!.job.id, limit: 2)
-        #expect(rest.map(\.job.url) == ["http://a/2"])
-        #expect(rest.first?.embedding == other.embedding && rest.first?.labels == other.labels)
-        #expect(try await h.store.resultRows(modelID: "another-model", afterJobID: nil, limit: 10).isEmpty)
-        #expect(try await h.store.resultRows(modelID: model, afterJobID: rest[0].job.id, limit: 10).isEmpty)
     }
 
     @Test("a result with a malformed hash or a non-finite embedding is refused before anything is written", arguments: StoreDriver.allCases)

@@ -1,19 +1,24 @@
-/// Every stored embedding of one model, ready for search: normalised rows in one contiguous block.
-public struct SearchVectors: Sendable {
+/// A page of stored embeddings of one model, as computed (not normalised), in one contiguous block.
+public struct StoredEmbeddings: Sendable {
     public var imageIDs: [Int64] = []
-    /// The best label of each image (parallel to `imageIDs`), for filtering by label.
-    public var topLabels: [String?] = []
     public var dimensions = 0
-    /// `imageIDs.count` rows of `dimensions` floats, each of unit length.
+    /// `imageIDs.count` rows of `dimensions` floats.
     public var values: [Float] = []
 
     public init() {}
+
+    public var count: Int { imageIDs.count }
 }
 
 /// A done job by its id and URL.
-public struct JobReference: Sendable, Equatable, Hashable {
+public struct JobReference: Sendable, Equatable, Hashable, Codable {
     public var id: JobID
     public var url: String
+
+    private enum CodingKeys: String, CodingKey {
+        case id = "job"
+        case url
+    }
 
     public init(id: JobID, url: String) {
         self.id = id
@@ -39,7 +44,7 @@ public struct ImageSummary: Sendable, Equatable {
     }
 }
 
-/// A done job with its stored result, as `xceptor export` writes it.
+/// A done job with its stored result, as an export writes it.
 public struct ResultRow: Sendable, Equatable {
     public var job: JobReference
     /// The extra input columns given at enqueue time (a JSON object), if any.

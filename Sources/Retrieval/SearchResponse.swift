@@ -1,0 +1,84 @@
+import Foundation
+import Queue
+
+/// What a search found, best first.
+public struct SearchResponse: Sendable, Equatable, Encodable {
+    /// The model whose embeddings were searched.
+    public var model: String
+    /// How the answer was found.
+    public var method: SearchMethod
+    public var results: [SearchHit]
+    /// What the caller should know about how the search ran (not part of the JSON form).
+    public var warnings: [SearchWarning] = []
+
+    private enum CodingKeys: String, CodingKey { case model, method, results }
+}
+
+/// How a search found its answer.
+public enum SearchMethod: String, Sendable, Equatable, Encodable {
+    /// Every stored embedding was scored.
+    case exact
+    /// The HNSW index was walked (approximate), plus an exact scan of what was stored after it.
+    case index
+}
+
+/// Something a search's caller should tell the person who asked.
+public enum SearchWarning: Sendable, Equatable, CustomStringConvertible {
+    /// The index holds embeddings purged since it was built, so the store was scanned instead.
+    case indexHoldsPurgedEmbeddings(path: String)
+
+    public var description: String {
+        switch self {
+        case let .indexHoldsPurgedEmbeddings(path):
+            return "\(path) holds embeddings purged since it was built; the store was scanned instead (rebuild the index)"
+        }
+    }
+}
+
+/// One similar image: the first job that stored it, its similarity and its labels.
+public struct SearchHit: Sendable, Equatable, Encodable {
+    public var job: JobID
+    public var url: String
+    /// The stored image (its thumbnail's id).
+    public var image: Int64
+    /// Cosine similarity to the query, -1 to 1.
+    public var score: Float
+    /// Best first.
+    public var labels: [ScoredLabel]
+    /// Later jobs whose URLs served the same bytes.
+    public var sameBytes: [JobReference]
+
+    private enum CodingKeys: String, CodingKey {
+        case job, url, image, score, labels
+        case sameBytes = "same_bytes"
+    }
+
+    public init(job: JobID, url: String, image: Int64, score: Float, labels: [ScoredLabel], sameBytes: [JobReference]) {
+        self.job = job
+        self.url = url
+        self.image = image
+        self.score = score
+        self.labels = labels
+        self.sameBytes = sameBytes
+    }
+}
+
+/// The encoder of every JSON report, CLI and HTTP alike: keys in a stable order, ISO 8601 times in UTC with
+/// milliseconds, and slashes left alone (URLs stay readable). Keys are snake_case by each type's coding
+/// keys, not by a key strategy, which would rename the keys of metadata objects too.
+public enum JSONReport {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(timestamp(date))
+        }
+        return encoder
+    }
+
+    /// An ISO 8601 timestamp in UTC with milliseconds.
+    public static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}

@@ -1,0 +1,33 @@
+/// What a model file holds, for people and scripts (`model info`, `model import`, `model fetch`).
+public struct ModelSummary: Sendable, Equatable, Encodable {
+    public var file: String
+    /// What embeddings made by this file at its input size are stored under.
+    public var model: String
+    public var architecture = "xception"
+    public var inputSize: Int
+    public var labels: [String]
+    public var parameters: Int
+    public var fileBytes: Int
+    public var embeddingDimensions = 2048
+    /// The head's layers, e.g. "Dense(6, softmax)".
+    public var head: [String]
+    public var gflopsPerImage: Double
+
+    private enum CodingKeys: String, CodingKey {
+        case file, model, architecture, labels, parameters, head
+        case inputSize = "input_size", fileBytes = "file_bytes", embeddingDimensions = "embedding_dimensions"
+        case gflopsPerImage = "gflops_per_image"
+    }
+
+    /// The summary of the model file at `path`, whose weights are `weights`.
+    public init(path: String, weights: ModelWeights, fileBytes: Int) throws {
+        file = path
+        model = try ModelFile.identifier(path, inputSize: weights.inputSize)
+        inputSize = weights.inputSize
+        labels = weights.labels
+        parameters = weights.parameterCount
+        self.fileBytes = fileBytes
+        head = weights.head.map { "Dense(\($0.outputWidth), \($0.activation.rawValue))" }
+        gflopsPerImage = XceptionNetwork.flopsPerImage(size: weights.inputSize) / 1e9
+    }
+}
