@@ -42,7 +42,7 @@ public struct FetchBenchmark: Sendable {
                 if index >= window, await group.next() == true { succeeded += 1 }
                 group.addTask {
                     guard let resource = try? await fetcher.fetch(url),
-                          let input = try? pipeline.input(from: resource.body)
+                        let input = try? pipeline.input(from: resource.body)
                     else { return false }
                     return input.count == size * size * 3
                 }
@@ -52,8 +52,9 @@ public struct FetchBenchmark: Sendable {
         }
         let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
         let cpu = Self.cpuSeconds() - cpuBefore
-        return Result(kind: dctDownscale ? "xceptor-dct" : "xceptor", images: done, failures: urls.count - done, size: size,
-                      imagesPerSecond: Double(done) / seconds, cpuMsPerImage: cpu * 1000 / Double(max(done, 1)))
+        return Result(
+            kind: dctDownscale ? "xceptor-dct" : "xceptor", images: done, failures: urls.count - done, size: size,
+            imagesPerSecond: Double(done) / seconds, cpuMsPerImage: cpu * 1000 / Double(max(done, 1)))
     }
 
     static func cpuSeconds() -> Double {

@@ -34,8 +34,9 @@ public struct InferenceBenchmark: Sendable {
         for _ in 0..<iterations { _ = try network.predict(images, size: size) }
         let seconds = Date().timeIntervalSince(start)
         let imagesPerSecond = Double(batch * iterations) / seconds
-        return Result(size: size, batch: batch, precision: network.precision.rawValue, threads: threads, imagesPerSecond: imagesPerSecond,
-                      millisecondsPerBatch: seconds * 1000 / Double(iterations),
-                      gflops: imagesPerSecond * XceptionNetwork.flopsPerImage(size: size) / 1e9)
+        return Result(
+            size: size, batch: batch, precision: network.precision.rawValue, threads: threads, imagesPerSecond: imagesPerSecond,
+            millisecondsPerBatch: seconds * 1000 / Double(iterations),
+            gflops: imagesPerSecond * XceptionNetwork.flopsPerImage(size: size) / 1e9)
     }
 }

@@ -62,19 +62,24 @@ public struct QueueBenchmark: Sendable {
             throw QueueError.invalidArgument("benchmark enqueue added \(counts.added) of \(enqueueJobs) jobs")
         }
         let enqueue = Throughput(jobs: enqueueJobs, seconds: enqueueSeconds)
-        progress(String(format: "enqueue: %d jobs in one transaction, %.3f s, %.0f jobs/s", enqueueJobs, enqueueSeconds, enqueue.jobsPerSecond))
+        progress(
+            String(format: "enqueue: %d jobs in one transaction, %.3f s, %.0f jobs/s", enqueueJobs, enqueueSeconds, enqueue.jobsPerSecond))
 
         let sequential = try await sequentialRoundTrips()
-        progress(String(format: "sequential enqueue 1 + claim 1 + complete 1: %d jobs in %.3f s, %.0f jobs/s",
-                        sequential.jobs, sequential.seconds, sequential.jobsPerSecond))
+        progress(
+            String(
+                format: "sequential enqueue 1 + claim 1 + complete 1: %d jobs in %.3f s, %.0f jobs/s",
+                sequential.jobs, sequential.seconds, sequential.jobsPerSecond))
 
         var drains: [DrainResult] = []
         for batchSize in batchSizes {
             for processes in processCounts {
                 let result = try await drain(processes: processes, batchSize: batchSize)
                 drains.append(result)
-                progress(String(format: "claim+complete: %d process(es), batch %d: %d jobs in %.3f s, %.0f jobs/s",
-                                processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond))
+                progress(
+                    String(
+                        format: "claim+complete: %d process(es), batch %d: %d jobs in %.3f s, %.0f jobs/s",
+                        processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond))
             }
         }
         return Results(enqueue: enqueue, sequential: sequential, claimComplete: drains)
@@ -103,8 +108,10 @@ public struct QueueBenchmark: Sendable {
             let process = Process()
             let output = Pipe()
             process.executableURL = executable
-            process.arguments = ["bench", "queue-drain", "--db", database, "--owner", "bench-\(index)",
-                                 "--batch", String(batchSize), "--json"]
+            process.arguments = [
+                "bench", "queue-drain", "--db", database, "--owner", "bench-\(index)",
+                "--batch", String(batchSize), "--json",
+            ]
             process.standardOutput = output
             try process.run()
             return (process, output)
@@ -124,8 +131,9 @@ public struct QueueBenchmark: Sendable {
         }
         // From the first child's first claim to the last child's end: process start-up is not counted.
         let seconds = (reports.map(\.finishedAt).max() ?? 0) - (reports.map(\.startedAt).min() ?? 0)
-        return DrainResult(processes: processes, batchSize: batchSize, jobs: completed, seconds: seconds,
-                           jobsPerSecond: Double(completed) / seconds)
+        return DrainResult(
+            processes: processes, batchSize: batchSize, jobs: completed, seconds: seconds,
+            jobsPerSecond: Double(completed) / seconds)
     }
 
     private func path(_ name: String) -> String {

@@ -22,7 +22,9 @@ public struct SearchBenchmark: Sendable {
         let (rows, dimensions, values) = try NumpyFile.float32Matrix(base)
         matrix = VectorMatrix(dimensions: dimensions, ids: (0..<Int64(rows)).map { $0 }, values: values)
         let (count, queryDimensions, queryValues) = try NumpyFile.float32Matrix(queries)
-        guard queryDimensions == dimensions else { throw NumpyFile.Error.unreadable(queries.path, "\(queryDimensions) columns, the base has \(dimensions)") }
+        guard queryDimensions == dimensions else {
+            throw NumpyFile.Error.unreadable(queries.path, "\(queryDimensions) columns, the base has \(dimensions)")
+        }
         self.queries = (0..<count).map { Array(queryValues[$0 * dimensions..<($0 + 1) * dimensions]) }
     }
 
@@ -62,8 +64,10 @@ public struct SearchBenchmark: Sendable {
 
     /// Builds an HNSW index over the base (timed), then for each `ef`: recall@k against exact search, ms
     /// per single query, and queries per second with every core answering queries side by side.
-    public func runHNSW(k: Int, m: Int, efConstruction: Int, efSearch: [Int],
-                        threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [HNSWResult] {
+    public func runHNSW(
+        k: Int, m: Int, efConstruction: Int, efSearch: [Int],
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) throws -> [HNSWResult] {
         let truth = try ExactSearch.search(matrix, queries: queries, k: k)
         let index = HNSWIndex(dimensions: matrix.dimensions, parameters: .init(m: m, efConstruction: efConstruction))
         let buildStart = ContinuousClock.now
@@ -84,9 +88,10 @@ public struct SearchBenchmark: Sendable {
                 }
             }
             let parallelSeconds = Double((ContinuousClock.now - parallelStart) / .microseconds(1)) / 1e6
-            return HNSWResult(kind: "hnsw", vectors: matrix.count, m: m, efConstruction: efConstruction, buildSeconds: buildSeconds,
-                              efSearch: ef, recallAt10: Double(hits) / Double(queries.count * k), millisecondsPerQuery: single,
-                              queriesPerSecondAllCores: Double(queries.count) / parallelSeconds)
+            return HNSWResult(
+                kind: "hnsw", vectors: matrix.count, m: m, efConstruction: efConstruction, buildSeconds: buildSeconds,
+                efSearch: ef, recallAt10: Double(hits) / Double(queries.count * k), millisecondsPerQuery: single,
+                queriesPerSecondAllCores: Double(queries.count) / parallelSeconds)
         }
     }
 
@@ -104,8 +109,9 @@ public struct SearchBenchmark: Sendable {
 
     private func result(_ kind: String, queries: Int, batch: Int, since start: ContinuousClock.Instant) -> Result {
         let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
-        return Result(kind: kind, vectors: matrix.count, dimensions: matrix.dimensions, queries: queries, batch: batch,
-                      millisecondsPerQuery: seconds * 1000 / Double(max(queries, 1)))
+        return Result(
+            kind: kind, vectors: matrix.count, dimensions: matrix.dimensions, queries: queries, batch: batch,
+            millisecondsPerQuery: seconds * 1000 / Double(max(queries, 1)))
     }
 }
 
@@ -122,14 +128,17 @@ enum NumpyFile {
 
     static func float32Matrix(_ url: URL) throws -> (rows: Int, columns: Int, values: [Float]) {
         let data = try Data(contentsOf: url, options: .alwaysMapped)
-        guard data.count > 10, data.prefix(6).elementsEqual([0x93] + Array("NUMPY".utf8)) else { throw Error.unreadable(url.path, "not a .npy file") }
+        guard data.count > 10, data.prefix(6).elementsEqual([0x93] + Array("NUMPY".utf8)) else {
+            throw Error.unreadable(url.path, "not a .npy file")
+        }
         let major = data[6]
-        let headerLength = major == 1 ? Int(data[8]) | Int(data[9]) << 8 : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
+        let headerLength =
+            major == 1 ? Int(data[8]) | Int(data[9]) << 8 : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
         let headerStart = major == 1 ? 10 : 12
         guard data.count >= headerStart + headerLength else { throw Error.unreadable(url.path, "truncated header") }
         let header = String(decoding: data[headerStart..<headerStart + headerLength], as: UTF8.self)
         guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
-              let shape = header.firstMatch(of: /'shape': \((\d+), (\d+)\)/), let rows = Int(shape.1), let columns = Int(shape.2)
+            let shape = header.firstMatch(of: /'shape': \((\d+), (\d+)\)/), let rows = Int(shape.1), let columns = Int(shape.2)
         else { throw Error.unreadable(url.path, "unsupported header \(header)") }
         let start = headerStart + headerLength
         guard data.count == start + rows * columns * 4 else { throw Error.unreadable(url.path, "size does not match the shape") }

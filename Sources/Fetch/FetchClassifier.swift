@@ -11,10 +11,13 @@ enum FetchClassifier {
             break
         case CURLE_OPERATION_TIMEDOUT:
             let stalled = transfer.body.isEmpty && status != 0
-            return .failure(FetchFailure(reason: stalled ? .stalled : .timeout,
-                                         message: stalled ? "the server sent headers, then no body for \(limits.lowSpeedSeconds) s"
-                                             : "timed out (connect \(limits.connectTimeoutSeconds) s, whole transfer \(limits.totalTimeoutSeconds) s, or slower than \(limits.lowSpeedBytesPerSecond) B/s for \(limits.lowSpeedSeconds) s)",
-                                         isTransient: true, httpStatus: status == 0 ? nil : status))
+            return .failure(
+                FetchFailure(
+                    reason: stalled ? .stalled : .timeout,
+                    message: stalled
+                        ? "the server sent headers, then no body for \(limits.lowSpeedSeconds) s"
+                        : "timed out (connect \(limits.connectTimeoutSeconds) s, whole transfer \(limits.totalTimeoutSeconds) s, or slower than \(limits.lowSpeedBytesPerSecond) B/s for \(limits.lowSpeedSeconds) s)",
+                    isTransient: true, httpStatus: status == 0 ? nil : status))
         case CURLE_COULDNT_RESOLVE_HOST:
             return .failure(FetchFailure(reason: .dns, message: "the host name did not resolve (DNS)", isTransient: true))
         case CURLE_COULDNT_CONNECT:
@@ -22,34 +25,50 @@ enum FetchClassifier {
         case CURLE_UNSUPPORTED_PROTOCOL:
             return .failure(FetchFailure(reason: .badScheme, message: "redirected to a URL that is not http or https", isTransient: false))
         case CURLE_TOO_MANY_REDIRECTS:
-            return .failure(FetchFailure(reason: .tooManyRedirects, message: "more than \(limits.maxRedirects) redirects (a loop?)", isTransient: false))
+            return .failure(
+                FetchFailure(reason: .tooManyRedirects, message: "more than \(limits.maxRedirects) redirects (a loop?)", isTransient: false)
+            )
         case CURLE_FILESIZE_EXCEEDED:
-            return .failure(FetchFailure(reason: .tooLarge, message: "the server announced a body over \(limits.maxBodyBytes >> 20) MiB; not downloaded",
-                                         isTransient: false, httpStatus: status))
+            return .failure(
+                FetchFailure(
+                    reason: .tooLarge, message: "the server announced a body over \(limits.maxBodyBytes >> 20) MiB; not downloaded",
+                    isTransient: false, httpStatus: status))
         case CURLE_PARTIAL_FILE:
-            return .failure(FetchFailure(reason: .truncated, message: "the connection closed before the announced Content-Length arrived",
-                                         isTransient: true, httpStatus: status))
+            return .failure(
+                FetchFailure(
+                    reason: .truncated, message: "the connection closed before the announced Content-Length arrived",
+                    isTransient: true, httpStatus: status))
         case CURLE_URL_MALFORMAT:
             return .failure(FetchFailure(reason: .invalidURL, message: "libcurl cannot parse the URL", isTransient: false))
         case CURLE_BAD_CONTENT_ENCODING:
-            return .failure(FetchFailure(reason: .badEncoding, message: "the body's Content-Encoding is corrupt", isTransient: false, httpStatus: status))
+            return .failure(
+                FetchFailure(
+                    reason: .badEncoding, message: "the body's Content-Encoding is corrupt", isTransient: false, httpStatus: status))
         case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CACERT_BADFILE:
-            return .failure(FetchFailure(reason: .tls, message: "TLS failed: \(String(cString: curl_easy_strerror(code)))", isTransient: false))
+            return .failure(
+                FetchFailure(reason: .tls, message: "TLS failed: \(String(cString: curl_easy_strerror(code)))", isTransient: false))
         default:
-            return .failure(FetchFailure(reason: .connection, message: "transfer failed: \(String(cString: curl_easy_strerror(code)))",
-                                         isTransient: true, httpStatus: status == 0 ? nil : status))
+            return .failure(
+                FetchFailure(
+                    reason: .connection, message: "transfer failed: \(String(cString: curl_easy_strerror(code)))",
+                    isTransient: true, httpStatus: status == 0 ? nil : status))
         }
 
         guard (200..<300).contains(status) else {
             let transient = status == 408 || status == 429 || status >= 500
-            return .failure(FetchFailure(reason: .httpStatus, message: "HTTP \(status)" + (reasonPhrases[status].map { " \($0)" } ?? ""),
-                                         isTransient: transient, httpStatus: status,
-                                         retryAfterSeconds: transient ? retryAfter(transfer.headers["retry-after"]) : nil))
+            return .failure(
+                FetchFailure(
+                    reason: .httpStatus, message: "HTTP \(status)" + (reasonPhrases[status].map { " \($0)" } ?? ""),
+                    isTransient: transient, httpStatus: status,
+                    retryAfterSeconds: transient ? retryAfter(transfer.headers["retry-after"]) : nil))
         }
         if limits.honourOptOut, let robots = transfer.headers["x-robots-tag"]?.lowercased(),
-           robots.split(whereSeparator: { ",: ".contains($0) }).contains(where: { $0 == "noai" || $0 == "noimageai" }) {
-            return .failure(FetchFailure(reason: .optOut, message: "the server opted out of AI use (X-Robots-Tag: \(robots)); not embedded",
-                                         isTransient: false, httpStatus: status))
+            robots.split(whereSeparator: { ",: ".contains($0) }).contains(where: { $0 == "noai" || $0 == "noimageai" })
+        {
+            return .failure(
+                FetchFailure(
+                    reason: .optOut, message: "the server opted out of AI use (X-Robots-Tag: \(robots)); not embedded",
+                    isTransient: false, httpStatus: status))
         }
         return .success(())
     }

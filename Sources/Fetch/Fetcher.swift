@@ -76,7 +76,8 @@ private final class CurlEngine: @unchecked Sendable {
         multi = curl_multi_init()
         xceptor_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         let thread = Thread { [self] in
-            try? "xc-fetch".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)  // for top -H; Thread.name does not reach the OS on Linux
+            // Named for top -H; Thread.name does not reach the OS on Linux.
+            try? "xc-fetch".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             run()
         }
         thread.start()
@@ -127,7 +128,8 @@ private final class CurlEngine: @unchecked Sendable {
 
     private func start(_ transfer: Transfer) {
         guard let easy = curl_easy_init() else {
-            transfer.continuation.resume(throwing: FetchFailure(reason: .other, message: "libcurl could not start a transfer", isTransient: true))
+            transfer.continuation.resume(
+                throwing: FetchFailure(reason: .other, message: "libcurl could not start a transfer", isTransient: true))
             return
         }
         let context = Unmanaged.passRetained(transfer).toOpaque()
@@ -187,20 +189,23 @@ private final class CurlEngine: @unchecked Sendable {
 
 // MARK: libcurl callbacks (C function pointers: no captures, state through the opaque pointer)
 
-private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in
+private let writeBody: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = {
+    data, size, count, context in
     let transfer = Transfer.from(context)
     let bytes = size * count
     guard transfer.body.count + bytes <= transfer.configuration.maxDecodedBytes else {
-        transfer.failure = FetchFailure(reason: .decodedTooLarge,
-                                        message: "the body decodes to more than \(transfer.configuration.maxDecodedBytes >> 20) MiB (a compression bomb?)",
-                                        isTransient: false)
+        transfer.failure = FetchFailure(
+            reason: .decodedTooLarge,
+            message: "the body decodes to more than \(transfer.configuration.maxDecodedBytes >> 20) MiB (a compression bomb?)",
+            isTransient: false)
         return 0  // aborts the transfer
     }
     transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: bytes))
     return bytes
 }
 
-private let readHeader: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = { data, size, count, context in
+private let readHeader: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = {
+    data, size, count, context in
     let transfer = Transfer.from(context)
     let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
         .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -214,24 +219,29 @@ private let readHeader: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, 
     return size * count
 }
 
-private let watchProgress: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32 = { context, _, received, _, _ in
+private let watchProgress: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32 = {
+    context, _, received, _, _ in
     let transfer = Transfer.from(context)
     guard received <= transfer.configuration.maxBodyBytes else {
-        transfer.failure = FetchFailure(reason: .tooLarge, message: "the body is larger than \(transfer.configuration.maxBodyBytes >> 20) MiB",
-                                        isTransient: false)
+        transfer.failure = FetchFailure(
+            reason: .tooLarge, message: "the body is larger than \(transfer.configuration.maxBodyBytes >> 20) MiB",
+            isTransient: false)
         return 1  // aborts the transfer
     }
     return 0
 }
 
-private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, UnsafeMutablePointer<curl_sockaddr>?) -> curl_socket_t = { context, purpose, address in
+private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, UnsafeMutablePointer<curl_sockaddr>?) -> curl_socket_t = {
+    context, purpose, address in
     let transfer = Transfer.from(context)
     guard let address else { return xceptor_curl_socket_bad() }
     if purpose == CURLSOCKTYPE_IPCXN, let ip = ipAddress(address), ip.isPrivate,
-       !transfer.configuration.allowPrivateNetworks, !transfer.configuration.allowedPrivateAddresses.contains(ip.text) {
-        transfer.failure = FetchFailure(reason: .privateAddress,
-                                        message: "refused to connect to \(ip.text), a private or local address (--allow-private-networks allows it)",
-                                        isTransient: false)
+        !transfer.configuration.allowPrivateNetworks, !transfer.configuration.allowedPrivateAddresses.contains(ip.text)
+    {
+        transfer.failure = FetchFailure(
+            reason: .privateAddress,
+            message: "refused to connect to \(ip.text), a private or local address (--allow-private-networks allows it)",
+            isTransient: false)
         return xceptor_curl_socket_bad()
     }
     return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)

@@ -22,19 +22,23 @@ public enum BilinearResize {
             // Only the columns the horizontal pass reads are resampled vertically.
             let firstColumn = horizontal.first[0]
             let columns = horizontal.first[width - 1] + horizontal.count[width - 1] - firstColumn
-            let middle = pass(image.pixels, width: image.width, rows: 0..<height, columns: firstColumn..<firstColumn + columns,
-                              taps: vertical, vertical: true, vectorised: vectorised)
-            let output = pass(middle, width: columns, rows: 0..<height, columns: 0..<width,
-                              taps: horizontal.shifted(by: -firstColumn), vertical: false, vectorised: vectorised)
+            let middle = pass(
+                image.pixels, width: image.width, rows: 0..<height, columns: firstColumn..<firstColumn + columns,
+                taps: vertical, vertical: true, vectorised: vectorised)
+            let output = pass(
+                middle, width: columns, rows: 0..<height, columns: 0..<width,
+                taps: horizontal.shifted(by: -firstColumn), vertical: false, vectorised: vectorised)
             return RGBImage(width: width, height: height, pixels: output)
         }
         // Only the rows the vertical pass reads are resampled horizontally.
         let firstRow = vertical.first[0]
         let rows = vertical.first[height - 1] + vertical.count[height - 1] - firstRow
-        let middle = pass(image.pixels, width: image.width, rows: firstRow..<firstRow + rows, columns: 0..<width,
-                          taps: horizontal, vertical: false, vectorised: vectorised)
-        let output = pass(middle, width: width, rows: 0..<height, columns: 0..<width,
-                          taps: vertical.shifted(by: -firstRow), vertical: true, vectorised: vectorised)
+        let middle = pass(
+            image.pixels, width: image.width, rows: firstRow..<firstRow + rows, columns: 0..<width,
+            taps: horizontal, vertical: false, vectorised: vectorised)
+        let output = pass(
+            middle, width: width, rows: 0..<height, columns: 0..<width,
+            taps: vertical.shifted(by: -firstRow), vertical: true, vectorised: vectorised)
         return RGBImage(width: width, height: height, pixels: output)
     }
 
@@ -57,14 +61,19 @@ public enum BilinearResize {
     /// One separable pass over `input` (`width` pixels a row). A horizontal pass makes, for each input
     /// row in `rows`, the outputs `columns` from taps along the row; a vertical pass makes, for each output
     /// row in `rows`, the input `columns` from taps down the column. Output rows are `columns.count` wide.
-    private static func pass(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps, vertical: Bool,
-                             vectorised: Bool) -> [UInt8] {
+    private static func pass(
+        _ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps, vertical: Bool,
+        vectorised: Bool
+    ) -> [UInt8] {
         let outputWidth = columns.count
         let half = Int32(1 << (precisionBits - 1))
         return [UInt8](unsafeUninitializedCapacity: outputWidth * rows.count * 3) { output, initialized in
             initialized = outputWidth * rows.count * 3
-            if vectorised, vectorisedPass(input, width: width, rows: rows, columns: columns, taps: taps, vertical: vertical,
-                                          into: output.baseAddress!) {
+            if vectorised,
+                vectorisedPass(
+                    input, width: width, rows: rows, columns: columns, taps: taps, vertical: vertical,
+                    into: output.baseAddress!)
+            {
                 return
             }
             input.withUnsafeBufferPointer { input in
@@ -116,8 +125,10 @@ public enum BilinearResize {
 
     /// A pass in C with AVX2 (the same integer sums, so the same bytes); false on CPUs without AVX2, where
     /// the loops above run.
-    private static func vectorisedPass(_ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
-                                       vertical: Bool, into output: UnsafeMutablePointer<UInt8>) -> Bool {
+    private static func vectorisedPass(
+        _ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
+        vertical: Bool, into output: UnsafeMutablePointer<UInt8>
+    ) -> Bool {
         // The taps of the outputs this pass makes: per row when vertical, per column when horizontal.
         let outputs = vertical ? rows : columns
         let first = taps.first[outputs].map { Int32($0) }
@@ -125,11 +136,13 @@ public enum BilinearResize {
         let weights = Array(taps.weights[outputs.lowerBound * taps.size..<outputs.upperBound * taps.size])
         return input.withUnsafeBufferPointer { input in
             if vertical {
-                return xceptor_resample_vertical(input.baseAddress!, Int32(width), Int32(columns.lowerBound), Int32(rows.count), output,
-                                                 Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
+                return xceptor_resample_vertical(
+                    input.baseAddress!, Int32(width), Int32(columns.lowerBound), Int32(rows.count), output,
+                    Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
             }
-            return xceptor_resample_horizontal(input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
-                                               Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
+            return xceptor_resample_horizontal(
+                input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
+                Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
         }
     }
 

@@ -57,7 +57,9 @@ public struct ImageDecoder: Sendable {
             let turned = (ExifOrientation.read(jpeg: bytes) ?? 1) >= 5
             return turned ? (Int(height), Int(width)) : (Int(width), Int(height))
         }
-        guard let size = Self.claimedSize(bytes, format: format) else { throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header") }
+        guard let size = Self.claimedSize(bytes, format: format) else {
+            throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header")
+        }
         return size
     }
 
@@ -98,8 +100,9 @@ public struct ImageDecoder: Sendable {
         var status: Int32 = 0
         // Not zero-filled first: a successful decode writes every scanline.
         var output = [UInt8](unsafeUninitializedCapacity: Int(width) * Int(height) * outputComponents) { buffer, initialized in
-            status = xceptor_jpeg_decode(bytes, bytes.count, Int32(denominator), buffer.baseAddress, buffer.count, &width, &height,
-                                         &components, &inverted, &message)
+            status = xceptor_jpeg_decode(
+                bytes, bytes.count, Int32(denominator), buffer.baseAddress, buffer.count, &width, &height,
+                &components, &inverted, &message)
             initialized = status == 0 ? buffer.count : 0
         }
         guard status == 0 else { throw ImageError.corrupt(format: "JPEG", reason: String(cString: message)) }

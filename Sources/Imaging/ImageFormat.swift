@@ -1,6 +1,10 @@
 /// Image formats, recognised by their first bytes (never by the URL or the Content-Type).
 public enum ImageFormat: String, Sendable {
-    case jpeg = "JPEG", png = "PNG", gif = "GIF", webp = "WebP", bmp = "BMP"
+    case jpeg = "JPEG"
+    case png = "PNG"
+    case gif = "GIF"
+    case webp = "WebP"
+    case bmp = "BMP"
 
     public static func sniff(_ bytes: [UInt8]) -> ImageFormat? {
         func starts(_ prefix: [UInt8], at offset: Int = 0) -> Bool {

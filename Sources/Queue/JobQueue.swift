@@ -97,8 +97,10 @@ public struct QueueStatus: Sendable, Equatable {
     /// The most common errors on failed and dead jobs, most frequent first.
     public var topErrors: [ErrorCount]
 
-    public init(counts: [JobState: Int], waitingForRetry: Int, expiredLeases: Int, oldestQueuedAgeSeconds: Double?,
-                finishedLastMinute: Int, finishedLastTenMinutes: Int, topErrors: [ErrorCount]) {
+    public init(
+        counts: [JobState: Int], waitingForRetry: Int, expiredLeases: Int, oldestQueuedAgeSeconds: Double?,
+        finishedLastMinute: Int, finishedLastTenMinutes: Int, topErrors: [ErrorCount]
+    ) {
         self.counts = counts
         self.waitingForRetry = waitingForRetry
         self.expiredLeases = expiredLeases

@@ -48,8 +48,8 @@ public enum JobURL {
             return .failure(.controlCharacter)
         }
         guard let colon = text.firstIndex(of: ":"),
-              text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }),
-              text[..<colon].first?.isLetter == true
+            text[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }),
+            text[..<colon].first?.isLetter == true
         else { return .failure(.missingScheme) }
         let scheme = text[..<colon].lowercased()
         guard scheme == "http" || scheme == "https" else { return .failure(.unsupportedScheme(scheme)) }
@@ -76,7 +76,8 @@ public enum JobURL {
         guard afterScheme.count > 2 else { return .malformed }
         let authority = afterScheme[2].split(separator: "@").last ?? ""
         if !authority.hasPrefix("["), let portStart = authority.lastIndex(of: ":"),
-           !authority[authority.index(after: portStart)...].allSatisfy(\.isNumber) {
+            !authority[authority.index(after: portStart)...].allSatisfy(\.isNumber)
+        {
             return .invalidPort
         }
         return .malformed

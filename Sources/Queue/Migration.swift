@@ -18,8 +18,9 @@ struct Migration: Sendable, Equatable {
                 return Migration(version: version, name: String(parts[1]), sql: file.sql)
             }
             .sorted { $0.version < $1.version }
-        precondition(migrations.enumerated().allSatisfy { $0.offset + 1 == $0.element.version },
-                     "migrations/\(dialect) must be numbered 1, 2, 3... without gaps")
+        precondition(
+            migrations.enumerated().allSatisfy { $0.offset + 1 == $0.element.version },
+            "migrations/\(dialect) must be numbered 1, 2, 3... without gaps")
         return migrations
     }
 }

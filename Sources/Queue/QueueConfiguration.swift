@@ -26,8 +26,10 @@ public struct RetryPolicy: Sendable, Equatable {
     /// A server's Retry-After is honoured up to this.
     public var maxRetryAfterSeconds: Double
 
-    public init(baseDelaySeconds: Double = 30, multiplier: Double = 2, maxDelaySeconds: Double = 3600,
-                jitterFraction: Double = 0.2, maxRetryAfterSeconds: Double = 86_400) {
+    public init(
+        baseDelaySeconds: Double = 30, multiplier: Double = 2, maxDelaySeconds: Double = 3600,
+        jitterFraction: Double = 0.2, maxRetryAfterSeconds: Double = 86_400
+    ) {
         self.baseDelaySeconds = baseDelaySeconds
         self.multiplier = multiplier
         self.maxDelaySeconds = maxDelaySeconds
@@ -54,10 +56,12 @@ public struct QueueConfiguration: Sendable {
     /// Source of jitter in [0, 1); injectable so tests can pin it.
     public var unitRandom: @Sendable () -> Double
 
-    public init(retryPolicy: RetryPolicy = RetryPolicy(),
-                busyTimeoutMilliseconds: Int = QueueDefaults.busyTimeoutMilliseconds,
-                clock: any QueueClock = SystemClock(),
-                unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+    public init(
+        retryPolicy: RetryPolicy = RetryPolicy(),
+        busyTimeoutMilliseconds: Int = QueueDefaults.busyTimeoutMilliseconds,
+        clock: any QueueClock = SystemClock(),
+        unitRandom: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+    ) {
         self.retryPolicy = retryPolicy
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         self.clock = clock

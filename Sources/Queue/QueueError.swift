@@ -35,15 +35,18 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
         case let .corrupt(location, reason):
             return "\(location) is not a usable database (\(reason)); if it is an xceptor queue, restore it from a backup"
         case let .newerSchema(location, found, supported):
-            return "\(location) has schema version \(found), but this xceptor understands versions up to \(supported); it was written by a newer xceptor, so upgrade this one"
+            return
+                "\(location) has schema version \(found), but this xceptor understands versions up to \(supported); it was written by a newer xceptor, so upgrade this one"
         case let .busy(location, timeoutMilliseconds):
-            return "\(location) stayed locked by another process for \(timeoutMilliseconds) ms; nothing was written. Retry; if it persists, look for a stuck xceptor process or a long-running query on that file"
+            return
+                "\(location) stayed locked by another process for \(timeoutMilliseconds) ms; nothing was written. Retry; if it persists, look for a stuck xceptor process or a long-running query on that file"
         case let .diskFull(location):
             return "the disk holding \(location) is full; the transaction was rolled back and nothing was lost. Free space and try again"
         case let .readOnly(location):
             return "\(location) is read-only (file permissions or a read-only mount); nothing was written"
         case let .unsupportedLocation(location):
-            return "\(location) names no job store this build supports: give a SQLite file path (PostgreSQL URLs need the PostgreSQL driver, which is not part of this build yet)"
+            return
+                "\(location) names no job store this build supports: give a SQLite file path (PostgreSQL URLs need the PostgreSQL driver, which is not part of this build yet)"
         case let .invalidArgument(message):
             return message
         case let .database(location, message):

@@ -83,8 +83,11 @@ public struct StoreFootprint: Sendable, Equatable, Codable {
     public var thumbnailBytes: Int64
 
     private enum CodingKeys: String, CodingKey {
-        case totalBytes = "total_bytes", images, embeddings, embeddingBytes = "embedding_bytes"
-        case thumbnailBytes = "thumbnail_bytes", bytesPerImage = "bytes_per_image"
+        case totalBytes = "total_bytes"
+        case images, embeddings
+        case embeddingBytes = "embedding_bytes"
+        case thumbnailBytes = "thumbnail_bytes"
+        case bytesPerImage = "bytes_per_image"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -99,10 +102,11 @@ public struct StoreFootprint: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(totalBytes: try container.decode(Int64.self, forKey: .totalBytes), images: try container.decode(Int.self, forKey: .images),
-                  embeddings: try container.decode(Int.self, forKey: .embeddings),
-                  embeddingBytes: try container.decode(Int64.self, forKey: .embeddingBytes),
-                  thumbnailBytes: try container.decode(Int64.self, forKey: .thumbnailBytes))
+        self.init(
+            totalBytes: try container.decode(Int64.self, forKey: .totalBytes), images: try container.decode(Int.self, forKey: .images),
+            embeddings: try container.decode(Int.self, forKey: .embeddings),
+            embeddingBytes: try container.decode(Int64.self, forKey: .embeddingBytes),
+            thumbnailBytes: try container.decode(Int64.self, forKey: .thumbnailBytes))
     }
 
     public init(totalBytes: Int64, images: Int, embeddings: Int, embeddingBytes: Int64, thumbnailBytes: Int64) {

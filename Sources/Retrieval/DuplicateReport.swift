@@ -54,22 +54,25 @@ extension SearchService {
         let grouped = Set(similar.joined().map(\.id))
         let copies = stored.ids.filter { !grouped.contains($0) && !(summaries[$0]?.sameBytes.isEmpty ?? true) }
         let imageGroups: [[Neighbor]] = similar + copies.map { [Neighbor(id: $0, score: 1)] }
-        let groups: [[DuplicateReport.Member]] = imageGroups
+        let groups: [[DuplicateReport.Member]] =
+            imageGroups
             .map { group in group.flatMap { Self.members(of: $0, summaries[$0.id]) } }
             .filter { $0.count > 1 }
             .sorted { (a: [DuplicateReport.Member], b: [DuplicateReport.Member]) -> Bool in
                 a.count != b.count ? a.count > b.count : a[0].job < b[0].job
             }
-        return DuplicateReport(model: modelID, threshold: threshold, images: stored.count,
-                               groups: groups.map { DuplicateReport.Group(jobs: $0) })
+        return DuplicateReport(
+            model: modelID, threshold: threshold, images: stored.count,
+            groups: groups.map { DuplicateReport.Group(jobs: $0) })
     }
 
     /// An image's lines: its first job, then the jobs that served the same bytes.
     private static func members(of image: Neighbor, _ summary: ImageSummary?) -> [DuplicateReport.Member] {
         guard let summary else { return [] }
         let first = DuplicateReport.Member(job: summary.jobID, url: summary.url, score: image.score, labels: summary.labels)
-        return [first] + summary.sameBytes.map {
-            DuplicateReport.Member(job: $0.id, url: $0.url, score: image.score, labels: summary.labels, sameBytesAs: summary.jobID)
-        }
+        return [first]
+            + summary.sameBytes.map {
+                DuplicateReport.Member(job: $0.id, url: $0.url, score: image.score, labels: summary.labels, sameBytesAs: summary.jobID)
+            }
     }
 }

@@ -68,7 +68,8 @@ public struct IndexMaintenance: Sendable {
             add(tail, to: index)
             try index.write(to: search.indexFile, label: header.label, key: last)
         }
-        return Report(file: search.indexFile.path, model: header.label, added: tail.count, indexed: index.count, seconds: seconds(since: start))
+        return Report(
+            file: search.indexFile.path, model: header.label, added: tail.count, indexed: index.count, seconds: seconds(since: start))
     }
 
     public func status() async throws -> Status {
@@ -84,8 +85,9 @@ public struct IndexMaintenance: Sendable {
             guard let last = page.imageIDs.last, page.count == StoredVectors.pageRows else { break }
             after = last
         }
-        return Status(file: file, exists: true, model: header.label, indexed: header.count, dimensions: header.dimensions,
-                      m: header.parameters.m, efConstruction: header.parameters.efConstruction, behind: behind)
+        return Status(
+            file: file, exists: true, model: header.label, indexed: header.count, dimensions: header.dimensions,
+            m: header.parameters.m, efConstruction: header.parameters.efConstruction, behind: behind)
     }
 
     /// The embeddings as stored (the index normalises what it adds), and the last image id among them.

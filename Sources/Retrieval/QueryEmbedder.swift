@@ -21,8 +21,10 @@ public final class ModelFileEmbedder: QueryEmbedder {
     private let loaded = Mutex<(weights: ModelWeights?, network: XceptionNetwork?)>((nil, nil))
     private let engine: InferenceEngine?
 
-    public init(path: String, precision: Precision = .fp32, engine: InferenceEngine? = nil,
-                warn: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        path: String, precision: Precision = .fp32, engine: InferenceEngine? = nil,
+        warn: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.path = path
         self.precision = precision
         self.engine = engine
@@ -41,8 +43,9 @@ public final class ModelFileEmbedder: QueryEmbedder {
     /// later process on the host maps them instead of packing its own copy.
     public func network() throws -> XceptionNetwork {
         if let network = engine?.network ?? loaded.withLock({ $0.network }) { return network }
-        let network = try XceptionNetwork(weights: try weights(), precision: precision,
-                                          packedWeights: try? PackedWeightStore(modelPath: path, report: warn))
+        let network = try XceptionNetwork(
+            weights: try weights(), precision: precision,
+            packedWeights: try? PackedWeightStore(modelPath: path, report: warn))
         loaded.withLock { $0.network = network }
         return network
     }

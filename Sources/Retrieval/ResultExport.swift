@@ -89,11 +89,12 @@ public struct ResultExport: Sendable {
     /// when given, "embedding" with its numbers in Swift's shortest round-trip form.
     static func jsonLine(_ row: ResultRow, embedding: [Float]?) throws -> Data {
         let metadata: Any = row.metadata.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } ?? NSNull()
-        var line = try JSONSerialization.data(withJSONObject: [
-            "job": row.job.id, "url": row.job.url, "sha256": row.sha256.map { String(format: "%02x", $0) }.joined(),
-            "width": row.width, "height": row.height, "metadata": metadata,
-            "labels": row.labels.map { ["label": $0.label, "score": $0.score] as [String: Any] },
-        ] as [String: Any], options: [.sortedKeys, .withoutEscapingSlashes])
+        var line = try JSONSerialization.data(
+            withJSONObject: [
+                "job": row.job.id, "url": row.job.url, "sha256": row.sha256.map { String(format: "%02x", $0) }.joined(),
+                "width": row.width, "height": row.height, "metadata": metadata,
+                "labels": row.labels.map { ["label": $0.label, "score": $0.score] as [String: Any] },
+            ] as [String: Any], options: [.sortedKeys, .withoutEscapingSlashes])
         if let embedding {
             line.removeLast()  // the closing brace
             line += Data(#","embedding":["#.utf8)
@@ -126,7 +127,8 @@ final class ExportFile {
         }
         let temporary = path + ".partial-\(ProcessInfo.processInfo.processIdentifier)"
         guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-            throw RetrievalError.cannotWrite(path: temporary, reason: "\(String(cString: strerror(errno))); check the directory exists and is writable")
+            throw RetrievalError.cannotWrite(
+                path: temporary, reason: "\(String(cString: strerror(errno))); check the directory exists and is writable")
         }
         (self.path, self.temporary) = (path, temporary)
         handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))

@@ -41,7 +41,8 @@ public enum RetrievalError: Error, Equatable, CustomStringConvertible {
         case let .noEmbedding(job, modelID):
             return "job \(job) has no stored embedding by \(modelID) (it is unknown, not done yet, or was embedded by another model)"
         case let .modelMismatch(stored, available):
-            return "the stored embeddings were made by model \(stored), but the model given makes \(available); a query must be embedded by the same weights at the same size"
+            return
+                "the stored embeddings were made by model \(stored), but the model given makes \(available); a query must be embedded by the same weights at the same size"
         case .modelRequired:
             return "an image or URL query is embedded on the fly, which needs the model file"
         case let .badQueryVector(reason):

@@ -30,8 +30,10 @@ public struct SearchRequest: Sendable, Equatable {
     /// The model whose embeddings to search (default: the only one stored, else the query embedder's).
     public var modelID: String?
 
-    public init(query: Query, k: Int = 10, filter: ResultFilter = ResultFilter(), minScore: Float? = nil,
-                exact: Bool = false, indexThreshold: Int = 10_000, ef: Int? = nil, modelID: String? = nil) {
+    public init(
+        query: Query, k: Int = 10, filter: ResultFilter = ResultFilter(), minScore: Float? = nil,
+        exact: Bool = false, indexThreshold: Int = 10_000, ef: Int? = nil, modelID: String? = nil
+    ) {
         self.query = query
         self.k = k
         self.filter = filter

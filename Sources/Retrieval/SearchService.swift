@@ -17,8 +17,10 @@ public final class SearchService: Sendable {
     /// - Parameters:
     ///   - embedder: embeds image and URL queries; nil if only job and vector queries will come.
     ///   - fetchConfiguration: how a URL query that no job fetched is downloaded.
-    public init(store: any ResultStore, indexFile: URL, embedder: (any QueryEmbedder)? = nil,
-                fetchConfiguration: FetchConfiguration = FetchConfiguration()) {
+    public init(
+        store: any ResultStore, indexFile: URL, embedder: (any QueryEmbedder)? = nil,
+        fetchConfiguration: FetchConfiguration = FetchConfiguration()
+    ) {
         self.store = store
         self.indexFile = indexFile
         self.embedder = embedder
@@ -36,7 +38,8 @@ public final class SearchService: Sendable {
         if models.count == 1, let only = models.keys.first { return only }
         if models.isEmpty { throw RetrievalError.noEmbeddings }
         if let embedder, let size = try? embedder.defaultInputSize(), let own = try? embedder.modelID(inputSize: size),
-           models[own] != nil {
+            models[own] != nil
+        {
             return own
         }
         throw RetrievalError.severalModels(models.keys.sorted())
@@ -70,22 +73,26 @@ public final class SearchService: Sendable {
         let summaries = try await store.imageSummaries(kept.map(\.id), modelID: modelID)
         let hits = kept.compactMap { neighbor -> SearchHit? in
             guard let summary = summaries[neighbor.id] else { return nil }
-            return SearchHit(job: summary.jobID, url: summary.url, image: neighbor.id, score: neighbor.score,
-                             labels: summary.labels, sameBytes: summary.sameBytes)
+            return SearchHit(
+                job: summary.jobID, url: summary.url, image: neighbor.id, score: neighbor.score,
+                labels: summary.labels, sameBytes: summary.sameBytes)
         }
         return SearchResponse(model: modelID, method: found!.method, results: hits, warnings: warnings)
     }
 
     /// The index (mapped, not read), or its copy of the vectors, plus an exact scan of what was stored after
     /// its last update. Below the threshold, or when asked, the scan is exact over both.
-    private func searchIndex(header: HNSWIndex.FileHeader, tail: VectorMatrix, query: [Float], request: SearchRequest,
-                             accept: (@Sendable (Int64) -> Bool)?) throws -> (neighbors: [Neighbor], method: SearchMethod) {
+    private func searchIndex(
+        header: HNSWIndex.FileHeader, tail: VectorMatrix, query: [Float], request: SearchRequest,
+        accept: (@Sendable (Int64) -> Bool)?
+    ) throws -> (neighbors: [Neighbor], method: SearchMethod) {
         let (index, _) = try HNSWIndex.read(from: indexFile)
         guard query.count == index.dimensions else {
             throw RetrievalError.dimensionMismatch(query: query.count, stored: index.dimensions)
         }
         if request.exact || header.count < request.indexThreshold {
-            let neighbors = index.exactSearch(query, k: request.k, accept: accept)
+            let neighbors =
+                index.exactSearch(query, k: request.k, accept: accept)
                 + (try ExactSearch.search(tail, query: query, k: request.k, accept: accept))
             return (Neighbor.best(request.k, of: neighbors), .exact)
         }

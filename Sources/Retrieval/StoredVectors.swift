@@ -8,7 +8,8 @@ enum StoredVectors {
 
     /// The embeddings of `modelID` stored after `afterImageID` (all when nil), at unit length. `dimensions`
     /// is the length expected (nil: whatever the store holds); an empty store gives an empty matrix of it.
-    static func matrix(_ store: any ResultStore, modelID: String, after afterImageID: Int64?, dimensions: Int?) async throws -> VectorMatrix {
+    static func matrix(_ store: any ResultStore, modelID: String, after afterImageID: Int64?, dimensions: Int?) async throws -> VectorMatrix
+    {
         var matrix: VectorMatrix?
         var after = afterImageID
         while true {

@@ -31,13 +31,17 @@ extension Neighbor {
 public enum ExactSearch {
     /// The `k` rows most similar to `query`, best first; ties go to the smaller id. `accept` filters rows
     /// by id (labels, say) before they compete.
-    public static func search(_ matrix: VectorMatrix, query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [Neighbor] {
+    public static func search(_ matrix: VectorMatrix, query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) throws
+        -> [Neighbor]
+    {
         try search(matrix, queries: [query], k: k, accept: accept)[0]
     }
 
     /// `search(_:query:k:accept:)` for many queries at once (one query is a scan; see `scan`).
-    public static func search(_ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 4096,
-                              accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [[Neighbor]] {
+    public static func search(
+        _ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 4096,
+        accept: (@Sendable (Int64) -> Bool)? = nil
+    ) throws -> [[Neighbor]] {
         guard !queries.isEmpty else { return [] }
         if queries.count == 1 { return [scan(matrix, query: queries[0], k: k, accept: accept)] }
         let dimensions = matrix.dimensions
@@ -53,9 +57,10 @@ public enum ExactSearch {
                 let count = min(blockRows, matrix.count - start)
                 // scores (queries x count) = queries (queries x d) * block^T (d x count), row-major.
                 let status = scores.withUnsafeMutableBufferPointer { scores in
-                    dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queries.count), Int64(count), Int64(dimensions),
-                               1, packed, Int64(dimensions), rows.baseAddress! + start * dimensions, Int64(dimensions),
-                               0, scores.baseAddress!, Int64(count))
+                    dnnl_sgemm(
+                        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queries.count), Int64(count), Int64(dimensions),
+                        1, packed, Int64(dimensions), rows.baseAddress! + start * dimensions, Int64(dimensions),
+                        0, scores.baseAddress!, Int64(count))
                 }
                 guard status == dnnl_success else { throw SearchError.kernel("oneDNN sgemm failed with status \(status.rawValue)") }
                 // Each query's top k takes its block of scores; the queries are shared among the cores.
@@ -67,8 +72,9 @@ public enum ExactSearch {
                         let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queries.count)
                         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
                             for query in stride(from: lane, to: queries.count, by: lanes) {
-                                best[query].offer(UnsafeBufferPointer(rebasing: scores[query * count..<(query + 1) * count]),
-                                                  id: { matrix.ids[start + $0] }, accept: { accepted[$0] })
+                                best[query].offer(
+                                    UnsafeBufferPointer(rebasing: scores[query * count..<(query + 1) * count]),
+                                    id: { matrix.ids[start + $0] }, accept: { accepted[$0] })
                             }
                         }
                     }
@@ -97,8 +103,10 @@ extension ExactSearch {
     /// Exact search over half-float rows, then the best `candidates` (default: 4k, at least k + 32) are
     /// scored again in float32 from `matrix` (the same rows in full precision), so the reduced storage
     /// costs almost no recall while the scan reads half the bytes.
-    public static func search(_ halves: HalfMatrix, rerankingWith matrix: VectorMatrix, query: [Float], k: Int,
-                              candidates: Int? = nil, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
+    public static func search(
+        _ halves: HalfMatrix, rerankingWith matrix: VectorMatrix, query: [Float], k: Int,
+        candidates: Int? = nil, accept: (@Sendable (Int64) -> Bool)? = nil
+    ) -> [Neighbor] {
         precondition(halves.count == matrix.count && halves.dimensions == matrix.dimensions, "the half-float rows must be the matrix's")
         precondition(query.count == matrix.dimensions, "a query of \(query.count) values against vectors of \(matrix.dimensions)")
         guard halves.count > 0 else { return [] }
@@ -126,8 +134,10 @@ extension ExactSearch {
 
     /// Scores rows 0..<count in chunks, on every core, each thread keeping its own top k, merged at the end.
     /// `score(start, count, out)` writes the scores of rows start..<start + count.
-    static func scanRows(_ count: Int, ids: [Int64], k: Int, accept: (@Sendable (Int64) -> Bool)?,
-                         score: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> [Neighbor] {
+    static func scanRows(
+        _ count: Int, ids: [Int64], k: Int, accept: (@Sendable (Int64) -> Bool)?,
+        score: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void
+    ) -> [Neighbor] {
         guard k > 0, count > 0 else { return [] }
         let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count / 4096))
         let share = (count + threads - 1) / threads
@@ -140,8 +150,9 @@ extension ExactSearch {
             for start in stride(from: thread * share, to: min(count, (thread + 1) * share), by: chunk) {
                 let rows = min(chunk, min(count, (thread + 1) * share) - start)
                 score(start, rows, scores)
-                best.offer(UnsafeBufferPointer(start: scores, count: rows), id: { ids[start + $0] },
-                           accept: { accept?(ids[start + $0]) ?? true })
+                best.offer(
+                    UnsafeBufferPointer(start: scores, count: rows), id: { ids[start + $0] },
+                    accept: { accept?(ids[start + $0]) ?? true })
             }
             found.withLock { $0[thread] = best }
         }

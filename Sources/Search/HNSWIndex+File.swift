@@ -62,7 +62,9 @@ extension HNSWIndex {
             try handle.close()
             // rename(2) replaces the old file in one step.
             guard rename(temporary.path, url.path) == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path, NSLocalizedDescriptionKey: String(cString: strerror(errno))])
+                throw CocoaError(
+                    .fileWriteUnknown,
+                    userInfo: [NSFilePathErrorKey: url.path, NSLocalizedDescriptionKey: String(cString: strerror(errno))])
             }
         } catch {
             try? handle.close()
@@ -95,13 +97,17 @@ extension HNSWIndex {
         }
         index.upperSlots.useMapped(try reader.section(Int32.self, count: upperRuns * index.upperRun), owner: reader.file)
         index.locks.append(repeating: 0, count: count)
-        guard reader.offset == reader.file.bytes.count else { throw reader.damaged("it has \(reader.file.bytes.count - reader.offset) bytes too many") }
+        guard reader.offset == reader.file.bytes.count else {
+            throw reader.damaged("it has \(reader.file.bytes.count - reader.offset) bytes too many")
+        }
 
         // Counts must fit their slots and links must point at nodes, or a search would read out of bounds.
         let valid = 0..<Int32(count)
         guard count == 0 || valid.contains(index.entryPoint) else { throw reader.damaged("its entry point is outside the index") }
         for node in 0..<count {
-            guard Int(index.bottomCounts.pointer[node]) <= index.bottomCapacity else { throw reader.damaged("a link count is out of range") }
+            guard Int(index.bottomCounts.pointer[node]) <= index.bottomCapacity else {
+                throw reader.damaged("a link count is out of range")
+            }
             for layer in 0...Int(index.levels[node]) {
                 let run = layer == 0 ? nil : index.upperSlots.pointer + index.upperStart[node] + (layer - 1) * index.upperRun
                 guard run.map({ (0...Int32(m)).contains($0.pointee) }) ?? true else { throw reader.damaged("a link count is out of range") }
@@ -140,7 +146,9 @@ extension HNSWIndex {
         mutating func section<T>(_: T.Type, count: Int) throws -> UnsafeBufferPointer<T> {
             offset += (HNSWIndex.sectionAlignment - offset % HNSWIndex.sectionAlignment) % HNSWIndex.sectionAlignment
             let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
-            guard count >= 0, !overflow, offset <= file.bytes.count, bytes <= file.bytes.count - offset else { throw damaged("it ends early") }
+            guard count >= 0, !overflow, offset <= file.bytes.count, bytes <= file.bytes.count - offset else {
+                throw damaged("it ends early")
+            }
             defer { offset += bytes }
             guard count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
             return UnsafeRawBufferPointer(rebasing: file.bytes[offset..<offset + bytes]).bindMemory(to: T.self)
@@ -160,10 +168,13 @@ extension HNSWIndex {
             entryPoint = try integer(Int64.self)
             let key = try integer(Int64.self)
             let labelLength = Int(try integer(UInt32.self))
-            guard dimensions > 0, (2...127).contains(m), efConstruction >= 1, labelLength < 4096 else { throw damaged("its header is out of range") }
+            guard dimensions > 0, (2...127).contains(m), efConstruction >= 1, labelLength < 4096 else {
+                throw damaged("its header is out of range")
+            }
             let label = String(decoding: try bytes(labelLength), as: UTF8.self)
-            return FileHeader(label: label, key: key, count: count, dimensions: dimensions,
-                              parameters: Parameters(m: m, efConstruction: efConstruction))
+            return FileHeader(
+                label: label, key: key, count: count, dimensions: dimensions,
+                parameters: Parameters(m: m, efConstruction: efConstruction))
         }
     }
 }

@@ -67,10 +67,13 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Adds `ids.count` vectors, row after row in `vectors` (normalised here), inserting them on `threads`
     /// threads. Levels are drawn in row order, so the levels do not depend on the thread count; the links do.
-    public func add(ids newIDs: [Int64], vectors: UnsafeBufferPointer<Float>,
-                    threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        precondition(vectors.count == newIDs.count * dimensions,
-                     "\(newIDs.count) vectors of \(dimensions) values need \(newIDs.count * dimensions), got \(vectors.count)")
+    public func add(
+        ids newIDs: [Int64], vectors: UnsafeBufferPointer<Float>,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
+        precondition(
+            vectors.count == newIDs.count * dimensions,
+            "\(newIDs.count) vectors of \(dimensions) values need \(newIDs.count * dimensions), got \(vectors.count)")
         guard !newIDs.isEmpty else { return }
         // Links of nodes read from a file are relinked below: they must be writable first.
         bottomLinks.own()
@@ -124,9 +127,13 @@ public final class HNSWIndex: @unchecked Sendable {
                 for layer in stride(from: Int(levels[Int(entryPoint)]), to: 0, by: -1) {
                     entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
                 }
-                let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
-                                        ef: parameters.efConstruction, layer: 0, base: base, workspace).filter { $0.node != node }
-                guard let host = found.first(where: { Int(bottomCounts.pointer[Int($0.node)]) < bottomCapacity }) ?? found.first else { continue }
+                let found = searchLayer(
+                    query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
+                    ef: parameters.efConstruction, layer: 0, base: base, workspace
+                ).filter { $0.node != node }
+                guard let host = found.first(where: { Int(bottomCounts.pointer[Int($0.node)]) < bottomCapacity }) ?? found.first else {
+                    continue
+                }
                 let (slots, count) = linkSlots(host.node, layer: 0)
                 let links = UnsafeMutableBufferPointer(start: slots, count: count)
                 guard !links.contains(node) else { continue }
@@ -229,8 +236,9 @@ public final class HNSWIndex: @unchecked Sendable {
             for layer in stride(from: Int(levels[Int(entryPoint)]), to: 0, by: -1) {
                 entry = greedyClosest(query, from: entry, layer: layer, base: base, workspace)
             }
-            let found = searchLayer(query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
-                                    ef: max(ef, k), layer: 0, base: base, workspace, accept: acceptNode)
+            let found = searchLayer(
+                query, entries: [Candidate(distance: distance(query, entry, base), node: entry)],
+                ef: max(ef, k), layer: 0, base: base, workspace, accept: acceptNode)
             return found.prefix(k).map { Neighbor(id: ids[Int($0.node)], score: 1 - $0.distance) }
         }
     }
@@ -320,7 +328,8 @@ public final class HNSWIndex: @unchecked Sendable {
             xceptor_dot_rows(row(node, base), base, added, added.count, dimensions, &scores)
             let merged = (chosen + zip(added, scores).map { Candidate(distance: 1 - $1, node: $0) }).sorted()
             let capacity = layer == 0 ? bottomCapacity : parameters.m
-            setLinks(node, layer: layer, (merged.count > capacity ? selectNeighbours(merged, max: capacity, base: base) : merged).map(\.node))
+            setLinks(
+                node, layer: layer, (merged.count > capacity ? selectNeighbours(merged, max: capacity, base: base) : merged).map(\.node))
         }
     }
 
@@ -358,8 +367,10 @@ public final class HNSWIndex: @unchecked Sendable {
         return chosen
     }
 
-    private func greedyClosest(_ query: UnsafePointer<Float>, from start: Int32, layer: Int, base: UnsafePointer<Float>,
-                               _ workspace: Workspace) -> Int32 {
+    private func greedyClosest(
+        _ query: UnsafePointer<Float>, from start: Int32, layer: Int, base: UnsafePointer<Float>,
+        _ workspace: Workspace
+    ) -> Int32 {
         var current = start
         var best = distance(query, start, base)
         var improved = true
@@ -379,8 +390,10 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Best-first search on one layer; returns up to `ef` nodes, nearest first. Nodes `accept` refuses are
     /// walked through but never returned.
-    private func searchLayer(_ query: UnsafePointer<Float>, entries: [Candidate], ef: Int, layer: Int,
-                             base: UnsafePointer<Float>, _ workspace: Workspace, accept: ((Int32) -> Bool)? = nil) -> [Candidate] {
+    private func searchLayer(
+        _ query: UnsafePointer<Float>, entries: [Candidate], ef: Int, layer: Int,
+        base: UnsafePointer<Float>, _ workspace: Workspace, accept: ((Int32) -> Bool)? = nil
+    ) -> [Candidate] {
         workspace.visited.clear()
         var frontier = Heap<Candidate>(nearestFirst: true)
         var results = Heap<Candidate>(nearestFirst: false)
@@ -596,7 +609,9 @@ extension HNSWIndex {
 
     /// The index and the vectors stored after it was last brought up to date (`tail`), searched together so
     /// a result written a moment ago is already findable.
-    public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix, accept: (@Sendable (Int64) -> Bool)? = nil) throws -> [Neighbor] {
+    public func search(_ query: [Float], k: Int, ef: Int, tail: VectorMatrix, accept: (@Sendable (Int64) -> Bool)? = nil) throws
+        -> [Neighbor]
+    {
         var best = TopK(k: k)
         for neighbor in search(query, k: k, ef: ef, accept: accept) { best.offer(neighbor) }
         for neighbor in try ExactSearch.search(tail, query: query, k: k, accept: accept) { best.offer(neighbor) }

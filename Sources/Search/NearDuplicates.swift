@@ -21,9 +21,10 @@ public enum NearDuplicates {
                     let rowCount = min(block, n - rowStart)
                     // scores (queryCount x rowCount) = queries * rows^T, row-major.
                     let status = scores.withUnsafeMutableBufferPointer { scores in
-                        dnnl_sgemm(CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queryCount), Int64(rowCount), Int64(dimensions),
-                                   1, base + queryStart * dimensions, Int64(dimensions), base + rowStart * dimensions, Int64(dimensions),
-                                   0, scores.baseAddress!, Int64(rowCount))
+                        dnnl_sgemm(
+                            CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queryCount), Int64(rowCount), Int64(dimensions),
+                            1, base + queryStart * dimensions, Int64(dimensions), base + rowStart * dimensions, Int64(dimensions),
+                            0, scores.baseAddress!, Int64(rowCount))
                     }
                     guard status == dnnl_success else { throw SearchError.kernel("oneDNN sgemm failed with status \(status.rawValue)") }
                     for query in 0..<queryCount {

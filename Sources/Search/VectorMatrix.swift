@@ -22,7 +22,8 @@ public struct VectorMatrix: Sendable {
     /// Adds rows as computed (`ids.count` rows of `dimensions` floats), normalising each to unit length: the
     /// one place where stored embeddings become the unit vectors cosine search needs.
     public mutating func append(ids newIDs: [Int64], rows: [Float]) {
-        precondition(rows.count == newIDs.count * dimensions, "\(newIDs.count) rows need \(newIDs.count * dimensions) values, got \(rows.count)")
+        precondition(
+            rows.count == newIDs.count * dimensions, "\(newIDs.count) rows need \(newIDs.count * dimensions) values, got \(rows.count)")
         let start = values.count
         ids += newIDs
         values += rows

@@ -7,7 +7,12 @@ import Synchronization
 /// shutdown past its grace period is not held up by them. The job they belonged to is released.
 func abandoningOnCancel<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     let waiter = Mutex<CheckedContinuation<T, Error>?>(nil)
-    let take: @Sendable () -> CheckedContinuation<T, Error>? = { waiter.withLock { slot -> CheckedContinuation<T, Error>? in defer { slot = nil }; return slot } }
+    let take: @Sendable () -> CheckedContinuation<T, Error>? = {
+        waiter.withLock { slot -> CheckedContinuation<T, Error>? in
+            defer { slot = nil }
+            return slot
+        }
+    }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
             waiter.withLock { $0 = continuation }

@@ -16,7 +16,8 @@ final class DecodePool: Sendable {
         self.turns = turns
         for index in 0..<self.threads {
             let thread = Thread { [self] in
-                try? "xc-decode-\(index)".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)  // for top -H; Thread.name does not reach the OS on Linux
+                // Named for top -H; Thread.name does not reach the OS on Linux.
+                try? "xc-decode-\(index)".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
                 serve()
             }
             thread.start()

@@ -32,8 +32,10 @@ struct JobProcessor: Sendable {
         do {
             resource = try await abandoningOnCancel { [fetcher] in try await fetcher.fetch(job.url) }
         } catch let failure as FetchFailure {
-            return .failed(JobFailure(message: failure.message, errorClass: failure.isTransient ? .transient : .permanent,
-                                      httpStatus: failure.httpStatus, retryAfterSeconds: failure.retryAfterSeconds))
+            return .failed(
+                JobFailure(
+                    message: failure.message, errorClass: failure.isTransient ? .transient : .permanent,
+                    httpStatus: failure.httpStatus, retryAfterSeconds: failure.retryAfterSeconds))
         }
         metrics.record(.fetch, since: fetchStart)
         metrics.fetchedBytes.increment(by: resource.body.count)
@@ -76,12 +78,16 @@ struct JobProcessor: Sendable {
         }
         metrics.record(.inference, since: inferenceStart)
 
-        return .success(JobResult(
-            image: ImageFacts(sha256: sha256, width: decoded.width, height: decoded.height, byteCount: resource.body.count,
-                              contentType: resource.contentType, thumbnail: decoded.thumbnail),
-            modelID: modelID,
-            embedding: prediction.embedding,
-            labels: prediction.topLabels(configuration.topLabels, of: labels).map { ScoredLabel(label: $0.label, score: $0.probability) }))
+        return .success(
+            JobResult(
+                image: ImageFacts(
+                    sha256: sha256, width: decoded.width, height: decoded.height, byteCount: resource.body.count,
+                    contentType: resource.contentType, thumbnail: decoded.thumbnail),
+                modelID: modelID,
+                embedding: prediction.embedding,
+                labels: prediction.topLabels(configuration.topLabels, of: labels).map {
+                    ScoredLabel(label: $0.label, score: $0.probability)
+                }))
     }
 }
 
@@ -96,7 +102,8 @@ struct DecodedImage: Sendable {
         let prepared = try pipeline.prepare(bytes, keepingAtLeast: thumbnailSide)
         (width, height, input) = (prepared.width, prepared.height, prepared.input)
         // A thumbnail is a convenience: an image that cannot be re-encoded is still embedded.
-        thumbnail = thumbnailSide > 0 ? try? prepared.decoded.thumbnail(maxSide: thumbnailSide, resampling: prepared.resized).jpegData() : nil
+        thumbnail =
+            thumbnailSide > 0 ? try? prepared.decoded.thumbnail(maxSide: thumbnailSide, resampling: prepared.resized).jpegData() : nil
     }
 }
 
@@ -112,7 +119,8 @@ actor RecentContent {
 
     /// The computation for `sha256`: one already started or finished, else `compute` started now.
     func result(for sha256: [UInt8], compute: @escaping @Sendable () async -> Result<JobResult, JobFailure>)
-        -> Task<Result<JobResult, JobFailure>, Never> {
+        -> Task<Result<JobResult, JobFailure>, Never>
+    {
         if let running = results[sha256] { return running }
         let task = Task { await compute() }
         results[sha256] = task

@@ -96,8 +96,9 @@ struct ProgressReporter: Sendable {
     static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite else { return "--" }
         let whole = Int(seconds.rounded())
-        return whole >= 3600 ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
-                             : String(format: "%d:%02d", whole / 60, whole % 60)
+        return whole >= 3600
+            ? String(format: "%d:%02d:%02d", whole / 3600, whole / 60 % 60, whole % 60)
+            : String(format: "%d:%02d", whole / 60, whole % 60)
     }
 }
 

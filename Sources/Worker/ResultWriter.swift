@@ -32,7 +32,8 @@ actor ResultWriter {
             leases.remove([lease])
             if let state {
                 metrics.jobFailed(failure.errorClass)
-                logger.debug("job failed", metadata: ["job": "\(lease.jobID)", "state": "\(state.rawValue)", "error": "\(failure.message)"])
+                logger.debug(
+                    "job failed", metadata: ["job": "\(lease.jobID)", "state": "\(state.rawValue)", "error": "\(failure.message)"])
             } else {
                 metrics.lostLeases.increment()
             }
@@ -55,8 +56,9 @@ actor ResultWriter {
             if !lost.isEmpty {
                 // Expired and re-claimed elsewhere, or released: the other holder's result counts.
                 metrics.lostLeases.increment(by: lost.count)
-                logger.warning("leases lost before results were written; other workers redo those jobs",
-                               metadata: ["jobs": "\(lost.map(\.jobID))"])
+                logger.warning(
+                    "leases lost before results were written; other workers redo those jobs",
+                    metadata: ["jobs": "\(lost.map(\.jobID))"])
             }
         }
         lastWrite = write
@@ -93,7 +95,8 @@ public enum WorkerError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .storeUnavailable(underlying):
-            return "the job store kept failing (\(underlying)); stopped. Fix the database (disk space, permissions, server), then start the worker again: jobs it held return to the queue when their leases expire"
+            return
+                "the job store kept failing (\(underlying)); stopped. Fix the database (disk space, permissions, server), then start the worker again: jobs it held return to the queue when their leases expire"
         }
     }
 }

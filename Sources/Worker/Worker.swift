@@ -30,15 +30,18 @@ public final class Worker: Service, Sendable {
     /// - Parameters:
     ///   - labels: the model's output names, in index order.
     ///   - modelID: what results are stored under (the same bytes under the same model are embedded once).
-    public init(store: any JobQueue, fetcher: Fetcher, engine: InferenceEngine, coreTurns: CoreTurns, labels: [String],
-                modelID: String, configuration: WorkerConfiguration, progress: ProgressStyle = .none, logger: Logger) {
+    public init(
+        store: any JobQueue, fetcher: Fetcher, engine: InferenceEngine, coreTurns: CoreTurns, labels: [String],
+        modelID: String, configuration: WorkerConfiguration, progress: ProgressStyle = .none, logger: Logger
+    ) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
         pool = DecodePool(threads: configuration.decodeThreads, turns: coreTurns)
         processor = JobProcessor(
             fetcher: fetcher, engine: engine, store: store, pool: pool,
-            pipeline: InputPipeline(size: configuration.inputSize, dctDownscale: configuration.dctDownscale), labels: labels, modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
+            pipeline: InputPipeline(size: configuration.inputSize, dctDownscale: configuration.dctDownscale), labels: labels,
+            modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
         self.progress = ProgressReporter(store: store, metrics: metrics, logger: logger, style: progress)
         writer = ResultWriter(store: store, leases: leases, metrics: metrics, logger: logger, batchSize: configuration.writeBatch)
     }
@@ -74,13 +77,15 @@ public final class Worker: Service, Sendable {
             if let fatal = storeFailure.withLock({ $0 }) { throw fatal }
             let totals = metrics.snapshot
             let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
-            logger.info("worker stopped", metadata: [
-                "done": "\(totals.done)", "failed": "\(totals.failed)", "released": "\(totals.released)",
-                "elapsed_s": "\(String(format: "%.2f", seconds))",
-                "images_per_s": "\(String(format: "%.1f", Double(totals.done) / max(seconds, 0.001)))",
-                // The share of the run the network was computing: what the pipeline around it did not hide.
-                "engine_busy": "\(String(format: "%.1f%%", 100 * totals.inferenceSeconds / max(seconds, 0.001)))",
-            ])
+            logger.info(
+                "worker stopped",
+                metadata: [
+                    "done": "\(totals.done)", "failed": "\(totals.failed)", "released": "\(totals.released)",
+                    "elapsed_s": "\(String(format: "%.2f", seconds))",
+                    "images_per_s": "\(String(format: "%.1f", Double(totals.done) / max(seconds, 0.001)))",
+                    // The share of the run the network was computing: what the pipeline around it did not hide.
+                    "engine_busy": "\(String(format: "%.1f%%", 100 * totals.inferenceSeconds / max(seconds, 0.001)))",
+                ])
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)
         }
@@ -102,8 +107,11 @@ public final class Worker: Service, Sendable {
                     if inFlight == 0 { return }
                     if !graceStarted {
                         graceStarted = true
-                        logger.info("stopping: finishing jobs in flight", metadata: [
-                            "jobs": "\(inFlight)", "grace_s": "\(configuration.gracePeriodSeconds)"])
+                        logger.info(
+                            "stopping: finishing jobs in flight",
+                            metadata: [
+                                "jobs": "\(inFlight)", "grace_s": "\(configuration.gracePeriodSeconds)",
+                            ])
                         group.addTask { [grace = configuration.gracePeriodSeconds] in
                             try? await Task.sleep(for: .seconds(grace))
                             return .graceOver
@@ -112,13 +120,17 @@ public final class Worker: Service, Sendable {
                 } else if configuration.maxJobsInFlight - inFlight >= claimBatch || inFlight == 0, ContinuousClock.now >= nextClaim {
                     let room = configuration.maxJobsInFlight - inFlight
                     let jobs = try await StoreRetry.run(logger: logger) { [store, configuration] in
-                        try await store.claim(limit: min(room, configuration.claimBatch), leaseSeconds: configuration.leaseSeconds,
-                                              owner: configuration.owner)
+                        try await store.claim(
+                            limit: min(room, configuration.claimBatch), leaseSeconds: configuration.leaseSeconds,
+                            owner: configuration.owner)
                     }
                     metrics.claimed.increment(by: jobs.count)
                     for job in jobs {
                         leases.add(job.lease)
-                        group.addTask { await self.handle(job); return .jobEnded }
+                        group.addTask {
+                            await self.handle(job)
+                            return .jobEnded
+                        }
                     }
                     inFlight += jobs.count
                     metrics.setJobsInFlight(inFlight)
@@ -194,8 +206,9 @@ public final class Worker: Service, Sendable {
                 if !lost.isEmpty {
                     leases.remove(lost)
                     metrics.lostLeases.increment(by: lost.count)
-                    logger.warning("leases lost (expired and re-claimed elsewhere); their results will not be written",
-                                   metadata: ["jobs": "\(lost.map(\.jobID))"])
+                    logger.warning(
+                        "leases lost (expired and re-claimed elsewhere); their results will not be written",
+                        metadata: ["jobs": "\(lost.map(\.jobID))"])
                 }
             } catch {
                 logger.warning("heartbeat failed; retrying at the next beat", metadata: ["error": "\(error)"])

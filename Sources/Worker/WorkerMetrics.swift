@@ -26,12 +26,14 @@ final class WorkerMetrics: Sendable {
     private let totals = Mutex(WorkerTotals())
 
     init() {
-        stageTimers = Dictionary(uniqueKeysWithValues: Stage.allCases.map {
-            ($0, Metrics.Timer(label: "xceptor_stage_duration_seconds", dimensions: [("stage", $0.rawValue)]))
-        })
-        queueDepth = Dictionary(uniqueKeysWithValues: JobState.allCases.map {
-            ($0, Gauge(label: "xceptor_queue_jobs", dimensions: [("state", $0.rawValue)]))
-        })
+        stageTimers = Dictionary(
+            uniqueKeysWithValues: Stage.allCases.map {
+                ($0, Metrics.Timer(label: "xceptor_stage_duration_seconds", dimensions: [("stage", $0.rawValue)]))
+            })
+        queueDepth = Dictionary(
+            uniqueKeysWithValues: JobState.allCases.map {
+                ($0, Gauge(label: "xceptor_queue_jobs", dimensions: [("state", $0.rawValue)]))
+            })
     }
 
     func record(_ stage: Stage, since start: ContinuousClock.Instant) {

@@ -26,16 +26,18 @@ enum Architecture {
     /// Stem: two 3x3 valid convolutions (32 stride 2, then 64), each with batch norm and ReLU.
     static let stem: [(name: String, channels: Int, stride: Int)] = [("block1_conv1", 32, 2), ("block1_conv2", 64, 1)]
 
-    static let blocks: [Block] = [
-        Block(name: "block2", channels: [128, 128], reluBefore: [false, true], reluAfter: false, shortcut: .projection),
-        Block(name: "block3", channels: [256, 256], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
-        Block(name: "block4", channels: [728, 728], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
-    ] + (5...12).map {
-        Block(name: "block\($0)", channels: [728, 728, 728], reluBefore: [true, true, true], reluAfter: false, shortcut: .identity)
-    } + [
-        Block(name: "block13", channels: [728, 1024], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
-        Block(name: "block14", channels: [1536, 2048], reluBefore: [false, false], reluAfter: true, shortcut: .none),
-    ]
+    static let blocks: [Block] =
+        [
+            Block(name: "block2", channels: [128, 128], reluBefore: [false, true], reluAfter: false, shortcut: .projection),
+            Block(name: "block3", channels: [256, 256], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
+            Block(name: "block4", channels: [728, 728], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
+        ]
+        + (5...12).map {
+            Block(name: "block\($0)", channels: [728, 728, 728], reluBefore: [true, true, true], reluAfter: false, shortcut: .identity)
+        } + [
+            Block(name: "block13", channels: [728, 1024], reluBefore: [true, true], reluAfter: false, shortcut: .projection),
+            Block(name: "block14", channels: [1536, 2048], reluBefore: [false, false], reluAfter: true, shortcut: .none),
+        ]
 
     /// Width of the pooled embedding.
     static let embeddingWidth = 2048

@@ -20,8 +20,10 @@ enum BlobFile {
     /// write each into its place, and returns the fixed header and everything after it. The JSON's length
     /// depends on the offsets and the offsets on its length, so its slot is sized from `describe([])` plus
     /// `bytesPerEntry` for each blob's entry (plus room to spare), and the JSON is padded to fill it.
-    static func encode(magic: [UInt8], version: UInt32, sizes: [Int], bytesPerEntry: Int, describe: ([Int]) throws -> Data,
-                       fill: (Int, UnsafeMutableRawBufferPointer) -> Void) throws -> (header: [UInt8], body: [UInt8]) {
+    static func encode(
+        magic: [UInt8], version: UInt32, sizes: [Int], bytesPerEntry: Int, describe: ([Int]) throws -> Data,
+        fill: (Int, UnsafeMutableRawBufferPointer) -> Void
+    ) throws -> (header: [UInt8], body: [UInt8]) {
         let dataStart = align(fixedHeaderSize + (try describe([])).count + sizes.count * bytesPerEntry + 4096)
         var offsets: [Int] = []
         var end = dataStart
@@ -37,7 +39,9 @@ enum BlobFile {
         body.replaceSubrange(0..<json.count, with: json)
         body.withUnsafeMutableBytes { body in
             for (index, offset) in offsets.enumerated() {
-                fill(index, UnsafeMutableRawBufferPointer(rebasing: body[offset - fixedHeaderSize..<offset - fixedHeaderSize + sizes[index]]))
+                fill(
+                    index, UnsafeMutableRawBufferPointer(rebasing: body[offset - fixedHeaderSize..<offset - fixedHeaderSize + sizes[index]])
+                )
             }
         }
         var header = magic
@@ -57,7 +61,10 @@ enum BlobFile {
         defer { try? FileManager.default.removeItem(atPath: temporary) }
         do {
             try handle.write(contentsOf: Data(header))
-            try body.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none)) }
+            try body.withUnsafeBytes {
+                try handle.write(
+                    contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none))
+            }
             try handle.close()
         } catch {
             try? handle.close()

@@ -68,8 +68,9 @@ final class DNNLTensor {
     init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext, deferred: Bool = false) throws {
         var memory: dnnl_memory_t?
         var descriptor = descriptor
-        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, deferred ? nil : xceptor_dnnl_memory_allocate()),
-                       "allocating memory")
+        try DNNL.check(
+            dnnl_memory_create(&memory, &descriptor, context.engine, deferred ? nil : xceptor_dnnl_memory_allocate()),
+            "allocating memory")
         self.memory = memory!
         self.descriptor = descriptor
         self.deferred = deferred
@@ -79,8 +80,9 @@ final class DNNLTensor {
     init(_ descriptor: dnnl_memory_desc_t, context: DNNLContext, readOnly bytes: UnsafeRawPointer, keepingAlive owner: AnyObject) throws {
         var memory: dnnl_memory_t?
         var descriptor = descriptor
-        try DNNL.check(dnnl_memory_create(&memory, &descriptor, context.engine, UnsafeMutableRawPointer(mutating: bytes)),
-                       "mapping packed weights")
+        try DNNL.check(
+            dnnl_memory_create(&memory, &descriptor, context.engine, UnsafeMutableRawPointer(mutating: bytes)),
+            "mapping packed weights")
         self.memory = memory!
         self.descriptor = descriptor
         self.deferred = false
@@ -133,8 +135,9 @@ final class DNNLPrimitive {
         var descriptor: dnnl_primitive_desc_t?
         var source = source
         var destination = destination
-        try DNNL.check(dnnl_reorder_primitive_desc_create(&descriptor, &source, context.engine, &destination, context.engine, nil),
-                       "describing a reorder")
+        try DNNL.check(
+            dnnl_reorder_primitive_desc_create(&descriptor, &source, context.engine, &destination, context.engine, nil),
+            "describing a reorder")
         var primitive: dnnl_primitive_t?
         try DNNL.check(dnnl_primitive_create(&primitive, descriptor), "creating a reorder")
         self.ownedDescriptor = descriptor!

@@ -72,13 +72,17 @@ final class HDF5File {
         }
         if H5Tis_variable_str(type) > 0 {
             var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-            guard H5Aread(attribute, type, &pointers) >= 0 else { throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable") }
+            guard H5Aread(attribute, type, &pointers) >= 0 else {
+                throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable")
+            }
             defer { for pointer in pointers { H5free_memory(pointer) } }
             return pointers.map { $0.map { String(cString: $0) } ?? "" }
         }
         let width = H5Tget_size(type)
         var buffer = [UInt8](repeating: 0, count: width * count)
-        guard H5Aread(attribute, type, &buffer) >= 0 else { throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable") }
+        guard H5Aread(attribute, type, &buffer) >= 0 else {
+            throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable")
+        }
         return (0..<count).map { index in
             let slice = buffer[index * width..<(index + 1) * width]
             return String(decoding: slice.prefix { $0 != 0 }, as: UTF8.self)

@@ -16,9 +16,11 @@ public final class InferenceEngine: Sendable {
         /// What shares the cores with the network and must hear when batches run (the worker's decoding).
         public var coreSharing: (any CoreSharing)?
 
-        public init(maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64,
-                    batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)? = nil,
-                    coreSharing: (any CoreSharing)? = nil) {
+        public init(
+            maxBatch: Int = 8, maxWaitSeconds: Double = 0.005, queueCapacity: Int = 64,
+            batchObserver: (@Sendable (_ images: Int, _ seconds: Double) -> Void)? = nil,
+            coreSharing: (any CoreSharing)? = nil
+        ) {
             self.maxBatch = maxBatch
             self.maxWaitSeconds = maxWaitSeconds
             self.queueCapacity = queueCapacity
@@ -70,8 +72,10 @@ public final class InferenceEngine: Sendable {
 
     private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
         let sharing = configuration.coreSharing
-        while let batch = state.nextBatch(max: configuration.maxBatch, wait: configuration.maxWaitSeconds,
-                                          whileWaiting: { sharing?.networkIdle() }) {
+        while let batch = state.nextBatch(
+            max: configuration.maxBatch, wait: configuration.maxWaitSeconds,
+            whileWaiting: { sharing?.networkIdle() })
+        {
             sharing?.networkWillRun()
             let started = ContinuousClock.now
             let outcome = Result { try network.predict(batch.map(\.image), size: batch[0].size) }

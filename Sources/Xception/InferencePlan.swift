@@ -9,20 +9,24 @@ final class InferencePlan {
     /// The pooled embeddings, [batch][2048] float32.
     let pooled: DNNLTensor
 
-    init(weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, precision: Precision = .fp32,
-         sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) throws {
+    init(
+        weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, precision: Precision = .fp32,
+        sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
+    ) throws {
         guard size >= Architecture.minimumInputSize else {
             throw ModelError.inputTooSmall(size: size, minimum: Architecture.minimumInputSize)
         }
         self.batch = batch
         self.size = size
-        let builder = PlanBuilder(batch: batch, context: context, precision: precision, sharedWeights: sharedWeights, sharedArena: sharedArena)
+        let builder = PlanBuilder(
+            batch: batch, context: context, precision: precision, sharedWeights: sharedWeights, sharedArena: sharedArena)
         self.builder = builder
         var x = try builder.input(channels: 3, height: size, width: size)
         input = x.tensor
 
         for stem in Architecture.stem {
-            x = try builder.convolution(x, try Self.weights(weights, stem.name), name: stem.name, stride: stem.stride, padding: 0, relu: true)
+            x = try builder.convolution(
+                x, try Self.weights(weights, stem.name), name: stem.name, stride: stem.stride, padding: 0, relu: true)
         }
         for block in Architecture.blocks {
             let blockInput = x
@@ -46,8 +50,9 @@ final class InferencePlan {
             if block.shortcut == .projection {
                 x = try builder.maxPool(x)
                 let shortcutName = Architecture.shortcutName(block)
-                x = try builder.convolution(blockInput, try Self.weights(weights, shortcutName), name: shortcutName,
-                                            stride: 2, padding: 0, relu: false, accumulateInto: x)
+                x = try builder.convolution(
+                    blockInput, try Self.weights(weights, shortcutName), name: shortcutName,
+                    stride: 2, padding: 0, relu: false, accumulateInto: x)
             }
         }
         pooled = try builder.globalAveragePool(x)

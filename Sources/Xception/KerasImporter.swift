@@ -12,7 +12,8 @@ public struct KerasImporter {
     /// "class1", ...).
     public func importModel(at path: String, labels: [String]? = nil) throws -> ModelWeights {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ModelError.unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+            throw ModelError.unreadable(
+                path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
         }
         let signature = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
         try? handle.close()
@@ -80,8 +81,10 @@ public struct KerasImporter {
         for dense in try source.denseLayers() {
             let units = dense.bias.values.count
             try expectShape(dense.kernel, [width, units], "Dense layer \(weights.head.count + 1)")
-            weights.head.append(DenseLayer(inputWidth: width, outputWidth: units, kernel: dense.kernel.values,
-                                           bias: dense.bias.values, activation: dense.activation))
+            weights.head.append(
+                DenseLayer(
+                    inputWidth: width, outputWidth: units, kernel: dense.kernel.values,
+                    bias: dense.bias.values, activation: dense.activation))
             width = units
         }
         guard !weights.head.dropLast().contains(where: { $0.activation == .softmax }) else {
@@ -89,7 +92,8 @@ public struct KerasImporter {
         }
         weights.labels = labels ?? (0..<(weights.head.isEmpty ? 0 : width)).map { "class\($0)" }
         guard weights.labels.count == (weights.head.isEmpty ? 0 : width) else {
-            throw ModelError.unsupportedModel(path: path, reason: "the model has \(width) outputs but \(weights.labels.count) labels were given")
+            throw ModelError.unsupportedModel(
+                path: path, reason: "the model has \(width) outputs but \(weights.labels.count) labels were given")
         }
         return weights
     }
@@ -176,7 +180,8 @@ struct Keras2Source: KerasWeightSource {
         self.file = file
         root = file.contains("model_weights") ? "model_weights" : "/"
         guard file.hasAttribute("layer_names", of: root) else {
-            throw ModelError.unsupportedModel(path: file.path, reason: "an HDF5 file without Keras 2 'layer_names' (Keras 3 saves .keras files; import that instead)")
+            throw ModelError.unsupportedModel(
+                path: file.path, reason: "an HDF5 file without Keras 2 'layer_names' (Keras 3 saves .keras files; import that instead)")
         }
         for layer in try file.strings(attribute: "layer_names", of: root) {
             let group = root == "/" ? layer : "\(root)/\(layer)"
@@ -195,11 +200,14 @@ struct Keras2Source: KerasWeightSource {
         unnamedBatchNorms = generated.filter { found[$0]?["moving_mean"] != nil }
         // A full model carries its config: input size and the Dense activations.
         if let json = try file.string(attribute: "model_config", of: "/"),
-           let config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-           let body = config["config"] as? [String: Any], let configLayers = body["layers"] as? [[String: Any]] {
+            let config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+            let body = config["config"] as? [String: Any], let configLayers = body["layers"] as? [[String: Any]]
+        {
             for layer in configLayers {
                 let settings = layer["config"] as? [String: Any] ?? [:]
-                if let shape = (settings["batch_input_shape"] ?? settings["batch_shape"]) as? [Any], shape.count == 4, let side = shape[1] as? Int {
+                if let shape = (settings["batch_input_shape"] ?? settings["batch_shape"]) as? [Any], shape.count == 4,
+                    let side = shape[1] as? Int
+                {
                     inputSize = side
                 }
                 if layer["class_name"] as? String == "Dense", let name = settings["name"] as? String {
@@ -226,7 +234,9 @@ struct Keras2Source: KerasWeightSource {
     }
 
     mutating func shortcutKernel(for block: Architecture.Block) throws -> StoredTensor {
-        guard !unnamedConvolutions.isEmpty else { throw ModelError.missingTensor(path: file.path, tensor: "shortcut convolution of \(block.name)") }
+        guard !unnamedConvolutions.isEmpty else {
+            throw ModelError.missingTensor(path: file.path, tensor: "shortcut convolution of \(block.name)")
+        }
         return try tensor("kernel", in: unnamedConvolutions.removeFirst())
     }
 
@@ -259,8 +269,9 @@ struct BatchNorm {
     /// From gamma, beta, moving mean and moving variance, in that order.
     init(name: String, tensors: [StoredTensor]) throws {
         guard tensors.count == 4, Set(tensors.map(\.shape)).count == 1, tensors[0].shape.count == 1 else {
-            throw ModelError.shapeMismatch(tensor: name + " batch norm", expected: [tensors.first?.values.count ?? 0],
-                                           found: tensors.map(\.shape).flatMap { $0 })
+            throw ModelError.shapeMismatch(
+                tensor: name + " batch norm", expected: [tensors.first?.values.count ?? 0],
+                found: tensors.map(\.shape).flatMap { $0 })
         }
         (gamma, beta, mean, variance) = (tensors[0].values, tensors[1].values, tensors[2].values, tensors[3].values)
     }
@@ -291,14 +302,17 @@ struct BatchNorm {
 
 /// What the importer needs from config.json: the input size and the Dense layers of the head.
 struct KerasConfig {
-    struct Dense { var units: Int; var activation: DenseLayer.Activation }
+    struct Dense {
+        var units: Int
+        var activation: DenseLayer.Activation
+    }
 
     var inputSize: Int
     var denseLayers: [Dense]
 
     init(json: Data, path: String) throws {
         guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
-              let config = root["config"] as? [String: Any], let layers = config["layers"] as? [[String: Any]]
+            let config = root["config"] as? [String: Any], let layers = config["layers"] as? [[String: Any]]
         else { throw ModelError.unsupportedModel(path: path, reason: "config.json is not a Keras functional model") }
         var inputSize: Int?
         var dense: [Dense] = []
@@ -313,13 +327,14 @@ struct KerasConfig {
                 sawXception = true
             case "Dense":
                 guard let units = settings["units"] as? Int,
-                      let activation = DenseLayer.Activation(rawValue: settings["activation"] as? String ?? "linear")
+                    let activation = DenseLayer.Activation(rawValue: settings["activation"] as? String ?? "linear")
                 else { throw ModelError.unsupportedModel(path: path, reason: "a Dense layer has an unsupported activation") }
                 dense.append(Dense(units: units, activation: activation))
             case "GlobalAveragePooling2D", "Dropout", "Functional":
                 continue
             case let other:
-                throw ModelError.unsupportedModel(path: path, reason: "layer \(other ?? "?") after Xception is not supported (only pooling, dropout and Dense)")
+                throw ModelError.unsupportedModel(
+                    path: path, reason: "layer \(other ?? "?") after Xception is not supported (only pooling, dropout and Dense)")
             }
         }
         guard sawXception else { throw ModelError.unsupportedModel(path: path, reason: "it does not contain keras.applications.Xception") }

@@ -13,7 +13,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .unreadable(path, reason):
             return "cannot read the model file \(path): \(reason). Pass a Keras 3 .keras file or a Keras .h5 weights file."
         case let .missingTensor(path, tensor):
-            return "\(path) has no tensor \(tensor); it is not an Xception model of the expected layout (keras.applications.Xception plus Dense layers)."
+            return
+                "\(path) has no tensor \(tensor); it is not an Xception model of the expected layout (keras.applications.Xception plus Dense layers)."
         case let .shapeMismatch(tensor, expected, found):
             return "tensor \(tensor) has shape \(found), expected \(expected); the file holds a different network."
         case let .unsupportedModel(path, reason):
@@ -21,7 +22,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .inputTooSmall(size, minimum):
             return "input size \(size) is too small; Xception needs at least \(minimum)x\(minimum) pixels."
         case let .unsupportedPrecision(precision, instructionSet):
-            return "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
+            return
+                "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
                 + "and this CPU's kernels use \(instructionSet); fp32 runs everywhere."
         case let .backend(message):
             return "inference backend error: \(message)"

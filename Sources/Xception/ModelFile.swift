@@ -52,7 +52,9 @@ public enum ModelFile {
 
         let description = Description(
             architecture: "xception", inputSize: weights.inputSize, labels: weights.labels,
-            head: weights.head.map { Description.Dense(inputWidth: $0.inputWidth, outputWidth: $0.outputWidth, activation: $0.activation.rawValue) },
+            head: weights.head.map {
+                Description.Dense(inputWidth: $0.inputWidth, outputWidth: $0.outputWidth, activation: $0.activation.rawValue)
+            },
             tensors: [], source: source)
         // Sorted keys: the same weights must give the same bytes (and so the same model id) in any process;
         // dictionary order changes from run to run.
@@ -109,9 +111,13 @@ public enum ModelFile {
         } catch .foreign {
             throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
         } catch let .version(version) {
-            throw ModelError.unreadable(path: path, reason: "model file format \(version); this xceptor reads format \(formatVersion). Import the model again with this version")
+            throw ModelError.unreadable(
+                path: path,
+                reason: "model file format \(version); this xceptor reads format \(formatVersion). Import the model again with this version"
+            )
         } catch .checksum {
-            throw ModelError.unreadable(path: path, reason: "its checksum does not match (the file is damaged or truncated); import the model again")
+            throw ModelError.unreadable(
+                path: path, reason: "its checksum does not match (the file is damaged or truncated); import the model again")
         } catch .description {
             throw ModelError.unreadable(path: path, reason: "its description is unreadable")
         }
@@ -122,7 +128,8 @@ public enum ModelFile {
         var values: [String: WeightValues] = [:]
         for tensor in description.tensors {
             let count = tensor.shape.reduce(1, *)
-            guard tensor.offset >= BlobFile.fixedHeaderSize, tensor.offset % 4 == 0, count >= 0, tensor.offset + count * 4 <= bytes.count else {
+            guard tensor.offset >= BlobFile.fixedHeaderSize, tensor.offset % 4 == 0, count >= 0, tensor.offset + count * 4 <= bytes.count
+            else {
                 throw ModelError.unreadable(path: path, reason: "tensor \(tensor.name) lies outside the file")
             }
             values[tensor.name] = WeightValues(mapping: file, offset: tensor.offset, count: count)
@@ -131,11 +138,13 @@ public enum ModelFile {
             guard let found = values[name] else { throw ModelError.missingTensor(path: path, tensor: name) }
             return found
         }
-        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize)
+        var weights = ModelWeights(
+            convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize)
         for entry in description.tensors where entry.name.hasSuffix("/kernel") && !entry.name.hasPrefix("head") {
             let name = String(entry.name.dropLast("/kernel".count))
-            weights.convolutions[name] = FoldedConvolution(outputChannels: entry.shape[0], inputChannels: entry.shape[1], kernelSize: entry.shape[2],
-                                                           kernel: try tensor(entry.name), bias: Array(try tensor("\(name)/bias")))
+            weights.convolutions[name] = FoldedConvolution(
+                outputChannels: entry.shape[0], inputChannels: entry.shape[1], kernelSize: entry.shape[2],
+                kernel: try tensor(entry.name), bias: Array(try tensor("\(name)/bias")))
         }
         for entry in description.tensors where entry.name.hasSuffix("/depthwise") {
             weights.depthwise[String(entry.name.dropLast("/depthwise".count))] = try tensor(entry.name)
@@ -144,8 +153,10 @@ public enum ModelFile {
             guard let activation = DenseLayer.Activation(rawValue: dense.activation) else {
                 throw ModelError.unreadable(path: path, reason: "unknown activation \(dense.activation)")
             }
-            weights.head.append(DenseLayer(inputWidth: dense.inputWidth, outputWidth: dense.outputWidth,
-                                           kernel: Array(try tensor("head\(index)/kernel")), bias: Array(try tensor("head\(index)/bias")), activation: activation))
+            weights.head.append(
+                DenseLayer(
+                    inputWidth: dense.inputWidth, outputWidth: dense.outputWidth,
+                    kernel: Array(try tensor("head\(index)/kernel")), bias: Array(try tensor("head\(index)/bias")), activation: activation))
         }
         return weights
     }

@@ -15,7 +15,9 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case file, model, architecture, labels, parameters, head
-        case inputSize = "input_size", fileBytes = "file_bytes", embeddingDimensions = "embedding_dimensions"
+        case inputSize = "input_size"
+        case fileBytes = "file_bytes"
+        case embeddingDimensions = "embedding_dimensions"
         case gflopsPerImage = "gflops_per_image"
     }
 

@@ -99,13 +99,13 @@ final class PackedWeightFile {
         guard let mapping = try? MappedFile(path: path) else { return nil }
         let bytes = mapping.bytes
         guard let json = try? BlobFile.description(of: bytes, magic: Self.magic, version: Self.formatVersion),
-              let description = try? JSONDecoder().decode(Description.self, from: json),
-              description.fingerprint == fingerprint, description.library == Self.library
+            let description = try? JSONDecoder().decode(Description.self, from: json),
+            description.fingerprint == fingerprint, description.library == Self.library
         else { return nil }
         var entries: [String: [(layout: dnnl_memory_desc_t, offset: Int, bytes: Int)]] = [:]
         for entry in description.entries {
             guard entry.layout.count == MemoryLayout<dnnl_memory_desc_t>.size, entry.offset >= BlobFile.fixedHeaderSize + json.count,
-                  entry.offset % BlobFile.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
+                entry.offset % BlobFile.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
             else { return nil }
             var layout = entry.layout.withUnsafeBytes { $0.loadUnaligned(as: dnnl_memory_desc_t.self) }
             guard dnnl_memory_desc_get_size(&layout) == entry.bytes else { return nil }
@@ -118,21 +118,29 @@ final class PackedWeightFile {
     /// The tensor `name` packed as `layout`, reading the mapped bytes in place; nil if the file lacks it.
     func tensor(_ name: String, layout: dnnl_memory_desc_t, context: DNNLContext) throws -> DNNLTensor? {
         var wanted = layout
-        guard let entry = entries[name]?.first(where: { candidate in
-            var stored = candidate.layout
-            return dnnl_memory_desc_equal(&stored, &wanted) != 0
-        }) else { return nil }
+        guard
+            let entry = entries[name]?.first(where: { candidate in
+                var stored = candidate.layout
+                return dnnl_memory_desc_equal(&stored, &wanted) != 0
+            })
+        else { return nil }
         return try DNNLTensor(entry.layout, context: context, readOnly: mapping.bytes.baseAddress! + entry.offset, keepingAlive: mapping)
     }
 
     /// Writes `existing`'s tensors and `added` into a new file at `path`, replacing it in one rename, so a
     /// process that maps the old file keeps reading it whole.
-    static func write(to path: String, fingerprint: String, keeping existing: PackedWeightFile?,
-                      adding added: [(name: String, tensor: DNNLTensor)]) throws {
+    static func write(
+        to path: String, fingerprint: String, keeping existing: PackedWeightFile?,
+        adding added: [(name: String, tensor: DNNLTensor)]
+    ) throws {
         var tensors: [(name: String, layout: dnnl_memory_desc_t, bytes: UnsafeRawBufferPointer)] = []
         for (name, stored) in existing?.entries ?? [:] {
             for entry in stored {
-                tensors.append((name, entry.layout, UnsafeRawBufferPointer(rebasing: existing!.mapping.bytes[entry.offset..<entry.offset + entry.bytes])))
+                tensors.append(
+                    (
+                        name, entry.layout,
+                        UnsafeRawBufferPointer(rebasing: existing!.mapping.bytes[entry.offset..<entry.offset + entry.bytes])
+                    ))
             }
         }
         for (name, tensor) in added {
@@ -144,7 +152,9 @@ final class PackedWeightFile {
             magic: magic, version: formatVersion, sizes: tensors.map(\.bytes.count), bytesPerEntry: 2048,
             describe: { offsets in
                 let entries = zip(tensors, offsets).map { tensor, offset in
-                    Description.Entry(name: tensor.name, layout: withUnsafeBytes(of: tensor.layout) { Data($0) }, offset: offset, bytes: tensor.bytes.count)
+                    Description.Entry(
+                        name: tensor.name, layout: withUnsafeBytes(of: tensor.layout) { Data($0) }, offset: offset,
+                        bytes: tensor.bytes.count)
                 }
                 return try JSONEncoder().encode(Description(fingerprint: fingerprint, library: library, entries: entries))
             },

@@ -49,7 +49,9 @@ final class PlanBuilder {
     private(set) var unsharedActivationBytes = 0
     private(set) var peakLiveActivationBytes = 0
 
-    init(batch: Int, context: DNNLContext, precision: Precision = .fp32, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil) {
+    init(
+        batch: Int, context: DNNLContext, precision: Precision = .fp32, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
+    ) {
         self.batch = batch
         self.context = context
         self.dataType = precision.dataType
@@ -135,33 +137,48 @@ final class PlanBuilder {
 
     /// A convolution plus bias, then optionally the previous contents of `accumulateInto`, then ReLU.
     /// `name` keys the packed weights shared between plans.
-    func convolution(_ x: Activation, _ weights: FoldedConvolution, name: String, stride: Int, padding: Int, relu: Bool,
-                     accumulateInto target: Activation? = nil) throws -> Activation {
+    func convolution(
+        _ x: Activation, _ weights: FoldedConvolution, name: String, stride: Int, padding: Int, relu: Bool,
+        accumulateInto target: Activation? = nil
+    ) throws -> Activation {
         let k = weights.kernelSize
         let outHeight = (x.height + 2 * padding - k) / stride + 1
         let outWidth = (x.width + 2 * padding - k) / stride + 1
         var source = try DNNL.descriptor([batch, weights.inputChannels, x.height, x.width], dnnl_format_tag_any, dataType)
         var kernel = try DNNL.descriptor([weights.outputChannels, weights.inputChannels, k, k], dnnl_format_tag_any, dataType)
         var bias = try DNNL.descriptor([weights.outputChannels], dnnl_x)
-        var destination = try target.map(\.tensor.descriptor)
+        var destination =
+            try target.map(\.tensor.descriptor)
             ?? DNNL.descriptor([batch, weights.outputChannels, outHeight, outWidth], dnnl_format_tag_any, dataType)
         var operation = dnnl_convolution_desc_t()
         let strides: [Int64] = [Int64(stride), Int64(stride)]
         let pads: [Int64] = [Int64(padding), Int64(padding)]
-        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
-                                                          &source, &kernel, &bias, &destination, strides, pads, pads),
-                       "describing a \(k)x\(k) convolution")
+        try DNNL.check(
+            dnnl_convolution_forward_desc_init(
+                &operation, dnnl_forward_inference, dnnl_convolution_direct,
+                &source, &kernel, &bias, &destination, strides, pads, pads),
+            "describing a \(k)x\(k) convolution")
         let attributes = try DNNLAttributes(sum: target != nil, relu: relu)
-        let primitive = try DNNLPrimitive(operation: &operation, attributes: attributes.attributes, context: context,
-                                          what: "a \(k)x\(k) convolution")
+        let primitive = try DNNLPrimitive(
+            operation: &operation, attributes: attributes.attributes, context: context,
+            what: "a \(k)x\(k) convolution")
         let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [
-            (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
-            (DNNL_ARG_WEIGHTS, try constant(weights.kernel, key: name + "/kernel", dims: [weights.outputChannels, weights.inputChannels, k, k],
-                                            tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))),
-            (DNNL_ARG_BIAS, try constant(WeightValues(weights.bias), key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)),
-            (DNNL_ARG_DST, output),
-        ])
+        append(
+            primitive,
+            [
+                (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+                (
+                    DNNL_ARG_WEIGHTS,
+                    try constant(
+                        weights.kernel, key: name + "/kernel", dims: [weights.outputChannels, weights.inputChannels, k, k],
+                        tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))
+                ),
+                (
+                    DNNL_ARG_BIAS,
+                    try constant(WeightValues(weights.bias), key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)
+                ),
+                (DNNL_ARG_DST, output),
+            ])
         return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
     }
 
@@ -172,17 +189,25 @@ final class PlanBuilder {
         var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any, dataType)
         var operation = dnnl_convolution_desc_t()
         let ones: [Int64] = [1, 1]
-        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
-                                                          &source, &weights, nil, &destination, ones, ones, ones),
-                       "describing a depthwise convolution")
+        try DNNL.check(
+            dnnl_convolution_forward_desc_init(
+                &operation, dnnl_forward_inference, dnnl_convolution_direct,
+                &source, &weights, nil, &destination, ones, ones, ones),
+            "describing a depthwise convolution")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a depthwise convolution")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [
-            (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
-            (DNNL_ARG_WEIGHTS, try constant(kernel, key: name + "/depthwise", dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
-                                            as: primitive.layout(dnnl_query_weights_md))),
-            (DNNL_ARG_DST, output),
-        ])
+        append(
+            primitive,
+            [
+                (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+                (
+                    DNNL_ARG_WEIGHTS,
+                    try constant(
+                        kernel, key: name + "/depthwise", dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
+                        as: primitive.layout(dnnl_query_weights_md))
+                ),
+                (DNNL_ARG_DST, output),
+            ])
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
     }
 
@@ -190,8 +215,9 @@ final class PlanBuilder {
     func relu(_ x: Activation) throws -> Activation {
         var data = x.tensor.descriptor
         var operation = dnnl_eltwise_desc_t()
-        try DNNL.check(dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0),
-                       "describing a ReLU")
+        try DNNL.check(
+            dnnl_eltwise_forward_desc_init(&operation, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0),
+            "describing a ReLU")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a ReLU")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
@@ -210,9 +236,11 @@ final class PlanBuilder {
         let (strides, kernel, dilation): ([Int64], [Int64], [Int64]) = ([2, 2], [3, 3], [0, 0])
         let padLeft: [Int64] = [Int64(padBottom / 2), Int64(padRight / 2)]
         let padRightSide: [Int64] = [Int64(padBottom - padBottom / 2), Int64(padRight - padRight / 2)]
-        try DNNL.check(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_max, &source,
-                                                         &destination, strides, kernel, dilation, padLeft, padRightSide),
-                       "describing a max pool")
+        try DNNL.check(
+            dnnl_pooling_v2_forward_desc_init(
+                &operation, dnnl_forward_inference, dnnl_pooling_max, &source,
+                &destination, strides, kernel, dilation, padLeft, padRightSide),
+            "describing a max pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
@@ -232,9 +260,11 @@ final class PlanBuilder {
         let ones: [Int64] = [1, 1]
         let zeros: [Int64] = [0, 0]
         let kernel: [Int64] = [Int64(x.height), Int64(x.width)]
-        try DNNL.check(dnnl_pooling_v2_forward_desc_init(&operation, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
-                                                         &source, &destination, ones, kernel, zeros, zeros, zeros),
-                       "describing the global average pool")
+        try DNNL.check(
+            dnnl_pooling_v2_forward_desc_init(
+                &operation, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
+                &source, &destination, ones, kernel, zeros, zeros, zeros),
+            "describing the global average pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global average pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, input), (DNNL_ARG_DST, output)])
@@ -251,9 +281,11 @@ final class PlanBuilder {
         var operation = dnnl_convolution_desc_t()
         let ones: [Int64] = [1, 1]
         let zeros: [Int64] = [0, 0]
-        try DNNL.check(dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
-                                                          &source, &kernel, nil, &destination, ones, zeros, zeros),
-                       "describing a probe convolution")
+        try DNNL.check(
+            dnnl_convolution_forward_desc_init(
+                &operation, dnnl_forward_inference, dnnl_convolution_direct,
+                &source, &kernel, nil, &destination, ones, zeros, zeros),
+            "describing a probe convolution")
         _ = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution")
     }
 
@@ -268,7 +300,9 @@ final class PlanBuilder {
 
     /// Weights written once, in the layout the primitive wants (reordered now, not at every run), and
     /// reused from `sharedWeights` under `key` when another plan already packed them that way.
-    private func constant(_ values: WeightValues, key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    private func constant(_ values: WeightValues, key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws
+        -> DNNLTensor
+    {
         if let shared = sharedWeights?.lookup(key, layout: layout, context: context) { return shared }
         let tensor = try pack(values, dims: dims, tag: tag, as: layout)
         sharedWeights?.store(tensor, for: key)

@@ -95,14 +95,17 @@ public final class XceptionNetwork: Sendable {
     private func plan(batch: Int, size: Int, in state: inout State) throws -> InferencePlan {
         let key = PlanKey(batch: batch, size: size)
         if let existing = state.plans[key] { return existing }
-        let plan = try InferencePlan(weights: weights, batch: batch, size: size, context: state.context, precision: precision,
-                                     sharedWeights: state.packedWeights, sharedArena: state.arena)
+        let plan = try InferencePlan(
+            weights: weights, batch: batch, size: size, context: state.context, precision: precision,
+            sharedWeights: state.packedWeights, sharedArena: state.arena)
         state.plans[key] = plan
         if let store, state.packedWeights.hasUnsaved {
             do {
                 try state.packedWeights.save(to: store)
             } catch {
-                store.report("could not keep the packed weights in \(store.path) (\(error)); every process packs its own copy until it can be written")
+                store.report(
+                    "could not keep the packed weights in \(store.path) (\(error)); every process packs its own copy until it can be written"
+                )
             }
         }
         return plan

@@ -45,11 +45,13 @@ extension BenchCommand {
         }
 
         func run() async throws {
-            let scratch = directory.map { URL(fileURLWithPath: $0) }
+            let scratch =
+                directory.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-bench-\(UUID().uuidString)")
             defer { if directory == nil { try? FileManager.default.removeItem(at: scratch) } }
-            let benchmark = QueueBenchmark(executable: currentExecutable(), enqueueJobs: jobs, drainJobs: drainJobs,
-                                           processCounts: processes, batchSizes: batch, directory: scratch)
+            let benchmark = QueueBenchmark(
+                executable: currentExecutable(), enqueueJobs: jobs, drainJobs: drainJobs,
+                processCounts: processes, batchSizes: batch, directory: scratch)
             let results = try await benchmark.run { line in if !json { print(line) } }
             if json {
                 try printBenchmark(results)
@@ -116,7 +118,9 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             commandName: "inference",
             abstract: "Images/s, ms per batch and GFLOP/s of the network alone, on synthetic inputs.",
-            discussion: "Anchors measured on a 2-core AVX-512 machine (~520 GFLOP/s fp32 peak), batch 8: ONNX Runtime ~24 img/s at 299 and ~113 at 150; TensorFlow ~21 and ~84. On other CPUs compare side by side: Benchmarks/inference/run.sh.")
+            discussion:
+                "Anchors measured on a 2-core AVX-512 machine (~520 GFLOP/s fp32 peak), batch 8: ONNX Runtime ~24 img/s at 299 and ~113 at 150; TensorFlow ~21 and ~84. On other CPUs compare side by side: Benchmarks/inference/run.sh."
+        )
 
         @OptionGroup var model: ModelOptions
 
@@ -147,13 +151,16 @@ extension BenchCommand {
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
             let network = try model.network(model.load(), precision: precision)
-            let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threadCount)
+            let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(
+                threads: threadCount)
             if json {
                 try printBenchmark(result)
             } else {
-                print(String(format: "%dx%d, batch %d, %@, %d threads: %.1f images/s, %.1f ms/batch, %.0f GFLOP/s",
-                             size, size, batch, result.precision, threadCount, result.imagesPerSecond,
-                             result.millisecondsPerBatch, result.gflops))
+                print(
+                    String(
+                        format: "%dx%d, batch %d, %@, %d threads: %.1f images/s, %.1f ms/batch, %.0f GFLOP/s",
+                        size, size, batch, result.precision, threadCount, result.imagesPerSecond,
+                        result.millisecondsPerBatch, result.gflops))
             }
         }
     }
@@ -199,7 +206,9 @@ extension BenchCommand {
         static let configuration = CommandConfiguration(
             commandName: "fetch",
             abstract: "Fetch, decode and resize a list of image URLs to the model input: images/s and CPU ms per image.",
-            discussion: "Anchors (2 cores, 1,000 JPEGs from nginx): Python urllib + Pillow 644 img/s at 2.97 CPU ms/img; with Pillow's draft mode 1,172. Benchmarks/fetch/run.sh measures them next to this.")
+            discussion:
+                "Anchors (2 cores, 1,000 JPEGs from nginx): Python urllib + Pillow 644 img/s at 2.97 CPU ms/img; with Pillow's draft mode 1,172. Benchmarks/fetch/run.sh measures them next to this."
+        )
 
         @Option(name: .long, help: ArgumentHelp("A file of URLs, one per line.", valueName: "file"))
         var urls: String
@@ -216,14 +225,18 @@ extension BenchCommand {
         var json = false
 
         func run() async throws {
-            let list = try String(contentsOfFile: urls, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+            let list = try String(contentsOfFile: urls, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init).filter {
+                !$0.isEmpty
+            }
             guard !list.isEmpty else { throw CommandFailure("\(urls) lists no URLs") }
             let result = await FetchBenchmark(urls: list, size: size, dctDownscale: dctDownscale, configuration: fetch.configuration).run()
             if json {
                 try printBenchmark(result)
             } else {
-                print(String(format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
-                             result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
+                print(
+                    String(
+                        format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
+                        result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
             }
         }
     }
@@ -233,8 +246,11 @@ extension BenchCommand {
     struct SearchBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "search",
-            abstract: "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query, per query in batches, and per single query over half-float rows (with its recall).",
-            discussion: "Anchors (2 cores, 100k x 2048): memory-bandwidth floor 11.2 ms per scan; FAISS IndexFlatIP 28-34 ms single, 1.49 ms/query in batches of 64. Benchmarks/search/run.sh measures FAISS and numpy next to this.")
+            abstract:
+                "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query, per query in batches, and per single query over half-float rows (with its recall).",
+            discussion:
+                "Anchors (2 cores, 100k x 2048): memory-bandwidth floor 11.2 ms per scan; FAISS IndexFlatIP 28-34 ms single, 1.49 ms/query in batches of 64. Benchmarks/search/run.sh measures FAISS and numpy next to this."
+        )
 
         @Option(name: .long, help: ArgumentHelp("The base vectors (.npy, n x d float32).", valueName: "file"))
         var base: String
@@ -273,14 +289,19 @@ extension BenchCommand {
             _ = KernelThreads.configure(nil)
             let benchmark = try SearchBenchmark(base: URL(fileURLWithPath: base), queries: URL(fileURLWithPath: queries))
             if hnsw {
-                for result in try benchmark.runHNSW(k: k, m: m, efConstruction: efConstruction, efSearch: efSearch,
-                                                          threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) {
+                for result in try benchmark.runHNSW(
+                    k: k, m: m, efConstruction: efConstruction, efSearch: efSearch,
+                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                {
                     if json {
                         try printBenchmark(result)
                     } else {
-                        print(String(format: "HNSW M=%d efC=%d on %d: built in %.1f s; ef %d: recall@10 %.4f, %.3f ms/query, %.0f queries/s on all cores",
-                                     result.m, result.efConstruction, result.vectors, result.buildSeconds, result.efSearch,
-                                     result.recallAt10, result.millisecondsPerQuery, result.queriesPerSecondAllCores))
+                        print(
+                            String(
+                                format:
+                                    "HNSW M=%d efC=%d on %d: built in %.1f s; ef %d: recall@10 %.4f, %.3f ms/query, %.0f queries/s on all cores",
+                                result.m, result.efConstruction, result.vectors, result.buildSeconds, result.efSearch,
+                                result.recallAt10, result.millisecondsPerQuery, result.queriesPerSecondAllCores))
                     }
                 }
                 return
@@ -289,9 +310,11 @@ extension BenchCommand {
                 if json {
                     try printBenchmark(result)
                 } else {
-                    print(String(format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
-                                 result.dimensions, result.queries, result.batch, result.millisecondsPerQuery)
-                          + (result.recallAt10.map { String(format: ", recall@10 %.4f against float32", $0) } ?? ""))
+                    print(
+                        String(
+                            format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
+                            result.dimensions, result.queries, result.batch, result.millisecondsPerQuery)
+                            + (result.recallAt10.map { String(format: ", recall@10 %.4f against float32", $0) } ?? ""))
                 }
             }
         }

@@ -5,7 +5,8 @@ import Retrieval
 struct DuplicatesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "duplicates",
-        abstract: "List groups of near-duplicate images: stored embeddings at least --threshold similar, and URLs that served the same bytes.",
+        abstract:
+            "List groups of near-duplicate images: stored embeddings at least --threshold similar, and URLs that served the same bytes.",
         discussion: """
             Every pair of stored embeddings is compared (exactly, on all cores), and similar pairs join one group \
             (a~b and b~c put all three together). Groups are listed largest first; each job shows its cosine \
@@ -32,12 +33,15 @@ struct DuplicatesCommand: AsyncParsableCommand {
         let report = try await store.searchService(embedder: model.embedder()).duplicates(threshold: threshold)
         if json { return try printJSON(report) }
         let jobs = report.groups.reduce(0) { $0 + $1.jobs.count }
-        print(String(format: "%d groups, %d jobs, at cosine >= %.3f among %d images of %@", report.groups.count, jobs,
-                     report.threshold, report.images, report.model))
+        print(
+            String(
+                format: "%d groups, %d jobs, at cosine >= %.3f among %d images of %@", report.groups.count, jobs,
+                report.threshold, report.images, report.model))
         for (number, group) in report.groups.enumerated() {
             print("group \(number + 1): \(group.jobs.count) jobs")
             for member in group.jobs {
-                let note = member.sameBytesAs.map { "  (same bytes as job \($0))" }
+                let note =
+                    member.sameBytesAs.map { "  (same bytes as job \($0))" }
                     ?? member.labels.first.map { "  [\($0.label) \(String(format: "%.2f", $0.score))]" } ?? ""
                 print(String(format: "  %.4f  job %-6lld  ", member.score, member.job) + FailureMessage.printable(member.url + note))
             }

@@ -7,7 +7,8 @@ struct EmbedCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
         abstract: "Classify image files and compute their 2048-d embeddings.",
-        discussion: "Prints each file's top labels; with --json, one object per line: {\"file\", \"labels\": [{\"label\", \"score\"}], \"embedding\": [2048 numbers]} (the embedding as computed, not normalised)."
+        discussion:
+            "Prints each file's top labels; with --json, one object per line: {\"file\", \"labels\": [{\"label\", \"score\"}], \"embedding\": [2048 numbers]} (the embedding as computed, not normalised)."
     )
 
     @OptionGroup var model: ModelOptions
@@ -18,10 +19,16 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Labels to show per image.")
     var top = 5
 
-    @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): faster, pixels slightly off the reference pipeline.")
+    @Flag(
+        name: .long,
+        help:
+            "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): faster, pixels slightly off the reference pipeline."
+    )
     var dctDownscale = false
 
-    @Option(name: .long, help: "Number format of activations and weights: fp32 (exact) or bf16 (needs AVX-512; faster where the CPU has bf16 instructions).")
+    @Option(
+        name: .long,
+        help: "Number format of activations and weights: fp32 (exact) or bf16 (needs AVX-512; faster where the CPU has bf16 instructions).")
     var precision = Precision.fp32
 
     @Flag(name: .long, help: "Print one JSON object per image.")
@@ -69,8 +76,10 @@ struct EmbedCommand: AsyncParsableCommand {
             case let .success(prediction):
                 let ranked = prediction.topLabels(top, of: weights.labels)
                 if json {
-                    try printJSON(EmbeddedFile(file: path, labels: ranked.map { ScoredLabel(label: $0.label, score: $0.probability) },
-                                               embedding: prediction.embedding))
+                    try printJSON(
+                        EmbeddedFile(
+                            file: path, labels: ranked.map { ScoredLabel(label: $0.label, score: $0.probability) },
+                            embedding: prediction.embedding))
                 } else {
                     print("\(path): " + ranked.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", "))
                 }

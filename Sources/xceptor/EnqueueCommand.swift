@@ -39,7 +39,9 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Add nothing if any line is invalid (exit status 1).")
     var strict = false
 
-    @Flag(name: .long, help: "Print one JSON object: {\"added\", \"duplicates\", \"invalid\", \"errors\": [{\"line\", \"reason\", \"source\"}]}.")
+    @Flag(
+        name: .long,
+        help: "Print one JSON object: {\"added\", \"duplicates\", \"invalid\", \"errors\": [{\"line\", \"reason\", \"source\"}]}.")
     var json = false
 
     func validate() throws {
@@ -83,9 +85,13 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     private func report(_ counts: EnqueueCounts, _ problems: [SourcedProblem]) {
         if json {
-            try? printJSON(EnqueueReport(counts: counts, errors: problems.map {
-                EnqueueReport.LineError(line: $0.problem.line, reason: $0.problem.reason, source: $0.source == "line" ? .file : .arguments)
-            }))
+            try? printJSON(
+                EnqueueReport(
+                    counts: counts,
+                    errors: problems.map {
+                        EnqueueReport.LineError(
+                            line: $0.problem.line, reason: $0.problem.reason, source: $0.source == "line" ? .file : .arguments)
+                    }))
             return
         }
         print("added \(counts.added), duplicates \(counts.duplicates), invalid \(problems.count)")

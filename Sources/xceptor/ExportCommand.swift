@@ -23,7 +23,9 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(name: .long, help: "jsonl or npy.")
     var format: ResultExport.Format = .jsonl
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Where to write (npy: a NAME.npy path; jsonl: default standard output).", valueName: "file"))
+    @Option(
+        name: [.short, .long],
+        help: ArgumentHelp("Where to write (npy: a NAME.npy path; jsonl: default standard output).", valueName: "file"))
     var output: String?
 
     @Flag(name: .long, help: "Write unit-length embeddings (what cosine search uses).")
@@ -38,7 +40,9 @@ struct ExportCommand: AsyncParsableCommand {
                 throw ValidationError("--format npy needs --output NAME.npy (the labels and URLs go to NAME.jsonl beside it)")
             }
         }
-        if json, output == nil || output == "-" { throw ValidationError("--json needs --output: the export itself goes to standard output otherwise") }
+        if json, output == nil || output == "-" {
+            throw ValidationError("--json needs --output: the export itself goes to standard output otherwise")
+        }
     }
 
     func run() async throws {
@@ -46,7 +50,8 @@ struct ExportCommand: AsyncParsableCommand {
         let report = try await export.write(to: output)
         if json { return try printJSON(report) }
         if !report.files.isEmpty {
-            FileHandle.standardError.write(Data("exported \(report.rows) embeddings of \(report.model) to \(report.files.joined(separator: " and "))\n".utf8))
+            FileHandle.standardError.write(
+                Data("exported \(report.rows) embeddings of \(report.model) to \(report.files.joined(separator: " and "))\n".utf8))
         }
     }
 }

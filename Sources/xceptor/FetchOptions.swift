@@ -39,9 +39,11 @@ struct FetchOptions: ParsableArguments {
     var ignoreOptOut = false
 
     func validate() throws {
-        for (name, value) in [("--fetch-concurrency", fetchConcurrency), ("--per-host-connections", perHostConnections),
-                              ("--connect-timeout", connectTimeout), ("--fetch-timeout", fetchTimeout),
-                              ("--max-body-bytes", maxBodyBytes), ("--max-decoded-bytes", maxDecodedBytes)] where value < 1 {
+        for (name, value) in [
+            ("--fetch-concurrency", fetchConcurrency), ("--per-host-connections", perHostConnections),
+            ("--connect-timeout", connectTimeout), ("--fetch-timeout", fetchTimeout),
+            ("--max-body-bytes", maxBodyBytes), ("--max-decoded-bytes", maxDecodedBytes),
+        ] where value < 1 {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
         guard maxRedirects >= 0, lowSpeedBytes >= 0, lowSpeedSeconds >= 0 else {

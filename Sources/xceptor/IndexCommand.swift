@@ -7,7 +7,8 @@ struct IndexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "index",
         abstract: "Build, update and inspect the HNSW index that makes search fast on large collections.",
-        discussion: "The index lives beside the database (DB.hnsw). Search uses it once it covers --index-threshold embeddings, together with an exact scan of what was stored after it.",
+        discussion:
+            "The index lives beside the database (DB.hnsw). Search uses it once it covers --index-threshold embeddings, together with an exact scan of what was stored after it.",
         subcommands: [Build.self, Update.self, Status.self]
     )
 }
@@ -80,7 +81,8 @@ extension IndexCommand {
                 print("no index at \(status.file); searches scan every embedding ('xceptor index build' makes one)")
                 return
             }
-            print("""
+            print(
+                """
                 index    \(status.file)
                 model    \(model)
                 vectors  \(status.indexed) x \(status.dimensions ?? 0)

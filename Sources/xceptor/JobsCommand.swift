@@ -55,9 +55,11 @@ extension JobsCommand {
                     try printJSON(job)
                     continue
                 }
-                print("\(String(job.id).padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                      + "\(job.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
-                      + "\("\(job.attempts)/\(job.maxAttempts)".padding(toLength: 6, withPad: " ", startingAt: 0)) \(FailureMessage.printable(job.url))")
+                print(
+                    "\(String(job.id).padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                        + "\(job.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) "
+                        + "\("\(job.attempts)/\(job.maxAttempts)".padding(toLength: 6, withPad: " ", startingAt: 0)) \(FailureMessage.printable(job.url))"
+                )
                 if let error = job.lastError {
                     print("                        \(job.errorClass?.rawValue ?? "error"): \(FailureMessage.printable(error))")
                 }
@@ -104,7 +106,8 @@ extension JobsCommand {
                 print("\(name.padding(toLength: 17, withPad: " ", startingAt: 0)) \(FailureMessage.printable(value ?? "-"))")
             }
             if let result = detail.result {
-                print("result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID)")
+                print(
+                    "result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID)")
                 for label in result.labels {
                     print(String(format: "  %-12@ %.4f", FailureMessage.printable(label.label), label.score))
                 }

@@ -14,16 +14,19 @@ struct ModelCommand: AsyncParsableCommand {
 
 /// The `--model` option of commands that run the network.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "An xceptor model file (from 'model fetch' or 'model import').",
-        discussion: "Defaults to $XCEPTOR_MODEL, else the model 'xceptor model fetch' installs.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "An xceptor model file (from 'model fetch' or 'model import').",
+            discussion: "Defaults to $XCEPTOR_MODEL, else the model 'xceptor model fetch' installs.", valueName: "file"))
     var model: String?
 
     var path: String { model ?? BundledModel.defaultModelPath }
 
     func load() throws -> ModelWeights {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandFailure("no model at \(path); run 'xceptor model fetch' (the bundled kitchenware model) or 'xceptor model import FILE.keras'")
+            throw CommandFailure(
+                "no model at \(path); run 'xceptor model fetch' (the bundled kitchenware model) or 'xceptor model import FILE.keras'")
         }
         return try ModelFile.read(path)
     }
@@ -37,8 +40,10 @@ struct ModelOptions: ParsableArguments {
 
     /// The network for `weights` (loaded from this model file), keeping the weights it packs for this CPU
     /// beside the file, where every later process on the host maps them instead of packing its own copy.
-    func network(_ weights: ModelWeights, precision: Precision = .fp32,
-                 warn: @escaping @Sendable (String) -> Void = { printWarning($0) }) throws -> XceptionNetwork {
+    func network(
+        _ weights: ModelWeights, precision: Precision = .fp32,
+        warn: @escaping @Sendable (String) -> Void = { printWarning($0) }
+    ) throws -> XceptionNetwork {
         try XceptionNetwork(weights: weights, precision: precision, packedWeights: try? PackedWeightStore(modelPath: path, report: warn))
     }
 }
@@ -74,7 +79,9 @@ extension ModelCommand {
         @Argument(help: "The .keras file.")
         var file: String
 
-        @Option(name: .long, help: ArgumentHelp("Output labels, comma-separated, in index order (default: class0, class1, ...).", valueName: "names"))
+        @Option(
+            name: .long,
+            help: ArgumentHelp("Output labels, comma-separated, in index order (default: class0, class1, ...).", valueName: "names"))
         var labels: String?
 
         @Option(name: .long, help: ArgumentHelp("Where to write the model (default: the default model path).", valueName: "file"))
@@ -87,7 +94,8 @@ extension ModelCommand {
             let names = labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
             let weights = try KerasImporter().importModel(at: file, labels: names)
             let destination = output ?? BundledModel.defaultModelPath
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: destination).deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: URL(fileURLWithPath: destination).deletingLastPathComponent(), withIntermediateDirectories: true)
             try ModelFile.write(weights, to: destination, source: file)
             if json { return try printJSON(try ModelOptions.summary(of: destination)) }
             print("imported \(file) to \(destination): \(weights.labels.count) labels, input \(weights.inputSize)x\(weights.inputSize)")
@@ -111,7 +119,8 @@ extension ModelCommand {
             _ = try model.load()
             let summary = try ModelOptions.summary(of: model.path)
             if json { return try printJSON(summary) }
-            print("""
+            print(
+                """
                 model        \(summary.file)
                 id           \(summary.model)
                 architecture Xception (Chollet 2017, keras.applications), batch norms folded

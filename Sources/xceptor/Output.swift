@@ -30,7 +30,7 @@ struct DurationArgument: ExpressibleByArgument {
     init?(argument: String) {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
         guard let unit = argument.last, let scale = units[unit], let number = Double(argument.dropLast()),
-              number >= 0, number.isFinite, number * scale < 1e11
+            number >= 0, number.isFinite, number * scale < 1e11
         else { return nil }
         seconds = number * scale
     }

@@ -41,10 +41,13 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only images whose best label is this.")
     var label: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Only images enqueued with this metadata value (repeatable; all must hold).",
-        discussion: "KEY=VALUE compares the job's top-level metadata field KEY as text: strings by their text, numbers as written, true, false and null as such.",
-        valueName: "key=value"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Only images enqueued with this metadata value (repeatable; all must hold).",
+            discussion:
+                "KEY=VALUE compares the job's top-level metadata field KEY as text: strings by their text, numbers as written, true, false and null as such.",
+            valueName: "key=value"))
     var `where`: [MetadataArgument] = []
 
     @Option(name: .long, help: "Only results at least this similar (cosine, -1 to 1).")
@@ -77,10 +80,12 @@ struct SearchCommand: AsyncParsableCommand {
     func run() async throws {
         var fetch = FetchConfiguration()
         fetch.allowPrivateNetworks = allowPrivateNetworks
-        let service = SearchService(store: try store.open(), indexFile: store.indexFile, embedder: model.embedder(),
-                                    fetchConfiguration: fetch)
-        let request = SearchRequest(query: try query(), k: k, filter: ResultFilter(label: label, metadata: `where`.map(\.condition)),
-                                    minScore: minScore, exact: exact, indexThreshold: indexThreshold, ef: ef)
+        let service = SearchService(
+            store: try store.open(), indexFile: store.indexFile, embedder: model.embedder(),
+            fetchConfiguration: fetch)
+        let request = SearchRequest(
+            query: try query(), k: k, filter: ResultFilter(label: label, metadata: `where`.map(\.condition)),
+            minScore: minScore, exact: exact, indexThreshold: indexThreshold, ef: ef)
         let response = try await service.search(request)
         for warning in response.warnings {
             switch warning {

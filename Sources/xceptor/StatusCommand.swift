@@ -57,13 +57,17 @@ struct StatusCommand: AsyncParsableCommand {
         if let age = status.oldestQueuedAgeSeconds {
             print("oldest queued job: \(humanDuration(age)) old")
         }
-        print(String(format: "finished: %d in the last minute (%.1f/s), %d in the last 10 minutes (%.1f/s)",
-                     status.finishedLastMinute, Double(status.finishedLastMinute) / 60,
-                     status.finishedLastTenMinutes, Double(status.finishedLastTenMinutes) / 600))
+        print(
+            String(
+                format: "finished: %d in the last minute (%.1f/s), %d in the last 10 minutes (%.1f/s)",
+                status.finishedLastMinute, Double(status.finishedLastMinute) / 60,
+                status.finishedLastTenMinutes, Double(status.finishedLastTenMinutes) / 600))
         if !status.topErrors.isEmpty {
             print("most common errors (failed and dead jobs):")
             for error in status.topErrors {
-                print("  \(String(error.count).leftPadded(to: 8))  \(error.errorClass?.rawValue ?? "-")  \(FailureMessage.printable(error.message))")
+                print(
+                    "  \(String(error.count).leftPadded(to: 8))  \(error.errorClass?.rawValue ?? "-")  \(FailureMessage.printable(error.message))"
+                )
             }
         }
         var size = "store: \(Self.bytes(footprint.totalBytes)), \(footprint.images) images, \(footprint.embeddings) embeddings"

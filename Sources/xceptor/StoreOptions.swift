@@ -5,10 +5,12 @@ import Retrieval
 
 /// The `--db` option every command that touches the queue shares.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "The job queue: a SQLite file path (PostgreSQL URLs come later).",
-        discussion: "Defaults to $XCEPTOR_DB, else ./xceptor.sqlite. enqueue creates it; the other commands need it to exist.",
-        valueName: "db"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The job queue: a SQLite file path (PostgreSQL URLs come later).",
+            discussion: "Defaults to $XCEPTOR_DB, else ./xceptor.sqlite. enqueue creates it; the other commands need it to exist.",
+            valueName: "db"))
     var db: String?
 
     func validate() throws {

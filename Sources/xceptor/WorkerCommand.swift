@@ -1,6 +1,5 @@
 import ArgumentParser
 import CMalloc
-import Synchronization
 import Fetch
 import Foundation
 import Logging
@@ -9,6 +8,7 @@ import Prometheus
 import Queue
 import Server
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 import Worker
 import Xception
@@ -32,7 +32,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Input size in pixels (default: the size the model's head was trained at).")
     var size: Int?
 
-    @Flag(name: .long, help: "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): less decode work, inputs slightly off the reference pipeline.")
+    @Flag(
+        name: .long,
+        help:
+            "Let large JPEGs shrink while decoding (DCT domain, like Pillow's draft mode): less decode work, inputs slightly off the reference pipeline."
+    )
     var dctDownscale = false
 
     @Option(name: .long, help: "Longest side of the JPEG thumbnail stored with each image (0: none).")
@@ -114,32 +118,41 @@ struct WorkerCommand: AsyncParsableCommand {
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()
-        let engine = InferenceEngine(network: network, configuration: .init(
-            maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batches.report(images: $0, seconds: $1) }, coreSharing: turns))
+        let engine = InferenceEngine(
+            network: network,
+            configuration: .init(
+                maxBatch: batch, queueCapacity: 4 * batch, batchObserver: { batches.report(images: $0, seconds: $1) }, coreSharing: turns))
         defer {
             engine.shutdown()
             fetcher.shutdown()
         }
-        let worker = Worker(store: jobStore, fetcher: fetcher, engine: engine, coreTurns: turns, labels: weights.labels,
-                            modelID: try ModelFile.identifier(model.path, inputSize: inputSize), configuration: configuration,
-                            progress: progressStyle, logger: logger)
+        let worker = Worker(
+            store: jobStore, fetcher: fetcher, engine: engine, coreTurns: turns, labels: weights.labels,
+            modelID: try ModelFile.identifier(model.path, inputSize: inputSize), configuration: configuration,
+            progress: progressStyle, logger: logger)
         batches.forward(to: worker.batchObserver)
 
         // Services stop in reverse order: the worker drains first, the metrics stay up while it does.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metricsPort {
-            services.append(.init(service: MetricsServer.application(registry: registry, host: metricsHost, port: metricsPort, logger: logger)))
+            services.append(
+                .init(service: MetricsServer.application(registry: registry, host: metricsHost, port: metricsPort, logger: logger)))
         }
-        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
-                              failureTerminationBehavior: .gracefullyShutdownGroup))
-        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        services.append(
+            .init(
+                service: worker, successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(graceSeconds + 15)
 
         await exitOnSecondSignal(logger: logger)
-        logger.info("worker started", metadata: [
-            "owner": "\(configuration.owner)", "store": "\(store.location)", "input_size": "\(inputSize)",
-            "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
-        ])
+        logger.info(
+            "worker started",
+            metadata: [
+                "owner": "\(configuration.owner)", "store": "\(store.location)", "input_size": "\(inputSize)",
+                "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
+            ])
         try await ServiceGroup(configuration: groupConfiguration).run()
     }
 
@@ -148,7 +161,7 @@ struct WorkerCommand: AsyncParsableCommand {
     /// worker's system time. Set only now, so the model's load-time buffers were still unmapped when freed.
     private func keepImageBuffersOnHeap() {
         #if os(Linux)
-        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+            _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
         #endif
     }
 

@@ -21,7 +21,10 @@ struct Xceptor: AsyncParsableCommand {
             malformed flag), with the usage; 130 a worker stopped by a second signal.
             """,
         version: version,
-        subcommands: [EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, DuplicatesCommand.self, ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self]
+        subcommands: [
+            EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, DuplicatesCommand.self,
+            ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self,
+        ]
     )
 
     static func main() async {
@@ -56,7 +59,7 @@ struct Xceptor: AsyncParsableCommand {
     /// to 64 MiB mapped made claim+complete up to 1.8x faster with 4 processes (`xceptor bench queue`).
     private static func keepFreedMemoryMapped() {
         #if os(Linux)
-        _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
+            _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
         #endif
     }
 }

@@ -1,13 +1,17 @@
-@testable import Fetch
 import Testing
+
+@testable import Fetch
 
 @Suite("Private address ranges")
 struct AddressPolicyTests {
-    @Test("IPv4: loopback, RFC 1918, link-local, CGNAT, multicast, unspecified are private; public addresses are not",
-          arguments: [([127, 0, 0, 1], true), ([10, 1, 2, 3], true), ([172, 16, 0, 1], true), ([172, 31, 255, 255], true),
-                      ([192, 168, 1, 1], true), ([169, 254, 169, 254], true), ([100, 64, 0, 1], true), ([0, 0, 0, 0], true),
-                      ([224, 0, 0, 1], true), ([255, 255, 255, 255], true), ([198, 18, 0, 1], true),
-                      ([8, 8, 8, 8], false), ([172, 32, 0, 1], false), ([100, 128, 0, 1], false), ([151, 101, 1, 1], false)] as [([UInt8], Bool)])
+    @Test(
+        "IPv4: loopback, RFC 1918, link-local, CGNAT, multicast, unspecified are private; public addresses are not",
+        arguments: [
+            ([127, 0, 0, 1], true), ([10, 1, 2, 3], true), ([172, 16, 0, 1], true), ([172, 31, 255, 255], true),
+            ([192, 168, 1, 1], true), ([169, 254, 169, 254], true), ([100, 64, 0, 1], true), ([0, 0, 0, 0], true),
+            ([224, 0, 0, 1], true), ([255, 255, 255, 255], true), ([198, 18, 0, 1], true),
+            ([8, 8, 8, 8], false), ([172, 32, 0, 1], false), ([100, 128, 0, 1], false), ([151, 101, 1, 1], false),
+        ] as [([UInt8], Bool)])
     func ipv4(address: [UInt8], isPrivate: Bool) {
         #expect(AddressPolicy.isPrivate(ipv4: address) == isPrivate, "\(address)")
     }

@@ -7,8 +7,9 @@ import Testing
 /// in the right class with a useful message, promptly, and leave the fetcher healthy.
 @Suite("Fetching from a hostile server", .serialized)
 struct FetcherTests {
-    static let image = try! Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../Fixtures/golden/images/0412.jpg").standardizedFileURL)
+    static let image = try! Data(
+        contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Fixtures/golden/images/0412.jpg").standardizedFileURL)
 
     /// Small limits so the hostile cases end in seconds; the test server's address is the only one allowed.
     static let fetcher: Fetcher = {
@@ -58,7 +59,9 @@ struct FetcherTests {
             for path in ["/stall?a", "/stall?b"] {
                 group.addTask { (try? await fetcher.fetch(server.url(path))) == nil ? "stall failed" : "stall succeeded" }
             }
-            group.addTask { (try? await fetcher.fetch(server.url("/image.jpg")))?.body.count == Self.image.count ? "image" : "image failed" }
+            group.addTask {
+                (try? await fetcher.fetch(server.url("/image.jpg")))?.body.count == Self.image.count ? "image" : "image failed"
+            }
             return await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(order == ["image", "stall failed", "stall failed"])
@@ -66,11 +69,14 @@ struct FetcherTests {
 
     @Test("HTTP errors: 404 and 410 are permanent, 500 transient, 503 and 429 transient with Retry-After")
     func httpErrors() async throws {
-        for (path, status, transient, retryAfter) in [("/status/404", 404, false, nil), ("/status/410", 410, false, nil),
-                                                      ("/status/500", 500, true, nil), ("/retry-after", 503, true, 120.0),
-                                                      ("/too-many", 429, true, 7.0)] as [(String, Int, Bool, Double?)] {
+        for (path, status, transient, retryAfter) in [
+            ("/status/404", 404, false, nil), ("/status/410", 410, false, nil),
+            ("/status/500", 500, true, nil), ("/retry-after", 503, true, 120.0),
+            ("/too-many", 429, true, 7.0),
+        ] as [(String, Int, Bool, Double?)] {
             let (failure, _) = try await fail(path)
-            #expect(failure.reason == .httpStatus && failure.httpStatus == status && failure.isTransient == transient, "\(path): \(failure)")
+            #expect(
+                failure.reason == .httpStatus && failure.httpStatus == status && failure.isTransient == transient, "\(path): \(failure)")
             #expect(failure.retryAfterSeconds == retryAfter, "\(path)")
             #expect(failure.message.hasPrefix("HTTP \(status)"))
         }
@@ -151,7 +157,9 @@ struct FetcherTests {
     func concurrency() async throws {
         let server = try FaultServer.shared.get()
         let bodies = try await withThrowingTaskGroup(of: [UInt8].self) { group in
-            for index in 0..<40 { group.addTask { try await Self.fetcher.fetch(server.url(index % 2 == 0 ? "/image.jpg" : "/gzip-image")).body } }
+            for index in 0..<40 {
+                group.addTask { try await Self.fetcher.fetch(server.url(index % 2 == 0 ? "/image.jpg" : "/gzip-image")).body }
+            }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(bodies.count == 40 && bodies.allSatisfy { Data($0) == Self.image })

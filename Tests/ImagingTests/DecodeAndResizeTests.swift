@@ -7,7 +7,8 @@ import Testing
 /// model sees the very tensors the golden outputs were made from.
 @Suite("JPEG decoding and Pillow-exact resizing against the golden inputs")
 struct DecodeAndResizeTests {
-    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden").standardizedFileURL
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden")
+        .standardizedFileURL
 
     static func manifest() throws -> [[String: Any]] {
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: golden.appendingPathComponent("manifest.json")))
@@ -59,9 +60,12 @@ struct DecodeAndResizeTests {
         }
     }
 
-    @Test("other sizes and pass orders match Pillow 13 bit for bit (fixtures made by Fixtures/pillow-resize/make_fixtures.py)",
-          arguments: ["down-horizontal-first_37x211", "down-vertical-first_500x60", "wider-shorter_820x150",
-                      "narrower-taller_90x1010", "up-from-40x30_97x61"])
+    @Test(
+        "other sizes and pass orders match Pillow 13 bit for bit (fixtures made by Fixtures/pillow-resize/make_fixtures.py)",
+        arguments: [
+            "down-horizontal-first_37x211", "down-vertical-first_500x60", "wider-shorter_820x150",
+            "narrower-taller_90x1010", "up-from-40x30_97x61",
+        ])
     func matchesPillow(fixture: String) throws {
         let size = try #require(fixture.split(separator: "_").last?.split(separator: "x").compactMap { Int($0) })
         let expected = [UInt8](try Data(contentsOf: Self.golden.appendingPathComponent("../pillow-resize/\(fixture).rgb")))
@@ -88,9 +92,13 @@ struct DecodeAndResizeTests {
 
         let full = try Self.jpeg("0020")
         let truncated = #expect(throws: ImageError.self) { try ImageDecoder().decode(Array(full.prefix(full.count / 2))) }
-        guard case .corrupt(format: "JPEG", _)? = truncated else { Issue.record("expected a corrupt JPEG error, got \(String(describing: truncated))"); return }
+        guard case .corrupt(format: "JPEG", _)? = truncated else {
+            Issue.record("expected a corrupt JPEG error, got \(String(describing: truncated))")
+            return
+        }
 
-        let bmp: [UInt8] = Array("BM".utf8) + [UInt8](repeating: 0, count: 16) + [16, 0, 0, 0, 16, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+        let bmp: [UInt8] =
+            Array("BM".utf8) + [UInt8](repeating: 0, count: 16) + [16, 0, 0, 0, 16, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
         let unsupported = #expect(throws: ImageError.unsupportedFormat("BMP")) { try ImageDecoder().decode(bmp) }
         #expect(unsupported?.description.contains("convert them to JPEG") == true)
     }
@@ -100,7 +108,10 @@ struct DecodeAndResizeTests {
         var bytes = try Self.jpeg("0020")
         // Patch the frame header (SOF0/SOF2: FF C0 / FF C2, length, precision, height, width).
         let marker = try #require(bytes.indices.dropLast().first { bytes[$0] == 0xFF && (bytes[$0 + 1] == 0xC0 || bytes[$0 + 1] == 0xC2) })
-        for offset in [marker + 5, marker + 7] { bytes[offset] = 0xEA; bytes[offset + 1] = 0x60 }  // 60000
+        for offset in [marker + 5, marker + 7] {
+            bytes[offset] = 0xEA
+            bytes[offset + 1] = 0x60
+        }  // 60000
         #expect(throws: ImageError.tooManyPixels(width: 60000, height: 60000, limit: ImageDecoder.defaultMaxPixels)) {
             try ImageDecoder().decode(bytes)
         }

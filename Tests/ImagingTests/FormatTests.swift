@@ -6,16 +6,19 @@ import Testing
 /// Fixtures/formats/make_fixtures.py), and JPEGs are turned upright by their EXIF orientation.
 @Suite("Other image formats and EXIF orientation")
 struct FormatTests {
-    static let formats = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/formats").standardizedFileURL
+    static let formats = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/formats")
+        .standardizedFileURL
 
     static func fixture(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: formats.appendingPathComponent(name)))
     }
 
-    @Test("each format decodes to the reference pixels", arguments: [
-        ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
-        ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2),
-    ])
+    @Test(
+        "each format decodes to the reference pixels",
+        arguments: [
+            ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
+            ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2),
+        ])
     func decodes(name: String, tolerance: Int) throws {
         let image = try ImageDecoder().decode(try Self.fixture(name))
         #expect(image.width == 64 && image.height == 48)
@@ -48,7 +51,8 @@ struct FormatTests {
 
     @Test("a PNG header claiming 4294967295 x 4294967295 is refused, not overflowed (a fuzzer finding)")
     func overflowingHeader() {
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+        let png: [UInt8] =
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
             + [UInt8](repeating: 0xFF, count: 25) + [0xD1, 0x10] + [UInt8](repeating: 0, count: 11)
         #expect(throws: ImageError.tooManyPixels(width: 4_294_967_295, height: 4_294_967_295, limit: ImageDecoder.defaultMaxPixels)) {
             try ImageDecoder().decode(png)
@@ -63,7 +67,9 @@ struct FormatTests {
         let stored = try ImageDecoder().decode(plain)
         let tagged = try ImageDecoder().decode(Self.withOrientation(plain, orientation))
         let (w, h) = (stored.width, stored.height)
-        func pixel(_ image: RGBImage, _ x: Int, _ y: Int) -> [UInt8] { Array(image.pixels[(y * image.width + x) * 3..<(y * image.width + x) * 3 + 3]) }
+        func pixel(_ image: RGBImage, _ x: Int, _ y: Int) -> [UInt8] {
+            Array(image.pixels[(y * image.width + x) * 3..<(y * image.width + x) * 3 + 3])
+        }
         for (x, y) in [(0, 0), (5, 3), (w - 1, h - 1), (10, h - 2)] {
             switch orientation {
             case 3: #expect(pixel(tagged, w - 1 - x, h - 1 - y) == pixel(stored, x, y))

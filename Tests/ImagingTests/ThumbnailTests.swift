@@ -6,9 +6,11 @@ import Testing
 struct ThumbnailTests {
     /// Noise-like pixels from a seed (a multiplicative hash of seed and position), so a failure replays.
     static func randomImage(width: Int, height: Int, seed: UInt64) -> RGBImage {
-        RGBImage(width: width, height: height, pixels: (0..<UInt64(width * height * 3)).map {
-            UInt8(truncatingIfNeeded: (($0 &+ seed) &* 0x9E37_79B9_7F4A_7C15) >> 56)
-        })
+        RGBImage(
+            width: width, height: height,
+            pixels: (0..<UInt64(width * height * 3)).map {
+                UInt8(truncatingIfNeeded: (($0 &+ seed) &* 0x9E37_79B9_7F4A_7C15) >> 56)
+            })
     }
 
     /// A smooth image (a colour gradient): two resampling paths must agree closely on it; noise would not

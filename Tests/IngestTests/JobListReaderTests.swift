@@ -1,7 +1,8 @@
 import Foundation
-@testable import Ingest
 import Queue
 import Testing
+
+@testable import Ingest
 
 /// Feeds `bytes` to the reader `chunkSize` bytes at a time, so records straddle chunk boundaries.
 func read(_ bytes: [UInt8], format: JobListFormat? = nil, chunkSize: Int = 1 << 20) throws -> JobList {
@@ -18,8 +19,9 @@ func read(_ text: String, format: JobListFormat? = nil, chunkSize: Int = 1 << 20
 
 @Suite("Job list reader")
 struct JobListReaderTests {
-    @Test("plain lines: blanks and comments skipped, CRLF and a BOM handled, bad lines reported by number",
-          arguments: [1, 7, 1 << 20])
+    @Test(
+        "plain lines: blanks and comments skipped, CRLF and a BOM handled, bad lines reported by number",
+        arguments: [1, 7, 1 << 20])
     func lines(chunkSize: Int) throws {
         let text = "\u{FEFF}http://a.com/1.jpg\r\n\n# a comment\nftp://a.com/2.jpg\n  https://B.com/3.jpg  \nnot a url\n"
         let list = try read(text, chunkSize: chunkSize)
@@ -27,10 +29,11 @@ struct JobListReaderTests {
         #expect(list.entries.map(\.line) == [1, 5])
         #expect(list.entries.map(\.job.url) == ["http://a.com/1.jpg", "https://b.com/3.jpg"])
         #expect(list.entries.allSatisfy { $0.job.priority == 3 && $0.job.maxAttempts == 4 && $0.job.metadataJSON == nil })
-        #expect(list.problems == [
-            JobListProblem(line: 4, reason: "scheme 'ftp' is not supported; only http and https URLs can be fetched"),
-            JobListProblem(line: 6, reason: "no scheme; only absolute http:// or https:// URLs can be fetched"),
-        ])
+        #expect(
+            list.problems == [
+                JobListProblem(line: 4, reason: "scheme 'ftp' is not supported; only http and https URLs can be fetched"),
+                JobListProblem(line: 6, reason: "no scheme; only absolute http:// or https:// URLs can be fetched"),
+            ])
     }
 
     @Test("a line that is not UTF-8 is reported and the rest is read")
@@ -50,8 +53,9 @@ struct JobListReaderTests {
         #expect(list.problems.first?.reason.contains("longer than 1024 KiB") == true)
     }
 
-    @Test("CSV: a url column anywhere, quoted fields (commas, quotes, newlines), other columns as metadata",
-          arguments: [1, 5, 1 << 20])
+    @Test(
+        "CSV: a url column anywhere, quoted fields (commas, quotes, newlines), other columns as metadata",
+        arguments: [1, 5, 1 << 20])
     func csv(chunkSize: Int) throws {
         let text = """
             id,caption,URL
@@ -69,10 +73,11 @@ struct JobListReaderTests {
         #expect(list.entries[0].job.metadataJSON == #"{"caption":"a cup, blue","id":"1"}"#)
         #expect(list.entries[1].job.metadataJSON == #"{"caption":"said \"hi\"\nover two lines","id":"2"}"#)
         #expect(list.entries[2].job.metadataJSON == #"{"id":"3"}"#)
-        #expect(list.problems == [
-            JobListProblem(line: 6, reason: "has 4 fields, the header has 3"),
-            JobListProblem(line: 7, reason: "scheme 'gopher' is not supported; only http and https URLs can be fetched"),
-        ])
+        #expect(
+            list.problems == [
+                JobListProblem(line: 6, reason: "has 4 fields, the header has 3"),
+                JobListProblem(line: 7, reason: "scheme 'gopher' is not supported; only http and https URLs can be fetched"),
+            ])
     }
 
     @Test("CSV: an unclosed quote and text after a closing quote are reported")
@@ -115,17 +120,21 @@ struct JobListReaderTests {
         #expect(list.problems[3].reason == "not valid JSON")
     }
 
-    @Test("the format comes from the extension, else from the first line", arguments: [
-        ("urls.csv", JobListFormat.csv), ("a.JSONL", .jsonl), ("a.ndjson", .jsonl), ("a.txt", .lines),
-    ])
+    @Test(
+        "the format comes from the extension, else from the first line",
+        arguments: [
+            ("urls.csv", JobListFormat.csv), ("a.JSONL", .jsonl), ("a.ndjson", .jsonl), ("a.txt", .lines),
+        ])
     func formatFromExtension(name: String, format: JobListFormat) {
         #expect(JobListFormat.fromExtension(of: name) == format)
     }
 
-    @Test("sniffing the first line", arguments: [
-        (#"{"url": "x"}"#, JobListFormat.jsonl), ("id,url,caption", .csv), ("\"url\",\"x\"", .csv),
-        ("http://a.com/x,y", .lines), ("http://a.com/x", .lines),
-    ])
+    @Test(
+        "sniffing the first line",
+        arguments: [
+            (#"{"url": "x"}"#, JobListFormat.jsonl), ("id,url,caption", .csv), ("\"url\",\"x\"", .csv),
+            ("http://a.com/x,y", .lines), ("http://a.com/x", .lines),
+        ])
     func sniff(line: String, format: JobListFormat) {
         #expect(JobListFormat.sniff(line) == format)
     }

@@ -163,8 +163,9 @@ struct JobQueueConformanceTests {
         #expect(job.lastError?.contains("expired") == true)
     }
 
-    @Test("transient failures back off exponentially within the jitter band, then the job is dead",
-          arguments: StoreDriver.allCases, [0.0, 0.5, 0.999])
+    @Test(
+        "transient failures back off exponentially within the jitter band, then the job is dead",
+        arguments: StoreDriver.allCases, [0.0, 0.5, 0.999])
     func transientBackoff(driver: StoreDriver, unitRandom: Double) async throws {
         let h = try StoreHarness(driver, unitRandom: unitRandom)
         let ids = try await h.enqueue(["http://a/1"], maxAttempts: 3)
@@ -172,7 +173,8 @@ struct JobQueueConformanceTests {
         for (attempt, base) in [(1, 10.0), (2, 20.0)] {
             let lease = try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w")[0].lease
             #expect(lease.attempt == attempt)
-            let state = try await h.store.fail(lease, JobFailure(message: "HTTP 503 Service Unavailable", errorClass: .transient, httpStatus: 503))
+            let state = try await h.store.fail(
+                lease, JobFailure(message: "HTTP 503 Service Unavailable", errorClass: .transient, httpStatus: 503))
             #expect(state == .queued)
             let job = try await h.state(of: ids[0])
             let delay = job.availableAt.timeIntervalSince(h.clock.now())
@@ -206,7 +208,8 @@ struct JobQueueConformanceTests {
         let h = try StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"], maxAttempts: 5)
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w")[0].lease
-        #expect(try await h.store.fail(lease, JobFailure(message: "HTTP 404 Not Found", errorClass: .permanent, httpStatus: 404)) == .failed)
+        #expect(
+            try await h.store.fail(lease, JobFailure(message: "HTTP 404 Not Found", errorClass: .permanent, httpStatus: 404)) == .failed)
         let job = try await h.state(of: ids[0])
         #expect(job.state == .failed && job.attempts == 1 && job.lastError == "HTTP 404 Not Found")
         #expect(job.errorClass == .permanent && job.httpStatus == 404 && job.leaseOwner == nil)

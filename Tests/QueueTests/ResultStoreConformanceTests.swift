@@ -85,8 +85,9 @@ struct ResultStoreConformanceTests {
         #expect(try await ids(ResultFilter(metadata: meta(("note", "null")))) == [fork])
         #expect(try await ids(ResultFilter(metadata: meta(("ratio", "0.5")))) == [fork])
         #expect(try await ids(ResultFilter(metadata: meta(("caption", "running")))) == [], "not done")
-        #expect(try await ids(ResultFilter(metadata: meta(("$.caption", "a cup"), ("caption' OR 1=1 --", "x")))) == [],
-                "keys are data, not paths or SQL")
+        #expect(
+            try await ids(ResultFilter(metadata: meta(("$.caption", "a cup"), ("caption' OR 1=1 --", "x")))) == [],
+            "keys are data, not paths or SQL")
         #expect(try await ids(ResultFilter(label: "fork", metadata: meta(("shelf", "3")))) == [fork])
         #expect(try await ids(ResultFilter(label: "cup", metadata: meta(("new", "true")))) == [])
         #expect(try await s.h.store.imageIDs(matching: ResultFilter(label: "fork"), modelID: "other").isEmpty)
@@ -98,8 +99,11 @@ struct ResultStoreConformanceTests {
         let first = try await s.imageID(0)
         let summaries = try await s.h.store.imageSummaries([first, 12345], modelID: s.model)
         #expect(summaries.count == 1)
-        #expect(summaries[first] == ImageSummary(jobID: s.ids[0], url: "http://a/1", labels: s.fork,
-                                                 sameBytes: [JobReference(id: s.ids[1], url: "http://mirror/1")]))
+        #expect(
+            summaries[first]
+                == ImageSummary(
+                    jobID: s.ids[0], url: "http://a/1", labels: s.fork,
+                    sameBytes: [JobReference(id: s.ids[1], url: "http://mirror/1")]))
     }
 
     @Test("thumbnails by image id; the footprint counts images, embeddings and their bytes", arguments: StoreDriver.allCases)
@@ -119,12 +123,15 @@ struct ResultStoreConformanceTests {
         #expect(footprint.bytesPerImage == footprint.totalBytes / 2)
     }
 
-    @Test("export reads: done jobs with their raw embeddings, labels and metadata, by job id, a page at a time",
-          arguments: StoreDriver.allCases)
+    @Test(
+        "export reads: done jobs with their raw embeddings, labels and metadata, by job id, a page at a time",
+        arguments: StoreDriver.allCases)
     func resultRows(driver: StoreDriver) async throws {
         let h = try StoreHarness(driver)
-        _ = try await h.store.enqueue([NewJob(url: "http://a/1", metadataJSON: #"{"caption":"a fork"}"#), NewJob(url: "http://mirror/1"),
-                                       NewJob(url: "http://a/2"), NewJob(url: "http://a/3")])
+        _ = try await h.store.enqueue([
+            NewJob(url: "http://a/1", metadataJSON: #"{"caption":"a fork"}"#), NewJob(url: "http://mirror/1"),
+            NewJob(url: "http://a/2"), NewJob(url: "http://a/3"),
+        ])
         let claimed = try await h.store.claim(limit: 4, leaseSeconds: 30, owner: "w")
         let fork = [ScoredLabel(label: "fork", score: 0.8), ScoredLabel(label: "knife", score: 0.1)]
         var other = sampleResult(contentByte: 2)
@@ -137,11 +144,16 @@ struct ResultStoreConformanceTests {
         // The fourth job is still running: not exported.
         let model = other.modelID
         let first = try await h.store.resultRows(modelID: model, afterJobID: nil, limit: 2)
-        #expect(first.map(\.job) == [JobReference(id: claimed[0].lease.jobID, url: "http://a/1"), JobReference(id: claimed[1].lease.jobID, url: "http://mirror/1")])
+        #expect(
+            first.map(\.job) == [
+                JobReference(id: claimed[0].lease.jobID, url: "http://a/1"),
+                JobReference(id: claimed[1].lease.jobID, url: "http://mirror/1"),
+            ])
         #expect(first[0].metadata == #"{"caption":"a fork"}"# && first[1].metadata == nil)
         #expect(first[0].imageID == first[1].imageID, "the same bytes at two URLs share one image")
         #expect(first[0].embedding == sampleResult(contentByte: 1).embedding, "raw, not normalised")
-        #expect(first.allSatisfy { $0.labels == fork && $0.sha256 == [UInt8](repeating: 1, count: 32) && $0.width == 640 && $0.height == 480 })
+        #expect(
+            first.allSatisfy { $0.labels == fork && $0.sha256 == [UInt8](repeating: 1, count: 32) && $0.width == 640 && $0.height == 480 })
 
         let rest = try await h.store.resultRows(modelID: model, afterJobID: first.last!.job.id, limit: 2)
         #expect(rest.map(\.job.url) == ["http://a/2"])

@@ -5,7 +5,9 @@ import Testing
 struct RetryPolicyTests {
     let policy = RetryPolicy(baseDelaySeconds: 30, multiplier: 2, maxDelaySeconds: 3600, jitterFraction: 0.2, maxRetryAfterSeconds: 7200)
 
-    @Test("the delay doubles per failed attempt and is capped", arguments: [(1, 30.0), (2, 60.0), (3, 120.0), (7, 1920.0), (8, 3600.0), (30, 3600.0)])
+    @Test(
+        "the delay doubles per failed attempt and is capped",
+        arguments: [(1, 30.0), (2, 60.0), (3, 120.0), (7, 1920.0), (8, 3600.0), (30, 3600.0)])
     func exponential(failedAttempts: Int, expected: Double) {
         #expect(policy.delaySeconds(afterFailedAttempts: failedAttempts, unitRandom: 0.5) == expected)
     }

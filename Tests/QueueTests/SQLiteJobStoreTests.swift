@@ -1,7 +1,8 @@
 import CSQLite
 import Foundation
-@testable import Queue
 import Testing
+
+@testable import Queue
 
 /// What only the SQLite driver has: its file, its schema migrations, its settings, its failure modes.
 @Suite("SQLite job store")
@@ -54,10 +55,12 @@ struct SQLiteJobStoreTests {
         let vector = (0..<4).map { Float($0) + 1 }.withUnsafeBytes { Array($0) }
         let unit = [Float](repeating: 0.5, count: 4).withUnsafeBytes { Array($0) }
         try db.execute("INSERT INTO images (id, sha256, width, height, bytes, created_at) VALUES (7, zeroblob(32), 10, 20, 300, 0)")
-        _ = try db.run("INSERT INTO embeddings (id, image_id, model_id, dimensions, vector, normalized, created_at) VALUES (3, 7, 'm', 4, ?, ?, 0)",
-                       [.blob(vector), .blob(unit)])
+        _ = try db.run(
+            "INSERT INTO embeddings (id, image_id, model_id, dimensions, vector, normalized, created_at) VALUES (3, 7, 'm', 4, ?, ?, 0)",
+            [.blob(vector), .blob(unit)])
         try db.execute("INSERT INTO labels VALUES (3, 0, 'cup', 0.9), (3, 1, 'fork', 0.1)")
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO jobs (id, url, state, attempts, available_at, image_id, created_at, updated_at, finished_at)
             VALUES (1, 'http://a/1', 'done', 1, 0, 7, 0, 0, 0)
             """)
@@ -89,7 +92,8 @@ struct SQLiteJobStoreTests {
         #expect(pragmas == ["wal", "1", "1", "4000"])  // synchronous 1 is NORMAL
         let orphanInsert = Result {
             try store.withRawConnection { db in
-                try db.run("INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at) VALUES (42, 'm', 1, x'00000000', 0)")
+                try db.run(
+                    "INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at) VALUES (42, 'm', 1, x'00000000', 0)")
             }
         }
         #expect(throws: SQLiteError.self) { try orphanInsert.get() }
@@ -120,7 +124,10 @@ struct SQLiteJobStoreTests {
     func garbageFileRefused() throws {
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path("garbage.sqlite")))
         let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path("garbage.sqlite")) }
-        guard case .corrupt? = error else { Issue.record("expected .corrupt, got \(String(describing: error))"); return }
+        guard case .corrupt? = error else {
+            Issue.record("expected .corrupt, got \(String(describing: error))")
+            return
+        }
         #expect(error?.description.contains("not a usable database") == true)
     }
 
@@ -136,7 +143,8 @@ struct SQLiteJobStoreTests {
         let store = try SQLiteJobStore(path: path())
         // Fault injection: a trigger makes the 3rd insert of the batch fail.
         let db = try SQLiteConnection(path: path())
-        try db.execute("""
+        try db.execute(
+            """
             CREATE TRIGGER fail_third BEFORE INSERT ON jobs WHEN NEW.url = 'http://a/3'
             BEGIN SELECT RAISE(ABORT, 'injected failure'); END
             """)

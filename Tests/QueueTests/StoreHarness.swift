@@ -48,8 +48,9 @@ struct StoreHarness {
 /// A result like a worker would store.
 func sampleResult(contentByte: UInt8, labels: [ScoredLabel] = [ScoredLabel(label: "cup", score: 0.9)]) -> JobResult {
     JobResult(
-        image: ImageFacts(sha256: [UInt8](repeating: contentByte, count: 32), width: 640, height: 480,
-                          byteCount: 51_234, contentType: "image/jpeg", thumbnail: [0xFF, 0xD8, 0xFF]),
+        image: ImageFacts(
+            sha256: [UInt8](repeating: contentByte, count: 32), width: 640, height: 480,
+            byteCount: 51_234, contentType: "image/jpeg", thumbnail: [0xFF, 0xD8, 0xFF]),
         modelID: "xception-kitchenware",
         embedding: (0..<2048).map { Float($0 % 7) * 0.25 },
         labels: labels)

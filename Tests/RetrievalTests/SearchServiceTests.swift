@@ -34,20 +34,26 @@ struct SearchServiceTests {
                 labels.append(item % rareEvery == 0 ? "rare" : "common")
                 clusters.append(cluster)
             }
-            _ = try await store.enqueue((0..<count).map {
-                NewJob(url: "http://images.test/\($0).jpg", metadataJSON: #"{"cluster":\#(clusters[$0]),"half":"\#($0 % 2 == 0 ? "even" : "odd")"}"#)
-            })
+            _ = try await store.enqueue(
+                (0..<count).map {
+                    NewJob(
+                        url: "http://images.test/\($0).jpg",
+                        metadataJSON: #"{"cluster":\#(clusters[$0]),"half":"\#($0 % 2 == 0 ? "even" : "odd")"}"#)
+                })
             var imageIDs: [Int64] = []
             for start in stride(from: 0, to: count, by: 500) {
                 let claimed = try await store.claim(limit: 500, leaseSeconds: 60, owner: "test")
-                _ = try await store.complete(claimed.enumerated().map { offset, job in
-                    let item = start + offset
-                    var sha = [UInt8](repeating: 0, count: 32)
-                    withUnsafeBytes(of: UInt64(item + 1).littleEndian) { sha.replaceSubrange(0..<8, with: $0) }
-                    return JobCompletion(lease: job.lease, result: JobResult(
-                        image: ImageFacts(sha256: sha, width: 10, height: 10, byteCount: 100), modelID: Self.model,
-                        embedding: vectors[item], labels: [ScoredLabel(label: labels[item], score: 0.9)]))
-                })
+                _ = try await store.complete(
+                    claimed.enumerated().map { offset, job in
+                        let item = start + offset
+                        var sha = [UInt8](repeating: 0, count: 32)
+                        withUnsafeBytes(of: UInt64(item + 1).littleEndian) { sha.replaceSubrange(0..<8, with: $0) }
+                        return JobCompletion(
+                            lease: job.lease,
+                            result: JobResult(
+                                image: ImageFacts(sha256: sha, width: 10, height: 10, byteCount: 100), modelID: Self.model,
+                                embedding: vectors[item], labels: [ScoredLabel(label: labels[item], score: 0.9)]))
+                    })
                 for job in claimed { imageIDs.append(try #require(try await store.job(id: job.id)?.imageID)) }
             }
             (self.vectors, self.labels, self.clusters, self.imageIDs) = (vectors, labels, clusters, imageIDs)
@@ -84,8 +90,10 @@ struct SearchServiceTests {
         var random = Random(seed: 99)
         for round in 0..<20 {
             let query = c.vectors[Int(random.next() % 6000)].map { $0 + 0.3 * random.gaussian() }
-            let response = try await c.service.search(SearchRequest(query: .vector(query), k: 10, filter: ResultFilter(label: "rare"),
-                                                                    indexThreshold: 1000))
+            let response = try await c.service.search(
+                SearchRequest(
+                    query: .vector(query), k: 10, filter: ResultFilter(label: "rare"),
+                    indexThreshold: 1000))
             #expect(response.method == .index)
             #expect(response.results.count == 10, "round \(round)")
             #expect(response.results.allSatisfy { $0.labels.first?.label == "rare" })
@@ -100,14 +108,19 @@ struct SearchServiceTests {
         _ = try await IndexMaintenance(search: c.service, threads: 2).build()
         let query = c.vectors[5]
         for exact in [true, false] {
-            let filter = ResultFilter(metadata: [MetadataCondition(key: "cluster", value: "3"), MetadataCondition(key: "half", value: "odd")])
-            let response = try await c.service.search(SearchRequest(query: .vector(query), k: 15, filter: filter, exact: exact, indexThreshold: 100))
+            let filter = ResultFilter(metadata: [
+                MetadataCondition(key: "cluster", value: "3"), MetadataCondition(key: "half", value: "odd"),
+            ])
+            let response = try await c.service.search(
+                SearchRequest(query: .vector(query), k: 15, filter: filter, exact: exact, indexThreshold: 100))
             #expect(response.method == (exact ? .exact : .index))
             let expected = c.bruteForce(query, k: 15) { c.clusters[$0] == 3 && $0 % 2 == 1 }
             #expect(response.results.map(\.image) == expected, "exact: \(exact)")
             // Three images carry the label "rare": asking for 10 gives those 3.
-            let few = try await c.service.search(SearchRequest(query: .vector(query), k: 10, filter: ResultFilter(label: "rare"),
-                                                               exact: exact, indexThreshold: 100))
+            let few = try await c.service.search(
+                SearchRequest(
+                    query: .vector(query), k: 10, filter: ResultFilter(label: "rare"),
+                    exact: exact, indexThreshold: 100))
             #expect(few.results.count == 3)
         }
     }
@@ -128,9 +141,14 @@ struct SearchServiceTests {
         _ = try await c.store.enqueue([NewJob(url: "http://images.test/late.jpg")])
         let late = try await c.store.claim(limit: 1, leaseSeconds: 60, owner: "test")[0]
         let vector = (0..<96).map { Float($0 % 5) - 2 }
-        _ = try await c.store.complete([JobCompletion(lease: late.lease, result: JobResult(
-            image: ImageFacts(sha256: [UInt8](repeating: 0xEE, count: 32), width: 1, height: 1, byteCount: 1), modelID: Collection.model,
-            embedding: vector, labels: []))])
+        _ = try await c.store.complete([
+            JobCompletion(
+                lease: late.lease,
+                result: JobResult(
+                    image: ImageFacts(sha256: [UInt8](repeating: 0xEE, count: 32), width: 1, height: 1, byteCount: 1),
+                    modelID: Collection.model,
+                    embedding: vector, labels: []))
+        ])
         let tail = try await c.service.search(SearchRequest(query: .vector(vector), k: 1, indexThreshold: 100))
         #expect(tail.method == .index && tail.results.first?.job == late.id && tail.warnings.isEmpty)
         #expect(try await IndexMaintenance(search: c.service).status().behind == 1)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Search
 import Testing
+
+@testable import Search
 
 @Suite("HNSW index", .serialized)
 struct HNSWTests {
@@ -95,7 +96,8 @@ struct HNSWTests {
         let flat = base.flatMap { $0 }
         flat.withUnsafeBufferPointer { values in
             index.add(ids: Array(matrix.ids.prefix(1000)), vectors: UnsafeBufferPointer(rebasing: values[0..<1000 * 96]), threads: threads)
-            index.add(ids: Array(matrix.ids.dropFirst(1000)), vectors: UnsafeBufferPointer(rebasing: values[(1000 * 96)...]), threads: threads)
+            index.add(
+                ids: Array(matrix.ids.dropFirst(1000)), vectors: UnsafeBufferPointer(rebasing: values[(1000 * 96)...]), threads: threads)
         }
         #expect(index.count == 3800)
         #expect(index.ids == matrix.ids)
@@ -115,7 +117,10 @@ struct HNSWTests {
         try index.write(to: file, label: "model@150", key: 3998)
 
         let (loaded, header) = try HNSWIndex.read(from: file)
-        #expect(header == HNSWIndex.FileHeader(label: "model@150", key: 3998, count: 2000, dimensions: 64, parameters: .init(m: 8, efConstruction: 40)))
+        #expect(
+            header
+                == HNSWIndex.FileHeader(
+                    label: "model@150", key: 3998, count: 2000, dimensions: 64, parameters: .init(m: 8, efConstruction: 40)))
         #expect(try HNSWIndex.header(of: file) == header)
         for query in vectors.prefix(20) {
             #expect(loaded.search(query, k: 5, ef: 32) == index.search(query, k: 5, ef: 32))
@@ -153,11 +158,14 @@ struct HNSWTests {
         try first.write(to: file, label: "m", key: 999)
 
         let (index, _) = try HNSWIndex.read(from: file)
-        vectors.suffix(200).flatMap { $0 }.withUnsafeBufferPointer { index.add(ids: (1000..<1200).map(Int64.init), vectors: $0, threads: 2) }
+        vectors.suffix(200).flatMap { $0 }.withUnsafeBufferPointer {
+            index.add(ids: (1000..<1200).map(Int64.init), vectors: $0, threads: 2)
+        }
         #expect(index.count == 1200)
         try Self.checkGraph(index)
         var found = 0
-        for (offset, vector) in vectors.suffix(200).enumerated() where index.search(vector, k: 1, ef: 32).first?.id == Int64(1000 + offset) {
+        for (offset, vector) in vectors.suffix(200).enumerated() where index.search(vector, k: 1, ef: 32).first?.id == Int64(1000 + offset)
+        {
             found += 1
         }
         #expect(found >= 195, "each new vector finds itself: \(found) of 200")

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Search
 import Testing
+
+@testable import Search
 
 @Suite("Near duplicates")
 struct NearDuplicatesTests {

@@ -19,8 +19,11 @@ public final class FaultServer: @unchecked Sendable {
     public init(files: URL? = nil) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.fixtures.appendingPathComponent("fault_server.py").path,
-                             Self.fixtures.appendingPathComponent("golden/images/0412.jpg").path] + (files.map { [$0.path] } ?? [])
+        process.arguments =
+            [
+                "python3", Self.fixtures.appendingPathComponent("fault_server.py").path,
+                Self.fixtures.appendingPathComponent("golden/images/0412.jpg").path,
+            ] + (files.map { [$0.path] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

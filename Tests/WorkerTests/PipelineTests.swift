@@ -41,11 +41,13 @@ struct PipelineTests {
             let files = directory.appendingPathComponent("files")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
             for name in ["0000", "0001", "0002"] {
-                try FileManager.default.copyItem(at: PipelineTests.golden.appendingPathComponent("images/\(name).jpg"),
-                                                 to: files.appendingPathComponent("\(name).jpg"))
+                try FileManager.default.copyItem(
+                    at: PipelineTests.golden.appendingPathComponent("images/\(name).jpg"),
+                    to: files.appendingPathComponent("\(name).jpg"))
             }
-            try FileManager.default.copyItem(at: PipelineTests.golden.appendingPathComponent("images/0000.jpg"),
-                                             to: files.appendingPathComponent("copy-of-0000.jpg"))
+            try FileManager.default.copyItem(
+                at: PipelineTests.golden.appendingPathComponent("images/0000.jpg"),
+                to: files.appendingPathComponent("copy-of-0000.jpg"))
             try Data("<html>not an image</html>".utf8).write(to: files.appendingPathComponent("page.jpg"))
             store = try SQLiteJobStore(path: directory.appendingPathComponent("q.sqlite").path)
             server = try FaultServer(files: files)
@@ -68,15 +70,18 @@ struct PipelineTests {
             var configuration = WorkerConfiguration(owner: "pipeline-test", inputSize: 150)
             configuration.untilEmpty = true
             configuration.decodeThreads = 2
-            let worker = Worker(store: store, fetcher: fetcher, engine: engine, coreTurns: turns, labels: PipelineTests.labels,
-                                modelID: "xception-test@150", configuration: configuration, logger: Logger(label: "test"))
+            let worker = Worker(
+                store: store, fetcher: fetcher, engine: engine, coreTurns: turns, labels: PipelineTests.labels,
+                modelID: "xception-test@150", configuration: configuration, logger: Logger(label: "test"))
             try await worker.run()
             let jobs = try await store.jobs(state: nil, afterID: nil, limit: 1000)
             return (Dictionary(uniqueKeysWithValues: jobs.map { ($0.url, $0) }), worker.totals)
         }
     }
 
-    @Test("fetch stage: a 404 fails permanently with its status; a 503 is transient (dead after its one attempt); a redirect to ftp is refused")
+    @Test(
+        "fetch stage: a 404 fails permanently with its status; a 503 is transient (dead after its one attempt); a redirect to ftp is refused"
+    )
     func fetchFailures() async throws {
         let rig = try Rig()
         let (jobs, totals) = try await rig.work(["/files/missing.jpg", "/status/503", "/redirect-ftp"])

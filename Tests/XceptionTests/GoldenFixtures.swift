@@ -3,7 +3,8 @@ import Xception
 
 /// The golden tensors made with TensorFlow/Keras from the kitchenware model (see Fixtures/golden/manifest.json).
 enum Golden {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden").standardizedFileURL
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden")
+        .standardizedFileURL
     static let labels = ["cup", "fork", "glass", "knife", "plate", "spoon"]
 
     /// Image names that have golden tensors at `size`.

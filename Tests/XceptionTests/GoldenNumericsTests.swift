@@ -34,7 +34,9 @@ struct GoldenNumericsTests {
         let logits = try Golden.floats(name, "logits", size: size)
         #expect(prediction.embedding.count == 2048)
         let embeddingWorst = worstExcess(prediction.embedding, embedding)
-        #expect(embeddingWorst.excess <= 0, "\(name)@\(size) embedding[\(embeddingWorst.index)] off by \(embeddingWorst.excess) beyond tolerance")
+        #expect(
+            embeddingWorst.excess <= 0,
+            "\(name)@\(size) embedding[\(embeddingWorst.index)] off by \(embeddingWorst.excess) beyond tolerance")
         let logitsWorst = worstExcess(prediction.logits, logits)
         #expect(logitsWorst.excess <= 0, "\(name)@\(size) logits \(prediction.logits) vs \(logits)")
         let ours = prediction.logits.indices.max { prediction.logits[$0] < prediction.logits[$1] }

@@ -9,8 +9,11 @@ struct InferenceEngineTests {
     func batchesConcurrentCallers() async throws {
         let network = try Golden.network.get()
         let observed = Mutex<[(images: Int, seconds: Double)]>([])
-        let engine = InferenceEngine(network: network, configuration: .init(
-            maxBatch: 4, maxWaitSeconds: 0.05, queueCapacity: 16, batchObserver: { images, seconds in observed.withLock { $0.append((images, seconds)) } }))
+        let engine = InferenceEngine(
+            network: network,
+            configuration: .init(
+                maxBatch: 4, maxWaitSeconds: 0.05, queueCapacity: 16,
+                batchObserver: { images, seconds in observed.withLock { $0.append((images, seconds)) } }))
         defer { engine.shutdown() }
         let names = Array(try Golden.names(size: 150).prefix(6))
         let inputs = try names.map { try Golden.floats($0, "input", size: 150) }
@@ -25,7 +28,8 @@ struct InferenceEngineTests {
         for call in 0..<12 {
             let name = names[call % names.count]
             let prediction = try #require(results[call])
-            #expect(worstExcess(prediction.embedding, try Golden.floats(name, "embedding", size: 150)).excess <= 0, "call \(call) (\(name))")
+            #expect(
+                worstExcess(prediction.embedding, try Golden.floats(name, "embedding", size: 150)).excess <= 0, "call \(call) (\(name))")
             #expect(worstExcess(prediction.logits, try Golden.floats(name, "logits", size: 150)).excess <= 0, "call \(call) (\(name))")
         }
         let statistics = engine.statistics

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import Imaging
+import Testing
 import Xception
 
 /// The network's input pipeline reproduces the reference (Pillow decode, BILINEAR resize, Keras'

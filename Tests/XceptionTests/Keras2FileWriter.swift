@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+
 @testable import Xception
 
 /// Writes a Keras 2 weights file (the layout keras.applications publishes) with libhdf5, so the Keras 2
@@ -24,8 +25,11 @@ final class Keras2FileWriter {
         for (weight, tensor) in weights {
             let dims = tensor.shape.map { hsize_t($0) }
             let space = H5Screate_simple(Int32(dims.count), dims, nil)
-            let dataset = H5Dcreate2(group, "\(name)/\(weight):0", xceptor_h5t_ieee_f32le(), space, linkCreation, xceptor_h5p_default(), xceptor_h5p_default())
-            _ = tensor.values.withUnsafeBytes { H5Dwrite(dataset, xceptor_h5t_native_float(), xceptor_h5s_all(), xceptor_h5s_all(), xceptor_h5p_default(), $0.baseAddress) }
+            let dataset = H5Dcreate2(
+                group, "\(name)/\(weight):0", xceptor_h5t_ieee_f32le(), space, linkCreation, xceptor_h5p_default(), xceptor_h5p_default())
+            _ = tensor.values.withUnsafeBytes {
+                H5Dwrite(dataset, xceptor_h5t_native_float(), xceptor_h5s_all(), xceptor_h5s_all(), xceptor_h5p_default(), $0.baseAddress)
+            }
             H5Dclose(dataset)
             H5Sclose(space)
         }

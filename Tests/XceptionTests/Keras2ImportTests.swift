@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZIPFoundation
+
 @testable import Xception
 
 /// The Keras 2 .h5 path, on files this test writes in keras.applications' layout from the kitchenware
@@ -25,7 +26,11 @@ struct Keras2ImportTests {
         }
         func batchNorm(_ name: String) throws {
             let g = group("batch_normalization")
-            layers.append((name, try zip(["gamma", "beta", "moving_mean", "moving_variance"], 0..<4).map { ($0.0, try file.tensor("\(g)/vars/\($0.1)")) }))
+            layers.append(
+                (
+                    name,
+                    try zip(["gamma", "beta", "moving_mean", "moving_variance"], 0..<4).map { ($0.0, try file.tensor("\(g)/vars/\($0.1)")) }
+                ))
         }
         for stem in Architecture.stem {
             layers.append((stem.name, [("kernel", try file.tensor(group("conv2d") + "/vars/0"))]))
@@ -36,7 +41,8 @@ struct Keras2ImportTests {
             for index in block.channels.indices {
                 let name = Architecture.separableName(block, index)
                 let g = group("separable_conv2d")
-                layers.append((name, [("depthwise_kernel", try file.tensor(g + "/vars/0")), ("pointwise_kernel", try file.tensor(g + "/vars/1"))]))
+                layers.append(
+                    (name, [("depthwise_kernel", try file.tensor(g + "/vars/0")), ("pointwise_kernel", try file.tensor(g + "/vars/1"))]))
                 try batchNorm(name + "_bn")
             }
             if block.shortcut == .projection {
@@ -62,7 +68,8 @@ struct Keras2ImportTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let writer = try Keras2FileWriter(path: path)
         for layer in try Self.kerasLayers() { try writer.addLayer(layer.name, weights: layer.weights) }
-        let config = #"{"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 150, 150, 3], "name": "input_1"}}, {"class_name": "Dense", "config": {"name": "dense_1", "units": 100, "activation": "relu"}}, {"class_name": "Dense", "config": {"name": "dense_2", "units": 6, "activation": "linear"}}]}}"#
+        let config =
+            #"{"class_name": "Functional", "config": {"layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 150, 150, 3], "name": "input_1"}}, {"class_name": "Dense", "config": {"name": "dense_1", "units": 100, "activation": "relu"}}, {"class_name": "Dense", "config": {"name": "dense_2", "units": 6, "activation": "linear"}}]}}"#
         try writer.close(modelConfig: config)
 
         let imported = try KerasImporter().importModel(at: path, labels: Golden.labels)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Xception
 
 @Suite("xceptor model file", .serialized)

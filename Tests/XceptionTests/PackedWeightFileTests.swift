@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Xception
 
 /// The model file's kernels stay in its mapping, and the weights packed for this CPU are kept in a file

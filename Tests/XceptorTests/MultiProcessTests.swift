@@ -61,7 +61,8 @@ struct MultiProcessTests {
         #expect(try await store.jobs(state: .running, afterID: nil, limit: 1000).map(\.id) == held)
 
         let drainers = try (0..<2).map { index in
-            try XceptorProcess.start(["bench", "queue-drain", "--db", db, "--owner", "survivor\(index)", "--batch", "8", "--print-ids"], in: dir)
+            try XceptorProcess.start(
+                ["bench", "queue-drain", "--db", db, "--owner", "survivor\(index)", "--batch", "8", "--print-ids"], in: dir)
         }
         var completed: [JobID] = []
         for (process, stdout, _) in drainers {

@@ -1,8 +1,9 @@
 import Foundation
 import Imaging
-@testable import Queue
 import TestSupport
 import Testing
+
+@testable import Queue
 
 /// `xceptor worker` end to end: the real binary, the real kitchenware model, images served by a real HTTP
 /// server on 127.0.0.1, a real SQLite queue.
@@ -31,14 +32,17 @@ struct WorkerTests {
             dir = try makeScratchDirectory()
             files = dir.appendingPathComponent("files")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-            let originals = try FileManager.default.contentsOfDirectory(atPath: ModelCommandTests.golden.appendingPathComponent("images").path)
-                .filter { $0.hasSuffix(".jpg") }.sorted()
+            let originals = try FileManager.default.contentsOfDirectory(
+                atPath: ModelCommandTests.golden.appendingPathComponent("images").path
+            )
+            .filter { $0.hasSuffix(".jpg") }.sorted()
             var images: [String] = []
             for name in originals {
                 let bytes = try Data(contentsOf: ModelCommandTests.golden.appendingPathComponent("images/\(name)"))
                 try bytes.write(to: files.appendingPathComponent(name))
                 let mirrored = "mirror-\(name)"
-                try Data(try Self.mirrored(try ImageDecoder().decode([UInt8](bytes))).jpegData(quality: 90)).write(to: files.appendingPathComponent(mirrored))
+                try Data(try Self.mirrored(try ImageDecoder().decode([UInt8](bytes))).jpegData(quality: 90)).write(
+                    to: files.appendingPathComponent(mirrored))
                 images += [name, mirrored]
             }
             self.images = images
@@ -65,8 +69,10 @@ struct WorkerTests {
         }
 
         func workerArguments(_ extra: [String]) async throws -> [String] {
-            ["worker", "--db", "q.sqlite", "--model", try await WorkerTests.model.value.path, "--allow-private-networks",
-             "--progress", "log", "--progress-interval", "1"] + extra
+            [
+                "worker", "--db", "q.sqlite", "--model", try await WorkerTests.model.value.path, "--allow-private-networks",
+                "--progress", "log", "--progress-interval", "1",
+            ] + extra
         }
 
         func store() throws -> SQLiteJobStore {
@@ -101,7 +107,8 @@ struct WorkerTests {
         let whole = try Data(contentsOf: site.files.appendingPathComponent(site.images[0]))
         try whole.prefix(whole.count / 2).write(to: site.files.appendingPathComponent("truncated.jpg"))
         try whole.write(to: site.files.appendingPathComponent("same-bytes.jpg"))
-        let pngBomb: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
+        let pngBomb: [UInt8] =
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8)
             + [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0, 8, 2, 0, 0, 0] + [UInt8](repeating: 0, count: 64)  // 100000 x 100000
         try Data(pngBomb).write(to: site.files.appendingPathComponent("bomb.png"))
         try Data().write(to: site.files.appendingPathComponent("empty.jpg"))
@@ -117,7 +124,8 @@ struct WorkerTests {
         // PNG, GIF and WebP are fetched and embedded as well as JPEG.
         let otherFormats = ["rgb.png", "palette.png", "interlaced.gif", "lossy.webp"]
         for name in otherFormats {
-            try FileManager.default.copyItem(at: FaultServer.fixtures.appendingPathComponent("formats/\(name)"), to: site.files.appendingPathComponent(name))
+            try FileManager.default.copyItem(
+                at: FaultServer.fixtures.appendingPathComponent("formats/\(name)"), to: site.files.appendingPathComponent(name))
         }
         let good = site.images.map(site.url) + [site.url("same-bytes.jpg")] + otherFormats.map(site.url)
         try await site.enqueue(good + bad.keys.sorted())
@@ -134,7 +142,8 @@ struct WorkerTests {
         #expect(worker.stderr.contains(/engine_busy=[0-9]+\.[0-9]%/), "\(worker.stderr)")
 
         let embedded = try await XceptorProcess.run(
-            ["embed", "--model", try await Self.model.value.path, "--json"] + site.images.map { site.files.appendingPathComponent($0).path }, in: site.dir)
+            ["embed", "--model", try await Self.model.value.path, "--json"]
+                + site.images.map { site.files.appendingPathComponent($0).path }, in: site.dir)
         #expect(embedded.status == 0, "\(embedded.stderr)")
         let reference = try embedded.stdout.split(separator: "\n").map { try jsonObject($0) }
         #expect(reference.count == site.images.count)
@@ -183,8 +192,10 @@ struct WorkerTests {
         let jobs = try await site.jobsByURL()
         let modelPath = try await Self.model.value.path
         let query = try #require(jobs[site.url(site.images[0])])
-        let byJob = try jsonObject(try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--json"], in: site.dir).stdout)
+        let byJob = try jsonObject(
+            try await XceptorProcess.run(
+                ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--json"], in: site.dir
+            ).stdout)
         let results = try #require(byJob["results"] as? [[String: Any]])
         #expect(results.count == 5 && byJob["method"] as? String == "exact")
         #expect(results.first?["job"] as? Int == Int(query.id) && (results.first?["score"] as? Double ?? 0) > 0.9999)
@@ -193,15 +204,19 @@ struct WorkerTests {
         #expect(secondLabel == queryLabel, "the nearest other image is of the same kind")
 
         let byFile = try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[2]).path,
-             "-k", "1", "--json"], in: site.dir)
+            [
+                "search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[2]).path,
+                "-k", "1", "--json",
+            ], in: site.dir)
         let fileResult = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
         #expect(fileResult["url"] as? String == site.url(site.images[2]) && (fileResult["score"] as? Double ?? 0) > 0.999)
 
         // Filtered by the label of the query's kind: every result has it as its best label.
         let label = try #require(queryLabel)
-        let filtered = try jsonObject(try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--label", label, "--json"], in: site.dir).stdout)
+        let filtered = try jsonObject(
+            try await XceptorProcess.run(
+                ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--label", label, "--json"], in: site.dir
+            ).stdout)
         let labelled = try #require(filtered["results"] as? [[String: Any]])
         #expect(!labelled.isEmpty && labelled.allSatisfy { (($0["labels"] as? [[String: Any]])?.first?["label"] as? String) == label })
 
@@ -210,9 +225,14 @@ struct WorkerTests {
         #expect(built.status == 0 && built.stdout.contains("indexed \(run.embeddings) embeddings"), "\(built.stderr)")
         let status = try jsonObject(try await XceptorProcess.run(["index", "status", "--db", "q.sqlite", "--json"], in: site.dir).stdout)
         #expect(status["behind"] as? Int == 0 && status["indexed"] as? Int == run.embeddings, "\(status)")
-        let byIndex = try jsonObject(try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--index-threshold", "1", "--json"],
-            in: site.dir).stdout)
+        let byIndex = try jsonObject(
+            try await XceptorProcess.run(
+                [
+                    "search", "--db", "q.sqlite", "--model", modelPath, "--job", "\(query.id)", "-k", "5", "--index-threshold", "1",
+                    "--json",
+                ],
+                in: site.dir
+            ).stdout)
         let indexed = try #require(byIndex["results"] as? [[String: Any]])
         #expect(byIndex["method"] as? String == "index")
         #expect(indexed.map { $0["job"] as? Int } == results.map { $0["job"] as? Int })
@@ -247,7 +267,8 @@ struct WorkerTests {
         _ = try store.withRawConnection { try $0.run("DELETE FROM embeddings WHERE image_id = ?", [.integer(removedJob.imageID!)]) }
         let afterPurge = try await XceptorProcess.run(
             ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--index-threshold", "1", "--json"], in: dir)
-        #expect(afterPurge.stderr.contains("purged since it was built") && afterPurge.stderr.contains("index build"), "\(afterPurge.stderr)")
+        #expect(
+            afterPurge.stderr.contains("purged since it was built") && afterPurge.stderr.contains("index build"), "\(afterPurge.stderr)")
         let remaining = try #require(try jsonObject(afterPurge.stdout)["results"] as? [[String: Any]])
         #expect(remaining.count == run.embeddings - 1)
         #expect(!remaining.contains { $0["job"] as? Int == Int(removedJob.id) })
@@ -284,13 +305,16 @@ struct WorkerTests {
         }
         #expect(jobOrder == jobOrder.sorted())
 
-        let npy = try await XceptorProcess.run(["export", "--db", "q.sqlite", "--format", "npy", "--output", "e.npy", "--normalized"], in: site.dir)
+        let npy = try await XceptorProcess.run(
+            ["export", "--db", "q.sqlite", "--format", "npy", "--output", "e.npy", "--normalized"], in: site.dir)
         #expect(npy.status == 0 && npy.stderr.contains("exported \(doneJobs) embeddings"), "\(npy.stderr)")
         let matrix = try Data(contentsOf: site.dir.appendingPathComponent("e.npy"))
         let header = String(decoding: matrix[10..<128], as: UTF8.self)
         #expect(matrix.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) && header.contains("'shape': (\(doneJobs), 2048)"), "\(header)")
         #expect(matrix.count == 128 + doneJobs * 2048 * 4)
-        let rows = try String(contentsOf: site.dir.appendingPathComponent("e.jsonl"), encoding: .utf8).split(separator: "\n").map { try jsonObject($0) }
+        let rows = try String(contentsOf: site.dir.appendingPathComponent("e.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try jsonObject($0)
+        }
         #expect(rows.map { $0["job"] as? Int } == jobOrder && rows.allSatisfy { $0["embedding"] == nil })
         let values = matrix.dropFirst(128).withUnsafeBytes { raw in
             (0..<raw.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
@@ -298,7 +322,9 @@ struct WorkerTests {
         for (row, line) in lines.enumerated() {
             let exported = Array(values[row * 2048..<(row + 1) * 2048])
             let raw = try #require(line["embedding"] as? [Double]).map(Float.init)
-            #expect(cosine(exported, raw) > 0.99999 && abs(exported.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4, "row \(row): unit length, same direction")
+            #expect(
+                cosine(exported, raw) > 0.99999 && abs(exported.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4,
+                "row \(row): unit length, same direction")
         }
         let refused = try await XceptorProcess.run(["export", "--db", "q.sqlite", "--format", "npy"], in: site.dir)
         #expect(refused.status != 0 && refused.stderr.contains("--output NAME.npy"), "\(refused.stderr)")
@@ -337,8 +363,9 @@ struct WorkerTests {
         // still in flight when the grace period ends.
         let stalled = [site.server.url("/stall?1"), site.server.url("/stall?2")]
         try await site.enqueue(stalled + site.images.map(site.url))
-        let (worker, _, stderr) = try XceptorProcess.start(try await site.workerArguments(
-            ["--grace-seconds", "3", "--metrics-port", "0", "--low-speed-seconds", "120", "--fetch-timeout", "120"]), in: site.dir)
+        let (worker, _, stderr) = try XceptorProcess.start(
+            try await site.workerArguments(
+                ["--grace-seconds", "3", "--metrics-port", "0", "--low-speed-seconds", "120", "--fetch-timeout", "120"]), in: site.dir)
         defer { stopIfRunning(worker) }
 
         try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
@@ -401,8 +428,10 @@ struct WorkerTests {
         // These embeddings were made at 299: a file query is embedded at 299 too, and finds its stored copy.
         let modelPath = try await Self.model.value.path
         let byFile = try await XceptorProcess.run(
-            ["search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[1]).path,
-             "-k", "1", "--json"], in: site.dir)
+            [
+                "search", "--db", "q.sqlite", "--model", modelPath, "--image", site.files.appendingPathComponent(site.images[1]).path,
+                "-k", "1", "--json",
+            ], in: site.dir)
         let found = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
         #expect(found["url"] as? String == site.url(site.images[1]) && (found["score"] as? Double ?? 0) > 0.999, "\(found)")
         let doneBy = [a, b].map { Int($0.stderr.firstMatch(of: /done=(\d+) elapsed_s=/)?.1 ?? "") ?? -1 }

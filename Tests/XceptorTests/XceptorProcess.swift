@@ -31,7 +31,7 @@ struct XceptorProcess {
         let stdout = directory.appendingPathComponent("stdout-\(id)")
         let stderr = directory.appendingPathComponent("stderr-\(id)")
         guard FileManager.default.createFile(atPath: stdout.path, contents: nil),
-              FileManager.default.createFile(atPath: stderr.path, contents: nil)
+            FileManager.default.createFile(atPath: stderr.path, contents: nil)
         else { throw CocoaError(.fileWriteUnknown) }
         process.standardOutput = try FileHandle(forWritingTo: stdout)
         process.standardError = try FileHandle(forWritingTo: stderr)
@@ -44,9 +44,10 @@ struct XceptorProcess {
     static func run(_ arguments: [String], environment: [String: String] = [:], in directory: URL) async throws -> Output {
         let (process, stdout, stderr) = try start(arguments, environment: environment, in: directory)
         await waitForExit(process)
-        return Output(status: process.terminationStatus,
-                      stdout: try String(contentsOf: stdout, encoding: .utf8),
-                      stderr: try String(contentsOf: stderr, encoding: .utf8))
+        return Output(
+            status: process.terminationStatus,
+            stdout: try String(contentsOf: stdout, encoding: .utf8),
+            stderr: try String(contentsOf: stderr, encoding: .utf8))
     }
 
     static func waitForExit(_ process: Process) async {
@@ -60,7 +61,9 @@ func makeScratchDirectory() throws -> URL {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     scratchDirectories.withLock { made in
-        if made.isEmpty { atexit { for directory in scratchDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) } } }
+        if made.isEmpty {
+            atexit { for directory in scratchDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) } }
+        }
         made.append(directory)
     }
     return directory

@@ -107,14 +107,16 @@ final class SQLiteConnection {
             return
         }
         // The timeout travels in the context pointer itself: no allocation to keep alive or free.
-        sqlite3_busy_handler(handle, { context, attempt in
-            let timeoutMicroseconds = Int(bitPattern: context) * 1000
-            let step = min(1000, 20 << min(Int(attempt), 6))  // 20, 40, ... 640, then 1000 µs
-            let waitedMicroseconds = attempt < 6 ? 20 * ((1 << attempt) - 1) : 1260 + (Int(attempt) - 6) * 1000
-            guard waitedMicroseconds < timeoutMicroseconds else { return 0 }  // give up: SQLITE_BUSY
-            usleep(UInt32(step / 2 + Int.random(in: 0...step / 2)))
-            return 1
-        }, UnsafeMutableRawPointer(bitPattern: milliseconds))
+        sqlite3_busy_handler(
+            handle,
+            { context, attempt in
+                let timeoutMicroseconds = Int(bitPattern: context) * 1000
+                let step = min(1000, 20 << min(Int(attempt), 6))  // 20, 40, ... 640, then 1000 µs
+                let waitedMicroseconds = attempt < 6 ? 20 * ((1 << attempt) - 1) : 1260 + (Int(attempt) - 6) * 1000
+                guard waitedMicroseconds < timeoutMicroseconds else { return 0 }  // give up: SQLITE_BUSY
+                usleep(UInt32(step / 2 + Int.random(in: 0...step / 2)))
+                return 1
+            }, UnsafeMutableRawPointer(bitPattern: milliseconds))
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE.
@@ -208,8 +210,9 @@ final class SQLiteConnection {
             case let .blob(bytes):
                 code = bytes.withUnsafeBytes { buffer in
                     // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
-                    sqlite3_bind_blob(statement, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
-                                      Int32(buffer.count), Self.transient)
+                    sqlite3_bind_blob(
+                        statement, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                        Int32(buffer.count), Self.transient)
                 }
             }
             guard code == SQLITE_OK else { throw error(code: code, sql: sql) }

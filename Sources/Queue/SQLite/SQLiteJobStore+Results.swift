@@ -17,19 +17,26 @@ extension SQLiteJobStore {
     private func storedResult(where condition: String, _ key: SQLiteValue, modelID: String?) async throws -> StoredResult? {
         try await withConnection { db in
             try db.transaction(immediate: false) {
-                guard var found = try db.first("""
-                    SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
-                           e.id, e.model_id, e.vector
-                    FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
-                    WHERE \(condition) AND j.state = 'done' AND (?2 IS NULL OR e.model_id = ?2)
-                    ORDER BY e.id DESC LIMIT 1
-                    """, [key, .optionalText(modelID)], { row in
-                        (embeddingID: row.int64(7), result: StoredResult(
-                            imageID: row.int64(0),
-                            image: ImageFacts(sha256: row.blob(1), width: row.int(2), height: row.int(3), byteCount: row.int(4),
-                                              contentType: row.optionalText(5), thumbnail: row.optionalBlob(6)),
-                            modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: []))
-                    })
+                guard
+                    var found = try db.first(
+                        """
+                        SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
+                               e.id, e.model_id, e.vector
+                        FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
+                        WHERE \(condition) AND j.state = 'done' AND (?2 IS NULL OR e.model_id = ?2)
+                        ORDER BY e.id DESC LIMIT 1
+                        """, [key, .optionalText(modelID)],
+                        { row in
+                            (
+                                embeddingID: row.int64(7),
+                                result: StoredResult(
+                                    imageID: row.int64(0),
+                                    image: ImageFacts(
+                                        sha256: row.blob(1), width: row.int(2), height: row.int(3), byteCount: row.int(4),
+                                        contentType: row.optionalText(5), thumbnail: row.optionalBlob(6)),
+                                    modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: [])
+                            )
+                        })
                 else { return nil }
                 found.result.labels = try Self.labels(ofEmbedding: found.embeddingID, db)
                 return found.result
@@ -49,10 +56,12 @@ extension SQLiteJobStore {
         guard limit > 0 else { return StoredEmbeddings() }
         return try await withConnection { db in
             var page = StoredEmbeddings()
-            try db.query("""
+            try db.query(
+                """
                 SELECT image_id, dimensions, vector FROM embeddings
                 WHERE model_id = ?1 AND image_id > ?2 ORDER BY image_id LIMIT ?3
-                """, [.text(modelID), .integer(afterImageID ?? Int64.min), .integer(Int64(limit))]) { row in
+                """, [.text(modelID), .integer(afterImageID ?? Int64.min), .integer(Int64(limit))]
+            ) { row in
                 let dimensions = row.int(1)
                 guard page.dimensions == 0 || page.dimensions == dimensions else {
                     throw QueueError.invalidArgument("model \(modelID) has embeddings of \(page.dimensions) and \(dimensions) values")
@@ -83,7 +92,8 @@ extension SQLiteJobStore {
                     """
             }
             // CASE, so json_each never sees metadata that is not valid JSON.
-            conditions.append("""
+            conditions.append(
+                """
                 EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = e.image_id AND j.state = 'done'
                     AND CASE WHEN json_valid(j.metadata) THEN (\(fields.joined(separator: " AND "))) ELSE 0 END)
                 """)
@@ -105,9 +115,11 @@ extension SQLiteJobStore {
                     let chunk = Array(imageIDs[start..<min(imageIDs.count, start + 500)])
                     let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
                     let ids = chunk.map { SQLiteValue.integer($0) }
-                    try db.query("""
+                    try db.query(
+                        """
                         SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id IN (\(placeholders)) ORDER BY id
-                        """, ids) { row in
+                        """, ids
+                    ) { row in
                         let image = row.int64(0), job = JobReference(id: row.int64(1), url: row.text(2))
                         if summaries[image] == nil {
                             summaries[image] = ImageSummary(jobID: job.id, url: job.url, labels: [])
@@ -115,10 +127,12 @@ extension SQLiteJobStore {
                             summaries[image]?.sameBytes.append(job)
                         }
                     }
-                    try db.query("""
+                    try db.query(
+                        """
                         SELECT e.image_id, l.label, l.score FROM embeddings e JOIN labels l ON l.embedding_id = e.id
                         WHERE e.model_id = ? AND e.image_id IN (\(placeholders)) ORDER BY e.image_id, l.rank
-                        """, [.text(modelID)] + ids) { row in
+                        """, [.text(modelID)] + ids
+                    ) { row in
                         summaries[row.int64(0)]?.labels.append(ScoredLabel(label: row.text(1), score: row.double(2)))
                     }
                 }
@@ -132,23 +146,29 @@ extension SQLiteJobStore {
         return try await withConnection { db in
             try db.transaction(immediate: false) {
                 var rows: [ResultRow] = [], embeddingIDs: [Int64] = []
-                try db.query("""
+                try db.query(
+                    """
                     SELECT j.id, j.url, j.metadata, i.id, i.sha256, i.width, i.height, e.id, e.vector
                     FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id AND e.model_id = ?
                     WHERE j.state = 'done' AND j.id > ? ORDER BY j.id LIMIT ?
-                    """, [.text(modelID), .integer(afterJobID ?? Int64.min), .integer(Int64(limit))]) { row in
-                    rows.append(ResultRow(job: JobReference(id: row.int64(0), url: row.text(1)), metadata: row.optionalText(2),
-                                          imageID: row.int64(3), sha256: row.blob(4), width: row.int(5), height: row.int(6),
-                                          embedding: Self.floats(row.blob(8)), labels: []))
+                    """, [.text(modelID), .integer(afterJobID ?? Int64.min), .integer(Int64(limit))]
+                ) { row in
+                    rows.append(
+                        ResultRow(
+                            job: JobReference(id: row.int64(0), url: row.text(1)), metadata: row.optionalText(2),
+                            imageID: row.int64(3), sha256: row.blob(4), width: row.int(5), height: row.int(6),
+                            embedding: Self.floats(row.blob(8)), labels: []))
                     embeddingIDs.append(row.int64(7))
                 }
                 var labels: [Int64: [ScoredLabel]] = [:]
                 for start in stride(from: 0, to: embeddingIDs.count, by: 500) {
                     let chunk = Set(embeddingIDs[start..<min(embeddingIDs.count, start + 500)]).map { SQLiteValue.integer($0) }
                     let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                    try db.query("""
+                    try db.query(
+                        """
                         SELECT embedding_id, label, score FROM labels WHERE embedding_id IN (\(placeholders)) ORDER BY embedding_id, rank
-                        """, chunk) { row in
+                        """, chunk
+                    ) { row in
                         labels[row.int64(0), default: []].append(ScoredLabel(label: row.text(1), score: row.double(2)))
                     }
                 }
@@ -173,10 +193,13 @@ extension SQLiteJobStore {
                 let free = try db.first("PRAGMA freelist_count") { $0.int64(0) } ?? 0
                 let pageSize = try db.first("PRAGMA page_size") { $0.int64(0) } ?? 0
                 let images = try db.first("SELECT count(*), coalesce(sum(length(thumbnail)), 0) FROM images") { ($0.int(0), $0.int64(1)) }
-                let embeddings = try db.first("SELECT count(*), coalesce(sum(length(vector)), 0) FROM embeddings") { ($0.int(0), $0.int64(1)) }
-                return StoreFootprint(totalBytes: (pages - free) * pageSize + walBytes, images: images?.0 ?? 0,
-                                      embeddings: embeddings?.0 ?? 0, embeddingBytes: embeddings?.1 ?? 0,
-                                      thumbnailBytes: images?.1 ?? 0)
+                let embeddings = try db.first("SELECT count(*), coalesce(sum(length(vector)), 0) FROM embeddings") {
+                    ($0.int(0), $0.int64(1))
+                }
+                return StoreFootprint(
+                    totalBytes: (pages - free) * pageSize + walBytes, images: images?.0 ?? 0,
+                    embeddings: embeddings?.0 ?? 0, embeddingBytes: embeddings?.1 ?? 0,
+                    thumbnailBytes: images?.1 ?? 0)
             }
         }
     }

@@ -41,7 +41,11 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             db.setBusyTimeout(milliseconds: configuration.busyTimeoutMilliseconds)
             let mode = try db.first("PRAGMA journal_mode = WAL") { $0.text(0) }
             guard mode?.lowercased() == "wal" else {
-                throw QueueError.cannotOpen(location: path, reason: "the file system does not support SQLite's WAL mode (journal mode is \(mode ?? "unknown")); put the database on a local disk")
+                throw QueueError.cannotOpen(
+                    location: path,
+                    reason:
+                        "the file system does not support SQLite's WAL mode (journal mode is \(mode ?? "unknown")); put the database on a local disk"
+                )
             }
             try db.execute("PRAGMA synchronous = NORMAL")
             try db.execute("PRAGMA wal_autocheckpoint = 4000")
@@ -64,11 +68,15 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             try db.transaction {
                 var counts = EnqueueCounts()
                 for job in jobs {
-                    let inserted = try db.run("""
+                    let inserted = try db.run(
+                        """
                         INSERT INTO jobs (url, priority, max_attempts, metadata, available_at, created_at, updated_at)
                         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5) ON CONFLICT (url) DO NOTHING
-                        """, [.text(job.url), .integer(job.priority), .integer(job.maxAttempts),
-                              .optionalText(job.metadataJSON), .integer(now)])
+                        """,
+                        [
+                            .text(job.url), .integer(job.priority), .integer(job.maxAttempts),
+                            .optionalText(job.metadataJSON), .integer(now),
+                        ])
                     if inserted == 1 { counts.added += 1 } else { counts.duplicates += 1 }
                 }
                 return counts
@@ -87,7 +95,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             try db.transaction {
                 try Self.requeueExpiredLeases(db, now: now.storeMilliseconds)
                 var claimed: [ClaimedJob] = []
-                try db.query("""
+                try db.query(
+                    """
                     UPDATE jobs SET state = 'running', attempts = attempts + 1,
                         lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
                     WHERE id IN (
@@ -95,11 +104,13 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                         WHERE state = 'queued' AND available_at <= ?3
                         ORDER BY priority DESC, id LIMIT ?4)
                     RETURNING id, url, attempts, max_attempts, priority, metadata
-                    """, [.text(owner), .integer(expiresAt.storeMilliseconds), .integer(now.storeMilliseconds), .integer(limit)]) { row in
-                    claimed.append(ClaimedJob(
-                        lease: JobLease(jobID: row.int64(0), owner: owner, attempt: row.int(2)),
-                        url: row.text(1), priority: row.int(4), maxAttempts: row.int(3),
-                        metadataJSON: row.optionalText(5), leaseExpiresAt: expiresAt))
+                    """, [.text(owner), .integer(expiresAt.storeMilliseconds), .integer(now.storeMilliseconds), .integer(limit)]
+                ) { row in
+                    claimed.append(
+                        ClaimedJob(
+                            lease: JobLease(jobID: row.int64(0), owner: owner, attempt: row.int(2)),
+                            url: row.text(1), priority: row.int(4), maxAttempts: row.int(3),
+                            metadataJSON: row.optionalText(5), leaseExpiresAt: expiresAt))
                 }
                 // RETURNING gives no order guarantee; hand jobs out in claim order.
                 return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
@@ -115,8 +126,9 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         return try await withConnection { db in
             try db.transaction {
                 try leases.filter { lease in
-                    try db.run("UPDATE jobs SET lease_expires_at = ?4, updated_at = ?5 WHERE \(Self.heldByLease)",
-                               Self.fence(lease) + [.integer(expiresAt), .integer(now.storeMilliseconds)]) == 0
+                    try db.run(
+                        "UPDATE jobs SET lease_expires_at = ?4, updated_at = ?5 WHERE \(Self.heldByLease)",
+                        Self.fence(lease) + [.integer(expiresAt), .integer(now.storeMilliseconds)]) == 0
                 }
             }
         }
@@ -128,11 +140,13 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         return try await withConnection { db in
             try db.transaction {
                 try leases.reduce(0) { released, lease in
-                    released + (try db.run("""
-                        UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
-                            lease_expires_at = NULL, available_at = ?4, updated_at = ?4
-                        WHERE \(Self.heldByLease)
-                        """, Self.fence(lease) + [.integer(now)]))
+                    released
+                        + (try db.run(
+                            """
+                            UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
+                                lease_expires_at = NULL, available_at = ?4, updated_at = ?4
+                            WHERE \(Self.heldByLease)
+                            """, Self.fence(lease) + [.integer(now)]))
                 }
             }
         }
@@ -153,7 +167,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                         continue
                     }
                     let imageID = try completion.result.map { try Self.store($0, db, now: now) }
-                    try db.run("""
+                    try db.run(
+                        """
                         UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
                             image_id = ?1, last_error = NULL, error_class = NULL, http_status = NULL,
                             finished_at = ?2, updated_at = ?2
@@ -171,8 +186,10 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         let unitRandom = configuration.unitRandom()
         return try await withConnection { db in
             try db.transaction {
-                guard let maxAttempts = try db.first("SELECT max_attempts FROM jobs WHERE \(Self.heldByLease)",
-                                                     Self.fence(lease), { $0.int(0) })
+                guard
+                    let maxAttempts = try db.first(
+                        "SELECT max_attempts FROM jobs WHERE \(Self.heldByLease)",
+                        Self.fence(lease), { $0.int(0) })
                 else { return nil }
 
                 let state: JobState
@@ -184,18 +201,23 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                     state = .dead
                 case .transient:
                     state = .queued
-                    availableAt = now.addingTimeInterval(policy.delaySeconds(
-                        afterFailedAttempts: lease.attempt, retryAfterSeconds: failure.retryAfterSeconds, unitRandom: unitRandom))
+                    availableAt = now.addingTimeInterval(
+                        policy.delaySeconds(
+                            afterFailedAttempts: lease.attempt, retryAfterSeconds: failure.retryAfterSeconds, unitRandom: unitRandom))
                 }
-                try db.run("""
+                try db.run(
+                    """
                     UPDATE jobs SET state = ?1, lease_owner = NULL, lease_expires_at = NULL,
                         last_error = ?2, error_class = ?3, http_status = ?4, available_at = ?5,
                         finished_at = ?6, updated_at = ?7
                     WHERE id = ?8
-                    """, [.text(state.rawValue), .text(Self.bounded(failure.message)), .text(failure.errorClass.rawValue),
-                          .optionalInteger(failure.httpStatus), .integer(availableAt.storeMilliseconds),
-                          state == .queued ? .null : .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
-                          .integer(lease.jobID)])
+                    """,
+                    [
+                        .text(state.rawValue), .text(Self.bounded(failure.message)), .text(failure.errorClass.rawValue),
+                        .optionalInteger(failure.httpStatus), .integer(availableAt.storeMilliseconds),
+                        state == .queued ? .null : .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
+                        .integer(lease.jobID),
+                    ])
                 return state
             }
         }
@@ -215,21 +237,28 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                 for state in JobState.allCases {
                     counts[state] = try count("SELECT count(*) FROM jobs WHERE state = '\(state.rawValue)'", [])
                 }
-                let oldestQueued = try db.first("""
+                let oldestQueued = try db.first(
+                    """
                     SELECT created_at FROM jobs WHERE id = (SELECT min(id) FROM jobs WHERE state = 'queued')
-                    """) { $0.int64(0) }
+                    """
+                ) { $0.int64(0) }
                 var topErrors: [QueueStatus.ErrorCount] = []
-                try db.query("""
+                try db.query(
+                    """
                     SELECT error_class, coalesce(last_error, '(no message)'), count(*) FROM jobs
                     WHERE state IN ('failed', 'dead') GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 5
-                    """) { row in
-                    topErrors.append(.init(errorClass: row.optionalText(0).flatMap(ErrorClass.init(rawValue:)),
-                                           message: row.text(1), count: row.int(2)))
+                    """
+                ) { row in
+                    topErrors.append(
+                        .init(
+                            errorClass: row.optionalText(0).flatMap(ErrorClass.init(rawValue:)),
+                            message: row.text(1), count: row.int(2)))
                 }
                 return QueueStatus(
                     counts: counts,
                     waitingForRetry: try count("SELECT count(*) FROM jobs WHERE state = 'queued' AND available_at > ?", [.integer(now)]),
-                    expiredLeases: try count("SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at <= ?", [.integer(now)]),
+                    expiredLeases: try count(
+                        "SELECT count(*) FROM jobs WHERE state = 'running' AND lease_expires_at <= ?", [.integer(now)]),
                     oldestQueuedAgeSeconds: oldestQueued.map { Double(now - $0) / 1000 },
                     finishedLastMinute: try count(Self.finishedSinceSQL, [.integer(now - 60_000)]),
                     finishedLastTenMinutes: try count(Self.finishedSinceSQL, [.integer(now - 600_000)]),
@@ -241,10 +270,12 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     public func jobs(state: JobState?, afterID: JobID?, limit: Int) async throws -> [Job] {
         try await withConnection { db in
             var jobs: [Job] = []
-            try db.query("""
+            try db.query(
+                """
                 SELECT \(Self.jobColumns) FROM jobs
                 WHERE (?1 IS NULL OR state = ?1) AND id > ?2 ORDER BY id LIMIT ?3
-                """, [.optionalText(state?.rawValue), .integer(afterID ?? 0), .integer(limit)]) { jobs.append(Self.job(from: $0)) }
+                """, [.optionalText(state?.rawValue), .integer(afterID ?? 0), .integer(limit)]
+            ) { jobs.append(Self.job(from: $0)) }
             return jobs
         }
     }
@@ -258,16 +289,23 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     public func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult? {
         try await withConnection { db in
             try db.transaction(immediate: false) {
-                guard var found = try db.first("""
-                    SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.id, e.vector
-                    FROM images i JOIN embeddings e ON e.image_id = i.id
-                    WHERE i.sha256 = ? AND e.model_id = ?
-                    """, [.blob(sha256), .text(modelID)], { row in
-                        (embeddingID: row.int64(5), result: JobResult(
-                            image: ImageFacts(sha256: sha256, width: row.int(0), height: row.int(1), byteCount: row.int(2),
-                                              contentType: row.optionalText(3), thumbnail: row.optionalBlob(4)),
-                            modelID: modelID, embedding: Self.floats(row.blob(6)), labels: []))
-                    })
+                guard
+                    var found = try db.first(
+                        """
+                        SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.id, e.vector
+                        FROM images i JOIN embeddings e ON e.image_id = i.id
+                        WHERE i.sha256 = ? AND e.model_id = ?
+                        """, [.blob(sha256), .text(modelID)],
+                        { row in
+                            (
+                                embeddingID: row.int64(5),
+                                result: JobResult(
+                                    image: ImageFacts(
+                                        sha256: sha256, width: row.int(0), height: row.int(1), byteCount: row.int(2),
+                                        contentType: row.optionalText(3), thumbnail: row.optionalBlob(4)),
+                                    modelID: modelID, embedding: Self.floats(row.blob(6)), labels: [])
+                            )
+                        })
                 else { return nil }
                 try db.query("SELECT label, score FROM labels WHERE embedding_id = ? ORDER BY rank", [.integer(found.embeddingID)]) { row in
                     found.result.labels.append(ScoredLabel(label: row.text(0), score: row.double(1)))
@@ -298,9 +336,11 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         }
         let now = configuration.clock.now().storeMilliseconds
         // A fresh set of attempts; the last error stays visible until the next attempt ends.
-        return try await update(selection, eligible: "state IN ('failed', 'dead')", set: """
-            state = 'queued', attempts = 0, available_at = ?1, finished_at = NULL, updated_at = ?1
-            """, now: now)
+        return try await update(
+            selection, eligible: "state IN ('failed', 'dead')",
+            set: """
+                state = 'queued', attempts = 0, available_at = ?1, finished_at = NULL, updated_at = ?1
+                """, now: now)
     }
 
     public func cancel(_ selection: JobSelection) async throws -> Int {
@@ -308,10 +348,12 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")
         }
         let now = configuration.clock.now().storeMilliseconds
-        return try await update(selection, eligible: "state = 'queued'", set: """
-            state = 'failed', last_error = 'cancelled by an operator', error_class = 'permanent',
-            http_status = NULL, finished_at = ?1, updated_at = ?1
-            """, now: now)
+        return try await update(
+            selection, eligible: "state = 'queued'",
+            set: """
+                state = 'failed', last_error = 'cancelled by an operator', error_class = 'permanent',
+                http_status = NULL, finished_at = ?1, updated_at = ?1
+                """, now: now)
     }
 
     public func purgeDone(finishedBefore cutoff: Date) async throws -> PurgeCounts {
@@ -334,10 +376,12 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                 switch selection {
                 case let .ids(ids):
                     return try ids.reduce(0) { changed, id in
-                        changed + (try db.run("UPDATE jobs SET \(assignments) WHERE id = ?2 AND \(eligible)", [.integer(now), .integer(id)]))
+                        changed
+                            + (try db.run("UPDATE jobs SET \(assignments) WHERE id = ?2 AND \(eligible)", [.integer(now), .integer(id)]))
                     }
                 case let .state(state):
-                    return try db.run("UPDATE jobs SET \(assignments) WHERE state = ?2 AND \(eligible)", [.integer(now), .text(state.rawValue)])
+                    return try db.run(
+                        "UPDATE jobs SET \(assignments) WHERE state = ?2 AND \(eligible)", [.integer(now), .text(state.rawValue)])
                 }
             }
         }
@@ -387,7 +431,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     /// Jobs whose lease ran out go back to the queue (their attempt is spent), or die if none are left.
     private static func requeueExpiredLeases(_ db: SQLiteConnection, now: Int64) throws {
-        try db.run("""
+        try db.run(
+            """
             UPDATE jobs INDEXED BY jobs_lease_expiry SET
                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
                 last_error = 'the lease of ' || lease_owner || ' expired before the job finished (worker killed or stalled)',
@@ -413,25 +458,37 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     /// Stores the image (once per content hash), its embedding by this model (once) and the labels.
     private static func store(_ result: JobResult, _ db: SQLiteConnection, now: Int64) throws -> Int64 {
         let image = result.image
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO images (sha256, width, height, bytes, content_type, thumbnail, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING
-            """, [.blob(image.sha256), .integer(image.width), .integer(image.height), .integer(image.byteCount),
-                  .optionalText(image.contentType), .optionalBlob(image.thumbnail), .integer(now)])
+            """,
+            [
+                .blob(image.sha256), .integer(image.width), .integer(image.height), .integer(image.byteCount),
+                .optionalText(image.contentType), .optionalBlob(image.thumbnail), .integer(now),
+            ])
         guard let imageID = try db.first("SELECT id FROM images WHERE sha256 = ?", [.blob(image.sha256)], { $0.int64(0) }) else {
             throw SQLiteError(code: SQLITE_INTERNAL, message: "image row vanished inside its own transaction", sql: nil)
         }
-        let inserted = try db.run("""
+        let inserted = try db.run(
+            """
             INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
             VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
-            """, [.integer(imageID), .text(result.modelID), .integer(result.embedding.count),
-                  .blob(bytes(result.embedding)), .integer(now)])
+            """,
+            [
+                .integer(imageID), .text(result.modelID), .integer(result.embedding.count),
+                .blob(bytes(result.embedding)), .integer(now),
+            ])
         if inserted == 1 {
-            let embeddingID = try db.first("SELECT id FROM embeddings WHERE image_id = ? AND model_id = ?",
-                                           [.integer(imageID), .text(result.modelID)]) { $0.int64(0) } ?? 0
+            let embeddingID =
+                try db.first(
+                    "SELECT id FROM embeddings WHERE image_id = ? AND model_id = ?",
+                    [.integer(imageID), .text(result.modelID)]
+                ) { $0.int64(0) } ?? 0
             for (rank, label) in result.labels.enumerated() {
-                try db.run("INSERT INTO labels (embedding_id, rank, label, score) VALUES (?, ?, ?, ?)",
-                           [.integer(embeddingID), .integer(rank), .text(label.label), .real(label.score)])
+                try db.run(
+                    "INSERT INTO labels (embedding_id, rank, label, score) VALUES (?, ?, ?, ?)",
+                    [.integer(embeddingID), .integer(rank), .text(label.label), .real(label.score)])
             }
         }
         return imageID
@@ -475,7 +532,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         """
 
     static func job(from row: SQLiteRow) -> Job {
-        Job(id: row.int64(0), url: row.text(1), state: JobState(rawValue: row.text(2)) ?? .failed,
+        Job(
+            id: row.int64(0), url: row.text(1), state: JobState(rawValue: row.text(2)) ?? .failed,
             priority: row.int(3), attempts: row.int(4), maxAttempts: row.int(5),
             availableAt: Date(storeMilliseconds: row.int64(6)), leaseOwner: row.optionalText(7),
             leaseExpiresAt: row.optionalInt64(8).map(Date.init(storeMilliseconds:)),
@@ -499,7 +557,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             return QueueError.corrupt(location: path, reason: error.message)
         case SQLITE_CANTOPEN:
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            let reason = FileManager.default.fileExists(atPath: directory)
+            let reason =
+                FileManager.default.fileExists(atPath: directory)
                 ? "SQLite could not open or create the file (\(error.message))"
                 : "the directory \(directory) does not exist"
             return QueueError.cannotOpen(location: path, reason: reason)

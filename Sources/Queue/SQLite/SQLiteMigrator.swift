@@ -24,7 +24,8 @@ struct SQLiteMigrator {
                 }
                 try connection.execute("PRAGMA application_id = \(Self.applicationID)")
             }
-            try connection.execute("""
+            try connection.execute(
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version     INTEGER PRIMARY KEY,
                     name        TEXT    NOT NULL,
@@ -38,8 +39,9 @@ struct SQLiteMigrator {
             var applied: [Int] = []
             for migration in migrations where migration.version > current {
                 try connection.execute(migration.sql)
-                try connection.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                                   [.integer(migration.version), .text(migration.name), .integer(now.storeMilliseconds)])
+                try connection.run(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    [.integer(migration.version), .text(migration.name), .integer(now.storeMilliseconds)])
                 applied.append(migration.version)
             }
             return applied
