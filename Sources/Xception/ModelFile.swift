@@ -1,3 +1,4 @@
+import FileMapping
 import Foundation
 
 /// xceptor's own model file: what `model import` writes and inference loads.
@@ -103,7 +104,13 @@ public enum ModelFile {
     /// Reads a model file, checking its magic, version and checksum. The convolution kernels stay in the
     /// mapped file rather than being copied, so processes that load the same file share those pages.
     public static func read(_ path: String) throws -> ModelWeights {
-        let file = try MappedFile(path: path)
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch {
+            throw ModelError.unreadable(path: path, reason: error.reason)
+        }
+        guard file.bytes.count > 0 else { throw ModelError.unreadable(path: path, reason: "it is empty") }
         let bytes = file.bytes
         let json: Data
         do {

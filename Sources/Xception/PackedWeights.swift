@@ -1,4 +1,5 @@
 import CDNNL
+import FileMapping
 import Foundation
 
 /// Weights already packed for a layout, shared by every plan of a network: batches of 1 to 8 from the

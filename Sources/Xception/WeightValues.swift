@@ -1,31 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// A whole file mapped read-only, unmapped when the last user lets go. Its pages are the page cache's,
-/// so every process that maps the same file shares one copy of them.
-final class MappedFile: @unchecked Sendable {  // immutable after init, and the bytes are never written
-    let bytes: UnsafeRawBufferPointer
-
-    init(path: String) throws {
-        func failure(_ what: String) -> ModelError {
-            .unreadable(path: path, reason: "\(what) (\(String(cString: strerror(errno))))")
-        }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw failure("cannot open it") }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw failure("cannot read its size") }
-        let size = Int(status.st_size)
-        guard size > 0 else { throw ModelError.unreadable(path: path, reason: "it is empty") }
-        guard let address = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), address != MAP_FAILED else {
-            throw failure("cannot map it")
-        }
-        bytes = UnsafeRawBufferPointer(start: address, count: size)
-    }
-
-    deinit { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) }
-}
+import FileMapping
 
 /// The float32 values of one weight tensor: an array of their own (imported, or made by a test), or a view
 /// into a memory-mapped model file, which costs the process no private memory.

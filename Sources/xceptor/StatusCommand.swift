@@ -20,26 +20,11 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object (shape above).")
     var json = false
 
-    /// The queue's status and the store's footprint in one object.
-    private struct Report: Encodable {
-        var status: QueueStatus
-        var store: StoreFootprint
-
-        private enum CodingKeys: String, CodingKey { case store }
-
-        func encode(to encoder: any Encoder) throws {
-            try status.encode(to: encoder)
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(store, forKey: .store)
-        }
-    }
-
     func run() async throws {
-        let jobStore = try store.open()
-        let status = try await jobStore.status()
-        let footprint = try await jobStore.footprint()
+        let report = try await StoreStatus.load(from: try store.open())
+        let (status, footprint) = (report.queue, report.store)
         if json {
-            try printJSON(Report(status: status, store: footprint))
+            try printJSON(report)
             return
         }
 

@@ -21,7 +21,9 @@ struct WorkerCommand: AsyncParsableCommand {
             Runs until stopped (SIGTERM or SIGINT: stop claiming, finish the jobs in flight within the grace \
             period, release the rest without burning an attempt, exit 0; a second signal exits at once), or \
             with --until-empty until nothing is queued, waiting for a retry or running. Several workers, on \
-            one host or many, can share one queue.
+            one host or many, can share one queue. With --json, the summary at the end on standard output: \
+            {"done", "failed", "released", "elapsed_seconds", "images_per_second", "engine_busy"} (engine_busy: the \
+            share of the run the network was computing, 0 to 1).
             """
     )
 
@@ -76,6 +78,9 @@ struct WorkerCommand: AsyncParsableCommand {
     var progressInterval = 5.0
 
     @OptionGroup var logging: LoggingOptions
+
+    @Flag(name: .long, help: "When the worker stops, print its summary as one JSON object on standard output.")
+    var json = false
 
     enum ProgressChoice: String, ExpressibleByArgument, CaseIterable { case auto, bar, log, none }
 
@@ -154,6 +159,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
             ])
         try await ServiceGroup(configuration: groupConfiguration).run()
+        if json, let summary = worker.summary { try printJSON(summary) }
     }
 
     /// Setting the trim threshold (see `Xceptor`) freezes glibc's mmap threshold at 128 KiB, so every decoded

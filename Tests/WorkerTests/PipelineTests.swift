@@ -74,6 +74,7 @@ struct PipelineTests {
                 store: store, fetcher: fetcher, engine: engine, coreTurns: turns, labels: PipelineTests.labels,
                 modelID: "xception-test@150", configuration: configuration, logger: Logger(label: "test"))
             try await worker.run()
+            #expect(worker.summary?.done == worker.totals.done && worker.summary?.failed == worker.totals.failed)
             let jobs = try await store.jobs(state: nil, afterID: nil, limit: 1000)
             return (Dictionary(uniqueKeysWithValues: jobs.map { ($0.url, $0) }), worker.totals)
         }

@@ -129,7 +129,7 @@ struct WorkerTests {
         }
         let good = site.images.map(site.url) + [site.url("same-bytes.jpg")] + otherFormats.map(site.url)
         try await site.enqueue(good + bad.keys.sorted())
-        let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty"]), in: site.dir)
+        let worker = try await XceptorProcess.run(try await site.workerArguments(["--until-empty", "--json"]), in: site.dir)
         return FinishedRun(site: site, good: good, bad: bad, otherFormats: otherFormats, worker: worker)
     }
 
@@ -140,6 +140,9 @@ struct WorkerTests {
         #expect(worker.status == 0, "\(worker.stderr)")
         #expect(worker.stderr.contains("worker stopped") && worker.stderr.contains("done=\(good.count) elapsed_s="), "\(worker.stderr)")
         #expect(worker.stderr.contains(/engine_busy=[0-9]+\.[0-9]%/), "\(worker.stderr)")
+        let summary = try jsonObject(worker.stdout)
+        #expect(summary["done"] as? Int == good.count && summary["failed"] as? Int == bad.count, "\(worker.stdout)")
+        #expect((summary["engine_busy"] as? Double ?? 0) > 0 && (summary["engine_busy"] as? Double ?? 2) <= 1, "\(worker.stdout)")
 
         let embedded = try await XceptorProcess.run(
             ["embed", "--model", try await Self.model.value.path, "--json"]
