@@ -49,5 +49,20 @@ for kind in ("bandwidth-floor", "xceptor-single", "xceptor-float16-single", "fai
     if values:
         recalls = [r["recall_at10"] for r in rows if r["kind"] == kind and r.get("recall_at10") is not None]
         recall = f"  recall@10 {min(recalls):.4f} against float32" if recalls else ""
-        print(f"{kind:>22}: median {statistics.median(values):6.2f} ms/query {values}{recall}")
+        shares = [(r["scoring_share"], r["scoring_gflops"]) for r in rows if r["kind"] == kind and r.get("scoring_share") is not None]
+        scoring = "".join(f"  product {100 * s:.0f}% at {g:.0f} GFLOP/s" for s, g in shares)
+        print(f"{kind:>22}: median {statistics.median(values):6.2f} ms/query {values}{recall}{scoring}")
+# Same-round ratios: this kind of host drifts by 10-30% within minutes, so a ratio of medians can mislead.
+rounds, current = [], None
+for r in rows:
+    if r["kind"] == "bandwidth-floor":
+        current = {}
+        rounds.append(current)
+    if current is not None:
+        current[r["kind"]] = r["milliseconds_per_query"]
+def ratios(a, b):
+    values = [round(r[a] / r[b], 2) for r in rounds if a in r and b in r]
+    return f"median {statistics.median(values):.2f} {values}" if values else "-"
+print("  single / floor, per round:", ratios("xceptor-single", "bandwidth-floor"))
+print("  batched / FAISS batched, per round:", ratios("xceptor-batched", "faiss-batched"))
 '

@@ -13,6 +13,10 @@ public struct SearchBenchmark: Sendable {
         public var millisecondsPerQuery: Double
         /// Against float32 exact search (reduced storage only).
         public var recallAt10: Double?
+        /// Batched only: the share of the time spent in the matrix product (the rest selects each query's
+        /// top k and hands work between threads), and the product's rate.
+        public var scoringShare: Double?
+        public var scoringGflops: Double?
     }
 
     public let matrix: VectorMatrix
@@ -39,11 +43,16 @@ public struct SearchBenchmark: Sendable {
 
         start = ContinuousClock.now
         var done = 0
+        let phases = SearchPhases()
         while done + batch <= queries.count {
-            _ = try ExactSearch.search(matrix, queries: Array(queries[done..<done + batch]), k: k)
+            _ = try ExactSearch.search(matrix, queries: Array(queries[done..<done + batch]), k: k, phases: phases)
             done += batch
         }
-        results.append(result("batched", queries: done, batch: batch, since: start))
+        var batched = result("batched", queries: done, batch: batch, since: start)
+        let total = batched.millisecondsPerQuery * Double(done) / 1000
+        batched.scoringShare = phases.scoringSeconds / total
+        batched.scoringGflops = 2 * Double(done) * Double(matrix.count) * Double(matrix.dimensions) / phases.scoringSeconds / 1e9
+        results.append(batched)
 
         // Half-float rows, re-ranked in float32: half the bytes per scan, and what it costs in recall.
         let halves = HalfMatrix(matrix)

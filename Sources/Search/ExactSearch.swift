@@ -38,43 +38,58 @@ public enum ExactSearch {
     }
 
     /// `search(_:query:k:accept:)` for many queries at once (one query is a scan; see `scan`).
+    ///
+    /// Each block of rows is scored against all queries as block x queries^T, which gives oneDNN's sgemm the
+    /// long dimension it wants: on a 2-core AVX-512 host, 100k x 2048 against 64 queries ran at 333 GFLOP/s
+    /// this way in blocks of 1,024 rows, and at 101 GFLOP/s as queries x block^T (FAISS's orientation on
+    /// OpenBLAS reached 227). The scores then lie row by row, each row's queries side by side, which the
+    /// selection reads in order.
     public static func search(
-        _ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 4096,
-        accept: (@Sendable (Int64) -> Bool)? = nil
+        _ matrix: VectorMatrix, queries: [[Float]], k: Int, blockRows: Int = 1024,
+        accept: (@Sendable (Int64) -> Bool)? = nil, phases: SearchPhases? = nil
     ) throws -> [[Neighbor]] {
         guard !queries.isEmpty else { return [] }
         if queries.count == 1 { return [scan(matrix, query: queries[0], k: k, accept: accept)] }
-        let dimensions = matrix.dimensions
+        let dimensions = matrix.dimensions, queryCount = queries.count
         let packed = queries.flatMap { query -> [Float] in
             precondition(query.count == dimensions, "a query of \(query.count) values against vectors of \(dimensions)")
             return VectorMatrix.normalized(query)
         }
-        var best = [TopK](repeating: TopK(k: k), count: queries.count)
+        var best = [TopK](repeating: TopK(k: k), count: queryCount)
         guard k > 0, matrix.count > 0 else { return best.map { $0.sorted() } }
-        var scores = [Float](repeating: 0, count: queries.count * min(blockRows, matrix.count))
+        var scores = [Float](repeating: 0, count: queryCount * min(blockRows, matrix.count))
+        var accepted = [Bool](repeating: true, count: min(blockRows, matrix.count))
+        // The queries are shared among the cores in contiguous runs, so each lane reads its part of a row.
+        let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queryCount)
         try matrix.values.withUnsafeBufferPointer { rows in
             for start in stride(from: 0, to: matrix.count, by: blockRows) {
                 let count = min(blockRows, matrix.count - start)
-                // scores (queries x count) = queries (queries x d) * block^T (d x count), row-major.
+                let scoring = ContinuousClock.now
+                // scores (count x queries) = block (count x d) * queries^T (d x queries), row-major.
                 let status = scores.withUnsafeMutableBufferPointer { scores in
                     dnnl_sgemm(
-                        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(queries.count), Int64(count), Int64(dimensions),
-                        1, packed, Int64(dimensions), rows.baseAddress! + start * dimensions, Int64(dimensions),
-                        0, scores.baseAddress!, Int64(count))
+                        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), Int64(count), Int64(queryCount), Int64(dimensions),
+                        1, rows.baseAddress! + start * dimensions, Int64(dimensions), packed, Int64(dimensions),
+                        0, scores.baseAddress!, Int64(queryCount))
                 }
                 guard status == dnnl_success else { throw SearchError.kernel("oneDNN sgemm failed with status \(status.rawValue)") }
-                // Each query's top k takes its block of scores; the queries are shared among the cores.
-                let accepted = (start..<start + count).map { accept?(matrix.ids[$0]) ?? true }
+                let selecting = ContinuousClock.now
+                phases?.scoringSeconds += seconds(from: scoring, to: selecting)
+                defer { phases?.selectingSeconds += seconds(from: selecting, to: .now) }
+                if let accept {
+                    for row in 0..<count { accepted[row] = accept(matrix.ids[start + row]) }
+                }
                 best.withUnsafeMutableBufferPointer { best in
                     nonisolated(unsafe) let best = best
                     scores.withUnsafeBufferPointer { scores in
                         nonisolated(unsafe) let scores = scores
-                        let lanes = min(ProcessInfo.processInfo.activeProcessorCount, queries.count)
-                        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-                            for query in stride(from: lane, to: queries.count, by: lanes) {
-                                best[query].offer(
-                                    UnsafeBufferPointer(rebasing: scores[query * count..<(query + 1) * count]),
-                                    id: { matrix.ids[start + $0] }, accept: { accepted[$0] })
+                        accepted.withUnsafeBufferPointer { accepted in
+                            nonisolated(unsafe) let accepted = accepted
+                            DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                                let first = lane * queryCount / lanes, end = (lane + 1) * queryCount / lanes
+                                selectBest(
+                                    scores, rows: count, columns: queryCount, queries: first..<end, into: best,
+                                    id: { matrix.ids[start + $0] }, accepted: accepted)
                             }
                         }
                     }
@@ -83,6 +98,35 @@ public enum ExactSearch {
         }
         return best.map { $0.sorted() }
     }
+
+    /// Offers the scores of `rows` rows (each with `columns` queries side by side) to the top k of each query
+    /// in `queries`. Most scores lose to the worst kept: one comparison with the query's threshold skips them.
+    private static func selectBest(
+        _ scores: UnsafeBufferPointer<Float>, rows: Int, columns: Int, queries: Range<Int>, into best: UnsafeMutableBufferPointer<TopK>,
+        id: (Int) -> Int64, accepted: UnsafeBufferPointer<Bool>
+    ) {
+        guard !queries.isEmpty else { return }
+        var thresholds = queries.map { best[$0].threshold }
+        for row in 0..<rows where accepted[row] {
+            let base = row * columns
+            for (offset, query) in queries.enumerated() where scores[base + query] >= thresholds[offset] {
+                best[query].offer(Neighbor(id: id(row), score: scores[base + query]))
+                thresholds[offset] = best[query].threshold
+            }
+        }
+    }
+}
+
+/// Where a batched search's time went: scoring (the matrix product) and selecting (each query's top k).
+public final class SearchPhases: @unchecked Sendable {  // written by the one search it is passed to
+    public var scoringSeconds = 0.0
+    public var selectingSeconds = 0.0
+
+    public init() {}
+}
+
+private func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Double {
+    Double((end - start) / .nanoseconds(1)) / 1e9
 }
 
 extension ExactSearch {

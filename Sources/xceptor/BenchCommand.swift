@@ -249,7 +249,7 @@ extension BenchCommand {
             abstract:
                 "Exact k-NN on .npy vectors (gen_data.py's base and queries): ms per single query, per query in batches, and per single query over half-float rows (with its recall).",
             discussion:
-                "Anchors (2 cores, 100k x 2048): memory-bandwidth floor 11.2 ms per scan; FAISS IndexFlatIP 28-34 ms single, 1.49 ms/query in batches of 64. Benchmarks/search/run.sh measures FAISS and numpy next to this."
+                "Anchors (2-core AVX-512 Zen 5, 100k x 2048, this machine type drifts 10-30%): memory-bandwidth floor 14-20 ms per scan; FAISS IndexFlatIP 44-52 ms single, 1.5-1.9 ms/query in batches of 64. The batched line says how much of the time the matrix product took and at what rate. Benchmarks/search/run.sh measures the floor, FAISS and numpy next to this, round by round."
         )
 
         @Option(name: .long, help: ArgumentHelp("The base vectors (.npy, n x d float32).", valueName: "file"))
@@ -314,7 +314,10 @@ extension BenchCommand {
                         String(
                             format: "%@: %d x %d, %d queries (batch %d): %.2f ms/query", result.kind, result.vectors,
                             result.dimensions, result.queries, result.batch, result.millisecondsPerQuery)
-                            + (result.recallAt10.map { String(format: ", recall@10 %.4f against float32", $0) } ?? ""))
+                            + (result.recallAt10.map { String(format: ", recall@10 %.4f against float32", $0) } ?? "")
+                            + (result.scoringShare.map { share in
+                                String(format: "; %.0f%% in the matrix product at %.1f GFLOP/s", 100 * share, result.scoringGflops ?? 0)
+                            } ?? ""))
                 }
             }
         }

@@ -26,6 +26,24 @@ struct VectorKernelTests {
         }
     }
 
+    @Test(
+        "dot products of a query with consecutive rows equal a plain double-precision sum, for any row count and length",
+        arguments: [1, 15, 16, 17, 31, 32, 33, 2048, 2053])
+    func dotConsecutive(length: Int) {
+        var random = SplitMix64(seed: UInt64(length) + 99)
+        func value() -> Float { Float(Int(random.next() % 2001) - 1000) / 1000 }
+        let rows = (0..<9 * length).map { _ in value() }
+        let query = (0..<length).map { _ in value() }
+        for n in 0...9 {
+            var out = [Float](repeating: .nan, count: n)
+            xceptor_dot_consecutive(query, rows, n, length, &out)
+            for row in 0..<n {
+                let expected = (0..<length).reduce(0.0) { $0 + Double(query[$1]) * Double(rows[row * length + $1]) }
+                #expect(abs(Double(out[row]) - expected) <= 1e-4 * Double(length).squareRoot(), "row \(row) of \(n) at length \(length)")
+            }
+        }
+    }
+
     @Test("half-float rows score within half-float precision of float rows; conversion rounds to nearest", arguments: [5, 2048, 2051])
     func halfRows(length: Int) {
         var random = SplitMix64(seed: UInt64(length) + 99)

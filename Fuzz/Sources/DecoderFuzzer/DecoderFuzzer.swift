@@ -11,7 +11,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? decoder.dimensions(bytes)
     if let image = try? decoder.decode(bytes) {
         precondition(image.pixels.count == image.width * image.height * 3, "decoded buffer does not match its size")
-        _ = BilinearResize.resize(image, width: 71, height: 71).normalizedForXception()
+        _ = BilinearResize.resize(image, width: 71, height: 71)
         _ = try? image.thumbnail(maxSide: 32).jpegData()
     }
     if let small = try? decoder.decode(bytes, atLeast: 71) {
