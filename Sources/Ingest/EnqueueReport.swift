@@ -32,3 +32,19 @@ public struct EnqueueReport: Sendable, Equatable, Encodable {
         self.errors = errors
     }
 }
+
+extension EnqueueReport {
+    /// Adds the jobs of `lists` to the queue in one transaction and reports every bad line with its source;
+    /// with `strict`, any bad line adds nothing, and the queue is not even opened (a refused list creates no
+    /// database). The command line and `POST /v1/jobs` both enqueue here.
+    public static func enqueue(
+        _ lists: [(list: JobList, source: Source)], into queue: () throws -> any JobQueue, strict: Bool
+    ) async throws -> EnqueueReport {
+        let errors = lists.flatMap { list, source in
+            list.problems.map { LineError(line: $0.line, reason: $0.reason, source: source) }
+        }
+        guard !(strict && !errors.isEmpty) else { return EnqueueReport(counts: EnqueueCounts(), errors: errors) }
+        let counts = try await queue().enqueue(lists.flatMap { $0.list.entries.map(\.job) })
+        return EnqueueReport(counts: counts, errors: errors)
+    }
+}

@@ -53,58 +53,33 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let reader = JobListReader(priority: priority, maxAttempts: maxAttempts)
-        var entries: [JobListEntry] = []
-        var problems: [SourcedProblem] = []
+        var lists: [(list: JobList, source: EnqueueReport.Source)] = []
         if !urls.isEmpty {
             // Arguments are numbered like lines: the first URL is argument 1.
-            let list = try reader.read(format: .lines, readChunk: Self.chunks(Data(urls.joined(separator: "\n").utf8)))
-            entries += list.entries
-            problems += list.problems.map { SourcedProblem(source: "argument", problem: $0) }
+            lists.append((try reader.read(format: .lines, readChunk: Self.chunks(Data(urls.joined(separator: "\n").utf8))), .arguments))
         }
         if let from {
-            let list = try reader.read(path: from, format: format)
-            entries += list.entries
-            problems += list.problems.map { SourcedProblem(source: "line", problem: $0) }
+            lists.append((try reader.read(path: from, format: format), .file))
         }
-
-        var counts = EnqueueCounts()
-        if !(strict && !problems.isEmpty) {
-            counts = try await store.open(create: true).enqueue(entries.map(\.job))
-        }
-        report(counts, problems)
-        if strict && !problems.isEmpty {
-            throw ExitCode(1)
-        }
-    }
-
-    /// A bad input line, and whether its number counts URL arguments or lines of the --from list.
-    private struct SourcedProblem {
-        var source: String
-        var problem: JobListProblem
-    }
-
-    private func report(_ counts: EnqueueCounts, _ problems: [SourcedProblem]) {
+        let report = try await EnqueueReport.enqueue(lists, into: { try store.open(create: true) }, strict: strict)
         if json {
-            try? printJSON(
-                EnqueueReport(
-                    counts: counts,
-                    errors: problems.map {
-                        EnqueueReport.LineError(
-                            line: $0.problem.line, reason: $0.problem.reason, source: $0.source == "line" ? .file : .arguments)
-                    }))
-            return
+            try printJSON(report)
+        } else {
+            print("added \(report.added), duplicates \(report.duplicates), invalid \(report.invalid)")
+            let shown = 20
+            for error in report.errors.prefix(shown) {
+                print(
+                    "  \(error.source == EnqueueReport.Source.file ? "line" : "argument") \(error.line): \(FailureMessage.printable(error.reason))"
+                )
+            }
+            if report.errors.count > shown {
+                print("  ... and \(report.errors.count - shown) more invalid lines (--json lists them all)")
+            }
+            if strict && report.invalid > 0 {
+                print("nothing was added (--strict); fix the lines above and run again")
+            }
         }
-        print("added \(counts.added), duplicates \(counts.duplicates), invalid \(problems.count)")
-        let shown = 20
-        for sourced in problems.prefix(shown) {
-            print("  \(sourced.source) \(sourced.problem.line): \(FailureMessage.printable(sourced.problem.reason))")
-        }
-        if problems.count > shown {
-            print("  ... and \(problems.count - shown) more invalid lines (--json lists them all)")
-        }
-        if strict && !problems.isEmpty {
-            print("nothing was added (--strict); fix the lines above and run again")
-        }
+        if strict && report.invalid > 0 { throw ExitCode(1) }
     }
 
     /// Feeds in-memory bytes to the reader in one chunk.

