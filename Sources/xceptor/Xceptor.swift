@@ -10,14 +10,13 @@ struct Xceptor: AsyncParsableCommand {
         commandName: "xceptor",
         abstract: "Turn lists of image URLs into searchable Xception embeddings.",
         discussion: """
-            Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB).
-            Add URLs with 'enqueue', embed them with 'worker', watch them with 'status' and 'jobs', query the
-            results with 'search', 'duplicates' and 'export', classify files with 'embed' (after 'model fetch'),
-            and measure with 'bench'. Commands that report take --json: one object per line, snake_case keys,
-            'job' for job ids.
+            Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB). Add URLs with \
+            'enqueue', embed them with 'worker', watch them with 'status' and 'jobs', query the results with \
+            'search', 'duplicates' and 'export', classify files with 'embed' (after 'model fetch'), and measure \
+            with 'bench'. Commands that report take --json: one object per line, snake_case keys, 'job' for job ids.
 
-            Exit status: 0 success; 1 a runtime failure (an unknown job, a missing database or model, a server
-            that refused, a full disk), said in one line on standard error; 64 a usage mistake (an unknown or
+            Exit status: 0 success; 1 a runtime failure (an unknown job, a missing database or model, a server \
+            that refused, a full disk), said in one line on standard error; 64 a usage mistake (an unknown or \
             malformed flag), with the usage; 130 a worker stopped by a second signal.
             """,
         version: version,
@@ -41,11 +40,9 @@ struct Xceptor: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as ExitCode {
-            exit(withError: error)
-        } catch let error as CleanExit {
-            exit(withError: error)
-        } catch let error as ValidationError {
+        } catch  where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // The parser's own: --help and --version (parsed into a command that throws them), ExitCode,
+            // CleanExit, and ValidationError for a usage mistake found while running.
             exit(withError: error)
         } catch {
             // A runtime failure: one line, no usage text (the flags were fine).

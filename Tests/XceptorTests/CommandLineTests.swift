@@ -123,6 +123,15 @@ struct CommandLineTests {
             #expect(result.stderr.split(separator: "\n").count == 1, "\(arguments): one line, no usage: \(result.stderr)")
         }
 
+        // --help and --version are answers, not failures.
+        for arguments in [["--help"], ["search", "--help"], ["jobs", "show", "--help"], ["--version"]] {
+            let result = try await XceptorProcess.run(arguments, in: dir)
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(arguments): \(result.stderr)")
+            #expect(
+                arguments == ["--version"] ? !result.stdout.isEmpty : result.stdout.contains("USAGE:"), "\(arguments): \(result.stdout)")
+        }
+        #expect(try await XceptorProcess.run(["--help"], in: dir).stdout.contains("Exit status"))
+
         let usage: [[String]] = [
             ["jobs", "show", "--db", "q.sqlite"],
             ["jobs", "show", "not-a-number", "--db", "q.sqlite"],
