@@ -86,13 +86,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        // HTTP endpoints (metrics and health now; the search API later) on Hummingbird.
+        // HTTP: the API `xceptor serve` runs (routes over the same library calls as the CLI, its OpenAPI document
+        // embedded), and the worker's /metrics. On Hummingbird.
         .target(
             name: "Server",
             dependencies: [
+                "Queue", "Ingest", "Retrieval", "Digests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            resources: [.embedInCode("openapi.yaml")]
         ),
         // Nearest neighbours over stored embeddings: exact scan now, HNSW next (oneDNN sgemm for batches).
         // Dot products compiled for AVX2+FMA, chosen at run time (Swift cannot target one function at a CPU).

@@ -21,7 +21,8 @@ struct Xceptor: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self, DuplicatesCommand.self,
+            EnqueueCommand.self, WorkerCommand.self, ServeCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self,
+            DuplicatesCommand.self,
             ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, BenchCommand.self,
         ]
     )

@@ -11,13 +11,14 @@ struct DeployTests {
     }
 
     @Test(
-        "the systemd unit passes systemd-analyze verify and stops later than the worker's grace period",
-        .enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"))
-    func systemdUnit() async throws {
-        let unit = try String(contentsOf: Self.deploy.appendingPathComponent("xceptor-worker.service"), encoding: .utf8)
+        "the systemd units pass systemd-analyze verify, are hardened alike, and the worker's stops later than its grace period",
+        .enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed"),
+        arguments: ["xceptor-worker.service", "xceptor-serve.service"])
+    func systemdUnit(name: String) async throws {
+        let unit = try String(contentsOf: Self.deploy.appendingPathComponent(name), encoding: .utf8)
         // verify checks that ExecStart's binary exists: point it at the one just built.
         let dir = try makeScratchDirectory()
-        let copy = dir.appendingPathComponent("xceptor-worker.service")
+        let copy = dir.appendingPathComponent(name)
         try unit.replacingOccurrences(of: "/usr/local/bin/xceptor", with: XceptorProcess.executable.path)
             .write(to: copy, atomically: true, encoding: .utf8)
         let process = Process()
@@ -31,10 +32,15 @@ struct DeployTests {
         process.waitUntilExit()
         #expect(process.terminationStatus == 0 && output.isEmpty, "\(output)")
 
-        let grace = try #require(unit.firstMatch(of: /--grace-seconds (\d+)/)?.1).description
-        let stop = try #require(unit.firstMatch(of: /TimeoutStopSec=(\d+)/)?.1).description
-        #expect(Int(stop)! > Int(grace)!)
-        for setting in ["DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "Restart=on-failure"] {
+        if name == "xceptor-worker.service" {
+            let grace = try #require(unit.firstMatch(of: /--grace-seconds (\d+)/)?.1).description
+            let stop = try #require(unit.firstMatch(of: /TimeoutStopSec=(\d+)/)?.1).description
+            #expect(Int(stop)! > Int(grace)!)
+        }
+        for setting in [
+            "DynamicUser=yes", "User=xceptor", "StateDirectory=xceptor", "NoNewPrivileges=yes", "ProtectSystem=strict",
+            "Restart=on-failure", "SystemCallFilter=@system-service", "CapabilityBoundingSet=",
+        ] {
             #expect(unit.contains(setting), "\(setting)")
         }
     }

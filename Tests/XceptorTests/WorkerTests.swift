@@ -84,6 +84,13 @@ struct WorkerTests {
             return Dictionary(uniqueKeysWithValues: jobs.map { ($0.url, $0) })
         }
 
+        /// A consistent copy of the store, what its write-ahead log holds included (copying the file alone can
+        /// miss the last commits while another connection keeps the log from being checkpointed).
+        func copyStore(to destination: URL) throws {
+            let path = destination.path.replacingOccurrences(of: "'", with: "''")
+            try store().withRawConnection { try $0.execute("VACUUM INTO '\(path)'") }
+        }
+
         func count(_ sql: String) throws -> Int {
             try store().withRawConnection { try $0.first(sql) { $0.int(0) } ?? -1 }
         }
@@ -260,7 +267,7 @@ struct WorkerTests {
         let run = try await Self.finishedRun.value
         // On a copy of the store, so the other tests keep theirs.
         let dir = try makeScratchDirectory()
-        try FileManager.default.copyItem(at: run.site.dir.appendingPathComponent("q.sqlite"), to: dir.appendingPathComponent("q.sqlite"))
+        try run.site.copyStore(to: dir.appendingPathComponent("q.sqlite"))
         let built = try await XceptorProcess.run(["index", "build", "--db", "q.sqlite"], in: dir)
         #expect(built.status == 0, "\(built.stderr)")
         let jobs = try await run.site.jobsByURL()
