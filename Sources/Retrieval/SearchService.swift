@@ -13,6 +13,9 @@ public final class SearchService: Sendable {
     public let indexFile: URL
     private let embedder: (any QueryEmbedder)?
     private let fetchConfiguration: FetchConfiguration
+    /// What earlier searches read, kept for the next ones (a server's searches read only what is new).
+    private let vectors = VectorCache()
+    private let indexes = IndexCache()
 
     /// - Parameters:
     ///   - embedder: embeds image and URL queries; nil if only job and vector queries will come.
@@ -55,19 +58,21 @@ public final class SearchService: Sendable {
 
         var warnings: [SearchWarning] = []
         var found: (neighbors: [Neighbor], method: SearchMethod)?
+        let stored = try await store.embeddingModels()[modelID] ?? 0
         if let header = try? HNSWIndex.header(of: indexFile), header.label == modelID {
-            let tail = try await StoredVectors.matrix(store, modelID: modelID, after: header.key, dimensions: query.count)
+            let tail = try await vectors.vectors(
+                .init(modelID: modelID, after: header.key), store: store, dimensions: query.count, expectedCount: nil)
             // An index that holds embeddings purged since would answer with images that are gone.
-            let stored = try await store.embeddingModels()[modelID] ?? 0
-            if header.count + tail.count == stored {
-                found = try searchIndex(header: header, tail: tail, query: query, request: request, accept: accept)
+            if header.count + tail.reduce(0, { $0 + $1.count }) == stored {
+                found = try searchIndex(tail: tail, query: query, request: request, accept: accept)
             } else {
                 warnings.append(.indexHoldsPurgedEmbeddings(path: indexFile.path))
             }
         }
         if found == nil {
-            let all = try await StoredVectors.matrix(store, modelID: modelID, after: nil, dimensions: query.count)
-            found = (try ExactSearch.search(all, query: query, k: request.k, accept: accept), .exact)
+            let all = try await vectors.vectors(
+                .init(modelID: modelID, after: nil), store: store, dimensions: query.count, expectedCount: stored)
+            found = (try Self.exact(all, query: query, k: request.k, accept: accept), .exact)
         }
         let kept = found!.neighbors.filter { $0.score >= (request.minScore ?? -.infinity) }
         let summaries = try await store.imageSummaries(kept.map(\.id), modelID: modelID)
@@ -82,22 +87,25 @@ public final class SearchService: Sendable {
 
     /// The index (mapped, not read), or its copy of the vectors, plus an exact scan of what was stored after
     /// its last update. Below the threshold, or when asked, the scan is exact over both.
-    private func searchIndex(
-        header: HNSWIndex.FileHeader, tail: VectorMatrix, query: [Float], request: SearchRequest,
-        accept: (@Sendable (Int64) -> Bool)?
-    ) throws -> (neighbors: [Neighbor], method: SearchMethod) {
-        let (index, _) = try HNSWIndex.read(from: indexFile)
+    private func searchIndex(tail: [VectorMatrix], query: [Float], request: SearchRequest, accept: (@Sendable (Int64) -> Bool)?) throws
+        -> (neighbors: [Neighbor], method: SearchMethod)
+    {
+        let (index, header) = try indexes.index(at: indexFile)
         guard query.count == index.dimensions else {
             throw RetrievalError.dimensionMismatch(query: query.count, stored: index.dimensions)
         }
+        let recent = try Self.exact(tail, query: query, k: request.k, accept: accept)
         if request.exact || header.count < request.indexThreshold {
-            let neighbors =
-                index.exactSearch(query, k: request.k, accept: accept)
-                + (try ExactSearch.search(tail, query: query, k: request.k, accept: accept))
-            return (Neighbor.best(request.k, of: neighbors), .exact)
+            return (Neighbor.best(request.k, of: index.exactSearch(query, k: request.k, accept: accept) + recent), .exact)
         }
         let ef = max(request.ef ?? 64, 2 * request.k)
-        return (try index.search(query, k: request.k, ef: ef, tail: tail, accept: accept), .index)
+        return (Neighbor.best(request.k, of: index.search(query, k: request.k, ef: ef, accept: accept) + recent), .index)
+    }
+
+    /// Every segment scanned, the best k of them all.
+    private static func exact(_ segments: [VectorMatrix], query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)?) throws -> [Neighbor]
+    {
+        Neighbor.best(k, of: try segments.flatMap { try ExactSearch.search($0, query: query, k: k, accept: accept) })
     }
 
     /// The images a filter lets through, as a test the search applies to every candidate; nil for no filter.

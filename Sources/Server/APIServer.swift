@@ -17,6 +17,8 @@ public struct APIConfiguration: Sendable {
     public var corsOrigin: String?
     /// The largest request body, in bytes (larger ones get 413 before they are read to the end).
     public var maxRequestBytes = 1 << 20
+    /// The largest image upload to `POST /v1/search`, in bytes (its decoded size is bounded as the worker's is).
+    public var maxUploadBytes = 32 << 20
     /// The longest a job list a `POST /v1/jobs` may carry, in lines.
     public var maxEnqueueLines = 100_000
 

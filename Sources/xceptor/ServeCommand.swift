@@ -41,8 +41,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp("An origin allowed to call the API from a browser (* for any); none by default.", valueName: "origin"))
     var corsOrigin: String?
 
-    @Option(name: .long, help: "Largest request body, in bytes.")
+    @Option(name: .long, help: "Largest request body, in bytes (JSON and text).")
     var maxRequestBytes = 1 << 20
+
+    @Option(name: .long, help: "Largest image upload to /v1/search, in bytes (decoded images are bounded as the worker's are).")
+    var maxUploadBytes = 32 << 20
 
     @Option(name: .long, help: "Largest inference batch for query images.")
     var batch = 8
@@ -58,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0-65535") }
         guard (1024...(1 << 30)).contains(maxRequestBytes) else { throw ValidationError("--max-request-bytes must be 1024-1073741824") }
+        guard (1024...(1 << 30)).contains(maxUploadBytes) else { throw ValidationError("--max-upload-bytes must be 1024-1073741824") }
         guard (1...256).contains(batch) else { throw ValidationError("--batch must be 1-256") }
         if let threads, !(1...4096).contains(threads) { throw ValidationError("--threads must be 1-4096") }
         if let corsOrigin, corsOrigin.isEmpty { throw ValidationError("--cors-origin cannot be empty") }
@@ -87,6 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.token = token
         configuration.corsOrigin = corsOrigin
         configuration.maxRequestBytes = maxRequestBytes
+        configuration.maxUploadBytes = maxUploadBytes
         let host = self.host
         let application = APIServer.application(configuration: configuration, services: services, logger: logger) { port in
             FileHandle.standardError.write(Data("listening on http://\(host):\(port)\n".utf8))

@@ -161,6 +161,35 @@ struct SearchServiceTests {
         #expect(afterPurge.warnings == [.indexHoldsPurgedEmbeddings(path: c.service.indexFile.path)])
     }
 
+    @Test("one service answering many searches follows what workers store meanwhile, and notices a purge")
+    func cachedVectorsFollowTheStore() async throws {
+        let c = try await Collection(count: 300)
+        let probe = (0..<96).map { Float(($0 * 7) % 11) - 5 }
+        let before = try await c.service.search(SearchRequest(query: .vector(probe), k: 1))
+        #expect(before.method == .exact && before.results.count == 1)
+
+        try await Task.sleep(for: .milliseconds(20))
+        let cutoff = Date()
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await c.store.enqueue([NewJob(url: "http://images.test/new.jpg")])
+        let job = try await c.store.claim(limit: 1, leaseSeconds: 60, owner: "test")[0]
+        _ = try await c.store.complete([
+            JobCompletion(
+                lease: job.lease,
+                result: JobResult(
+                    image: ImageFacts(sha256: [UInt8](repeating: 0xAB, count: 32), width: 1, height: 1, byteCount: 1),
+                    modelID: Collection.model,
+                    embedding: probe, labels: []))
+        ])
+        let after = try await c.service.search(SearchRequest(query: .vector(probe), k: 1))
+        #expect(after.results.first?.job == job.id && abs((after.results.first?.score ?? 0) - 1) < 1e-5, "the new result is found")
+
+        // A purge of the older results: the cached vectors no longer add up to the store's, so they are read again.
+        _ = try await c.store.purgeDone(finishedBefore: cutoff)
+        let purged = try await c.service.search(SearchRequest(query: .vector(probe), k: 10))
+        #expect(purged.results.map(\.job) == [job.id])
+    }
+
     @Test("queries that cannot be answered fail with what is wrong")
     func failures() async throws {
         let c = try await Collection(count: 50)

@@ -162,6 +162,43 @@ struct ServeTests {
         }
     }
 
+    @Test("an uploaded image is embedded by the server's model and finds its stored copy, as `xceptor search --image` does")
+    func upload() async throws {
+        let server = try await Server(extra: ["--max-upload-bytes", "400000"])
+        defer { Task { await server.stop() } }
+        let file = server.run.site.files.appendingPathComponent(server.run.site.images[2])
+        func form(_ image: Data, name: String = "photo.jpg", fields: [String: String] = [:]) -> Data {
+            var body = Data()
+            for (key, value) in fields {
+                body += Data("--XCEPTOR\r\nContent-Disposition: form-data; name=\"\(key)\"\r\n\r\n\(value)\r\n".utf8)
+            }
+            body += Data(
+                "--XCEPTOR\r\nContent-Disposition: form-data; name=\"image\"; filename=\"\(name)\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8
+            )
+            return body + image + Data("\r\n--XCEPTOR--\r\n".utf8)
+        }
+        let type = "multipart/form-data; boundary=XCEPTOR"
+        let answer = try await server.call(
+            "POST", "/v1/search", body: form(try Data(contentsOf: file), fields: ["k": "3"]), contentType: type)
+        #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
+        let results = try #require(try answer.json()["results"] as? [[String: Any]])
+        #expect(results.count == 3 && results.first?["url"] as? String == server.run.site.url(server.run.site.images[2]))
+        let cli = try await XceptorProcess.run(
+            ["search", "--db", "q.sqlite", "--model", try await WorkerTests.model.value.path, "--image", file.path, "-k", "3", "--json"],
+            in: server.dir)
+        let expected = try #require(try jsonObject(cli.stdout)["results"] as? [[String: Any]], "\(cli.stderr)")
+        #expect(results.map { $0["job"] as? Int } == expected.map { $0["job"] as? Int })
+        #expect(results.map { $0["score"] as? Double } == expected.map { $0["score"] as? Double })
+
+        let notImage = try await server.call("POST", "/v1/search", body: form(Data("<html>".utf8)), contentType: type)
+        #expect(notImage.status == 422 && notImage.errorCode == "unprocessable")
+        let tooBig = try await server.call("POST", "/v1/search", body: form(Data(count: 500_000)), contentType: type)
+        #expect(tooBig.status == 413 && tooBig.errorCode == "too_large")
+        let noImage = try await server.call("POST", "/v1/search", body: Data("--XCEPTOR--\r\n".utf8), contentType: type)
+        #expect(noImage.status == 400)
+        #expect(try await server.call("GET", "/healthz").status == 200)
+    }
+
     @Test("the token guards every route but health, readiness and the document; errors are JSON with their status")
     func tokenAndErrors() async throws {
         let server = try await Server()

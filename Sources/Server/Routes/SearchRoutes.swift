@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MultipartKit
 import Queue
 import Retrieval
 
@@ -10,17 +11,73 @@ struct SearchRoutes {
 
     func add(to router: Router<BasicRequestContext>) {
         router.post("/v1/search") { request, _ in
-            guard request.mediaType == "application/json" || request.mediaType.isEmpty else {
-                throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "send application/json, not \(request.mediaType)")
+            let search: SearchRequest
+            switch request.mediaType {
+            case "application/json", "":
+                search = try JSONDecoder().decode(SearchBody.self, from: try await request.bodyData(limit: configuration.maxRequestBytes))
+                    .request()
+            case "multipart/form-data":
+                search = try await upload(request)
+            default:
+                throw APIError(
+                    .unsupportedMediaType, code: "unsupported_media_type",
+                    "send application/json, or multipart/form-data with an image, not \(request.mediaType)")
             }
-            let body = try JSONDecoder().decode(SearchBody.self, from: try await request.bodyData(limit: configuration.maxRequestBytes))
-            let response = try await services.search.search(try body.request())
-            return try JSONResponse.make(Answer(response))
+            return try JSONResponse.make(Answer(try await services.search.search(search)))
+        }
+    }
+
+    /// An image uploaded as multipart/form-data: the file in the part "image", the other fields as text parts of
+    /// the same names as the JSON body's ("where" as a JSON object).
+    private func upload(_ request: Request) async throws -> SearchRequest {
+        let parameters = (request.headers[.contentType] ?? "").split(separator: ";").dropFirst()
+        guard
+            let boundary = parameters.lazy.map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("boundary=") })
+                .map({ String($0.dropFirst("boundary=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }),
+            !boundary.isEmpty, boundary.count <= 200
+        else { throw APIError.badRequest("a multipart/form-data body needs its boundary in the Content-Type") }
+        let body = try await request.bodyData(limit: configuration.maxUploadBytes)
+        let form: UploadForm
+        do {
+            form = try FormDataDecoder().decode(UploadForm.self, from: [UInt8](body), boundary: boundary)
+        } catch {
+            throw APIError.badRequest("the form is not multipart/form-data with an \"image\" file part (\(error))")
+        }
+        guard !form.image.isEmpty else { throw APIError.badRequest("the \"image\" part is empty") }
+        var fields = SearchBody()
+        fields.k = try form.k.map { try integer($0, name: "k", in: 1...1000) }
+        fields.label = form.label
+        fields.minScore = try form.minScore.map { text in
+            guard let value = Float(text), value.isFinite else { throw APIError.badRequest("min_score must be a number, not \(text)") }
+            return value
+        }
+        fields.exact = try form.exact.map { try boolean($0, name: "exact") }
+        if let text = form.where {
+            guard case let .object(conditions)? = JSONValue(parsing: text) else { throw APIError.badRequest("where must be a JSON object") }
+            fields.where = conditions
+        }
+        return try fields.request(image: [UInt8](form.image))
+    }
+
+    /// The parts of an upload.
+    struct UploadForm: Decodable {
+        var image: Data
+        var k: String?
+        var label: String?
+        var minScore: String?
+        var exact: String?
+        var `where`: String?
+
+        private enum CodingKeys: String, CodingKey {
+            case image, k, label, exact, `where`
+            case minScore = "min_score"
         }
     }
 
     /// `{"job" | "url" | "vector", "k", "label", "where": {key: value}, "min_score", "exact"}`.
     struct SearchBody: Decodable {
+        init() {}
+
         var job: JobID?
         var url: String?
         var vector: [Float]?
@@ -35,13 +92,15 @@ struct SearchRoutes {
             case minScore = "min_score"
         }
 
-        func request() throws -> SearchRequest {
+        /// The search this body asks for; `image` is an uploaded file, which takes the place of the query fields.
+        func request(image: [UInt8]? = nil) throws -> SearchRequest {
             let query: SearchRequest.Query
-            switch (job, url, vector) {
-            case let (job?, nil, nil): query = .job(job)
-            case let (nil, url?, nil): query = .url(url)
-            case let (nil, nil, vector?): query = .vector(vector)
-            default: throw APIError.badRequest("give exactly one of \"job\", \"url\" and \"vector\"")
+            switch (job, url, vector, image) {
+            case let (job?, nil, nil, nil): query = .job(job)
+            case let (nil, url?, nil, nil): query = .url(url)
+            case let (nil, nil, vector?, nil): query = .vector(vector)
+            case let (nil, nil, nil, image?): query = .image(image)
+            default: throw APIError.badRequest("give exactly one of \"job\", \"url\", \"vector\" and an image")
             }
             let k = self.k ?? 10
             guard (1...1000).contains(k) else { throw APIError.badRequest("k must be 1-1000, got \(k)") }
