@@ -97,7 +97,7 @@ let package = Package(
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.embedInCode("openapi.yaml")]
+            resources: [.embedInCode("openapi.yaml"), .embedInCode("page.html")]
         ),
         // Nearest neighbours over stored embeddings: exact scan now, HNSW next (oneDNN sgemm for batches).
         // Dot products compiled for AVX2+FMA, chosen at run time (Swift cannot target one function at a CPU).

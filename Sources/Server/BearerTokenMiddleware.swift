@@ -5,8 +5,8 @@ import Hummingbird
 /// wherever the tokens differ: both are hashed, and the digests compared byte by byte without stopping early.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let expectedDigest: [UInt8]
-    /// Paths anyone may read: health, readiness and the API's description.
-    static var openPaths: Set<String> { ["/healthz", "/readyz", "/openapi.yaml"] }
+    /// Paths anyone may read: the page (it holds no data; it asks for the token), health, readiness, the API description.
+    static var openPaths: Set<String> { ["/", "/healthz", "/readyz", "/openapi.yaml"] }
 
     init(token: String) {
         expectedDigest = SHA256.hash(Array(token.utf8))

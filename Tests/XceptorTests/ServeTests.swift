@@ -116,7 +116,8 @@ struct ServeTests {
         let done = try #require(try await server.call("GET", "/v1/jobs?state=done&limit=1").json()["jobs"] as? [[String: Any]]).first
         let job = try #require(done?["job"] as? Int), image = try #require(done?["image_id"] as? Int)
         let requests: [String: (path: String, json: Any?)] = [
-            "GET /healthz": ("/healthz", nil), "GET /readyz": ("/readyz", nil), "GET /openapi.yaml": ("/openapi.yaml", nil),
+            "GET /": ("/", nil), "GET /healthz": ("/healthz", nil), "GET /readyz": ("/readyz", nil),
+            "GET /openapi.yaml": ("/openapi.yaml", nil),
             "GET /metrics": ("/metrics", nil), "GET /v1/stats": ("/v1/stats", nil), "GET /v1/jobs": ("/v1/jobs?limit=5", nil),
             "POST /v1/jobs": ("/v1/jobs", ["urls": ["http://images.test/new.jpg"], "metadata": ["shop": "berlin"]]),
             "GET /v1/jobs/{job}": ("/v1/jobs/\(job)", nil), "POST /v1/jobs/retry": ("/v1/jobs/retry", ["state": "failed"]),
@@ -197,6 +198,24 @@ struct ServeTests {
         let noImage = try await server.call("POST", "/v1/search", body: Data("--XCEPTOR--\r\n".utf8), contentType: type)
         #expect(noImage.status == 400)
         #expect(try await server.call("GET", "/healthz").status == 200)
+    }
+
+    @Test("a cursor pages through the results: the second page goes on where the first stopped")
+    func cursor() async throws {
+        let server = try await Server()
+        defer { Task { await server.stop() } }
+        let job = try #require(try await server.call("GET", "/v1/jobs?state=done&limit=1").json()["jobs"] as? [[String: Any]]).first?["job"]
+        let whole = try #require(
+            try await server.call("POST", "/v1/search", json: ["job": job!, "k": 10]).json()["results"] as? [[String: Any]])
+        let first = try await server.call("POST", "/v1/search", json: ["job": job!, "k": 4]).json()
+        let cursor = try #require(first["next_cursor"] as? String)
+        let second = try await server.call("POST", "/v1/search", json: ["job": job!, "k": 6, "cursor": cursor]).json()
+        let paged = (first["results"] as? [[String: Any]] ?? []) + (second["results"] as? [[String: Any]] ?? [])
+        #expect(paged.map { $0["job"] as? Int } == whole.map { $0["job"] as? Int })
+        let last = try await server.call("POST", "/v1/search", json: ["job": job!, "k": 1000]).json()
+        #expect(last["next_cursor"] is NSNull, "no page after the last")
+        let forged = try await server.call("POST", "/v1/search", json: ["job": job!, "cursor": "o99999999"])
+        #expect(forged.status == 400 && forged.errorCode == "bad_request")
     }
 
     @Test("the token guards every route but health, readiness and the document; errors are JSON with their status")

@@ -1,6 +1,6 @@
 import Hummingbird
 
-/// Liveness, readiness, metrics and the API's own description.
+/// The page, liveness, readiness, metrics and the API's own description.
 struct HealthRoutes {
     let services: APIServices
 
@@ -13,6 +13,18 @@ struct HealthRoutes {
                 throw APIError(.serviceUnavailable, code: "not_ready", "the model and the index are still loading")
             }
             return try JSONResponse.make(Health(status: "ready"))
+        }
+        router.get("/") { _, _ in
+            Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    // The page runs its own inline script and loads nothing from elsewhere.
+                    .contentSecurityPolicy:
+                        "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; script-src 'unsafe-inline'",
+                    .xContentTypeOptions: "nosniff",
+                ],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.page_html)))
         }
         router.get("/openapi.yaml") { _, _ in
             Response(

@@ -11,25 +11,29 @@ struct SearchRoutes {
 
     func add(to router: Router<BasicRequestContext>) {
         router.post("/v1/search") { request, _ in
-            let search: SearchRequest
+            let page: (SearchRequest, Int)
             switch request.mediaType {
             case "application/json", "":
-                search = try JSONDecoder().decode(SearchBody.self, from: try await request.bodyData(limit: configuration.maxRequestBytes))
+                page = try JSONDecoder().decode(SearchBody.self, from: try await request.bodyData(limit: configuration.maxRequestBytes))
                     .request()
             case "multipart/form-data":
-                search = try await upload(request)
+                page = try await upload(request)
             default:
                 throw APIError(
                     .unsupportedMediaType, code: "unsupported_media_type",
                     "send application/json, or multipart/form-data with an image, not \(request.mediaType)")
             }
-            return try JSONResponse.make(Answer(try await services.search.search(search)))
+            let (request, offset) = try page
+            var response = try await services.search.search(request)
+            let more = response.results.count == request.k
+            response.results = Array(response.results.dropFirst(offset))
+            return try JSONResponse.make(Answer(response, nextCursor: more ? Cursor.text(offset: request.k) : nil))
         }
     }
 
     /// An image uploaded as multipart/form-data: the file in the part "image", the other fields as text parts of
     /// the same names as the JSON body's ("where" as a JSON object).
-    private func upload(_ request: Request) async throws -> SearchRequest {
+    private func upload(_ request: Request) async throws -> (SearchRequest, Int) {
         let parameters = (request.headers[.contentType] ?? "").split(separator: ";").dropFirst()
         guard
             let boundary = parameters.lazy.map({ $0.trimmingCharacters(in: .whitespaces) }).first(where: { $0.hasPrefix("boundary=") })
@@ -52,6 +56,7 @@ struct SearchRoutes {
             return value
         }
         fields.exact = try form.exact.map { try boolean($0, name: "exact") }
+        fields.cursor = form.cursor
         if let text = form.where {
             guard case let .object(conditions)? = JSONValue(parsing: text) else { throw APIError.badRequest("where must be a JSON object") }
             fields.where = conditions
@@ -67,9 +72,10 @@ struct SearchRoutes {
         var minScore: String?
         var exact: String?
         var `where`: String?
+        var cursor: String?
 
         private enum CodingKeys: String, CodingKey {
-            case image, k, label, exact, `where`
+            case image, k, label, exact, `where`, cursor
             case minScore = "min_score"
         }
     }
@@ -86,14 +92,16 @@ struct SearchRoutes {
         var `where`: [String: JSONValue]?
         var minScore: Float?
         var exact: Bool?
+        var cursor: String?
 
         private enum CodingKeys: String, CodingKey {
-            case job, url, vector, k, label, `where`, exact
+            case job, url, vector, k, label, `where`, exact, cursor
             case minScore = "min_score"
         }
 
-        /// The search this body asks for; `image` is an uploaded file, which takes the place of the query fields.
-        func request(image: [UInt8]? = nil) throws -> SearchRequest {
+        /// The search this body asks for, and how many of its best results the cursor skips; `image` is an
+        /// uploaded file, which takes the place of the query fields.
+        func request(image: [UInt8]? = nil) throws -> (SearchRequest, Int) {
             let query: SearchRequest.Query
             switch (job, url, vector, image) {
             case let (job?, nil, nil, nil): query = .job(job)
@@ -108,8 +116,14 @@ struct SearchRoutes {
             let conditions = try (self.where ?? [:]).sorted { $0.key < $1.key }.map { key, value in
                 MetadataCondition(key: key, value: try Self.text(of: value, key: key))
             }
-            return SearchRequest(
-                query: query, k: k, filter: ResultFilter(label: label, metadata: conditions), minScore: minScore, exact: exact ?? false)
+            // A page after the cursor's offset: the search asks for the results before it too, and they are dropped.
+            let offset = try cursor.map(Cursor.offset) ?? 0
+            return (
+                SearchRequest(
+                    query: query, k: offset + k, filter: ResultFilter(label: label, metadata: conditions), minScore: minScore,
+                    exact: exact ?? false),
+                offset
+            )
         }
 
         /// A metadata value as the store compares it: strings as they are, numbers as written, true, false, null.
@@ -125,13 +139,20 @@ struct SearchRoutes {
         }
     }
 
-    /// The search response with each result's thumbnail URL.
+    /// The search response with each result's thumbnail URL, and the cursor of the next page.
     struct Answer: Encodable {
         var response: SearchResponse
+        var nextCursor: String?
 
-        init(_ response: SearchResponse) { self.response = response }
+        init(_ response: SearchResponse, nextCursor: String?) {
+            self.response = response
+            self.nextCursor = nextCursor
+        }
 
-        private enum CodingKeys: String, CodingKey { case model, method, results }
+        private enum CodingKeys: String, CodingKey {
+            case model, method, results
+            case nextCursor = "next_cursor"
+        }
 
         private struct Result: Encodable {
             var hit: SearchHit
@@ -148,6 +169,22 @@ struct SearchRoutes {
             try container.encode(response.model, forKey: .model)
             try container.encode(response.method, forKey: .method)
             try container.encode(response.results.map(Result.init), forKey: .results)
+            try container.encode(nextCursor, forKey: .nextCursor)  // null on the last page
+        }
+    }
+
+    /// Where the next page of a search starts: an opaque token for clients ("o" and the results to skip).
+    enum Cursor {
+        static let maximumOffset = 10_000
+
+        static func text(offset: Int) -> String { "o\(offset)" }
+
+        static func offset(_ text: String) throws -> Int {
+            guard text.hasPrefix("o"), let offset = Int(text.dropFirst()), (0...maximumOffset).contains(offset) else {
+                throw APIError.badRequest(
+                    "the cursor \(text.prefix(40)) is not one this server gave (or goes past \(maximumOffset) results)")
+            }
+            return offset
         }
     }
 }
