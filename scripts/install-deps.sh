@@ -4,9 +4,8 @@
 set -euo pipefail
 
 # Debian packages: the C libraries the Swift targets link, and the tools the scripts use.
-packages=(libsqlite3-dev libhdf5-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libssl-dev libcurl4-openssl-dev pkg-config python3 python3-pip curl unzip ca-certificates)
-# The search page's test drives a real browser: Debian's headless Chromium through chromedriver.
-if [ "${XCEPTOR_SKIP_BROWSER:-}" != 1 ]; then packages+=(chromium chromium-driver); fi
+# chromium and chromium-driver: the search page's test drives a real browser (headless) through chromedriver.
+packages=(libsqlite3-dev libhdf5-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libssl-dev libcurl4-openssl-dev pkg-config python3 python3-pip curl unzip ca-certificates chromium chromium-driver)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: swift is not on PATH. Install Swift 6 (https://www.swift.org/install/linux/) and run this again." >&2
