@@ -19,7 +19,9 @@ public enum RetrievalError: Error, Equatable, CustomStringConvertible {
     case badQueryVector(String)
     /// The query has another length than the stored embeddings.
     case dimensionMismatch(query: Int, stored: Int)
-    /// The query URL could not be fetched.
+    /// The query URL is not one that may be fetched (malformed, not http(s), a private address, opted out).
+    case badURL(url: String, reason: String)
+    /// The query URL's server failed to deliver it.
     case fetchFailed(url: String, reason: String)
     /// The request is out of range (k below 1, a threshold outside -1...1).
     case invalidRequest(String)
@@ -49,6 +51,8 @@ public enum RetrievalError: Error, Equatable, CustomStringConvertible {
             return "the query vector is unusable: \(reason)"
         case let .dimensionMismatch(query, stored):
             return "the query has \(query) values but the stored embeddings have \(stored)"
+        case let .badURL(url, reason):
+            return "the query URL \(url) cannot be used: \(reason)"
         case let .fetchFailed(url, reason):
             return "could not fetch \(url): \(reason)"
         case let .invalidRequest(reason):

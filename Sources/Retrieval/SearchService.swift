@@ -127,13 +127,21 @@ public final class SearchService: Sendable {
             guard !values.isEmpty else { throw RetrievalError.badQueryVector("it has no values") }
             guard values.allSatisfy(\.isFinite) else { throw RetrievalError.badQueryVector("it has values that are not finite numbers") }
             return values
-        case let .url(url):
+        case let .url(given):
+            // The rules `enqueue` applies: an absolute http(s) URL, normalised.
+            let url: String
+            switch JobURL.normalize(given) {
+            case let .success(normalized): url = normalized
+            case let .failure(rejection): throw RetrievalError.badURL(url: given, reason: "\(rejection)")
+            }
             if let stored = try await store.result(forURL: url, modelID: modelID) { return stored.embedding }
             let fetcher = Fetcher(configuration: fetchConfiguration)
             defer { fetcher.shutdown() }
             let bytes: [UInt8]
             do {
                 bytes = try await fetcher.fetch(url).body
+            } catch let failure as FetchFailure where [.privateAddress, .badScheme, .invalidURL, .optOut].contains(failure.reason) {
+                throw RetrievalError.badURL(url: url, reason: failure.message)
             } catch {
                 throw RetrievalError.fetchFailed(url: url, reason: "\(error)")
             }

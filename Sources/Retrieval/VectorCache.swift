@@ -40,6 +40,10 @@ final class VectorCache: Sendable {
             let all = try await StoredVectors.matrix(store, modelID: key.modelID, after: nil, dimensions: dimensions)
             entry = Entry(segments: all.count > 0 ? [all] : [], last: all.ids.last, count: all.count)
         }
+        // What was cached was read with no question of length: a query of another length must not reach it.
+        if let dimensions, let other = entry.segments.first(where: { $0.count > 0 && $0.dimensions != dimensions }) {
+            throw RetrievalError.dimensionMismatch(query: dimensions, stored: other.dimensions)
+        }
         if entry.segments.count > Self.maxSegments { entry.segments = [Self.merged(entry.segments)] }
         let kept = entry
         entries.withLock { entries in

@@ -64,9 +64,10 @@ public struct APIError: Error, HTTPResponseError, Equatable {
         switch error {
         case .noEmbeddings, .noEmbedding, .noIndex: return .notFound("\(error)")
         case .severalModels, .unknownModel, .invalidRequest: return .badRequest("\(error)")
-        case .modelMismatch, .badQueryVector, .dimensionMismatch: return .unprocessable("\(error)")
+        case .modelMismatch, .badQueryVector, .dimensionMismatch, .badURL: return .unprocessable("\(error)")
         case .modelRequired: return APIError(.serviceUnavailable, code: "not_ready", "\(error); start the server with --model")
-        case .fetchFailed: return APIError(.badGateway, code: "upstream_failed", "\(error)")
+        // The client's URL did not deliver an image: its request cannot be answered, and the server is fine.
+        case .fetchFailed: return APIError(.unprocessableContent, code: "fetch_failed", "\(error)")
         case .cannotWrite, .inconsistentEmbeddings: return APIError(.internalServerError, code: "internal", "\(error)")
         }
     }

@@ -77,6 +77,26 @@ public enum APIServer {
         return router
     }
 
+    /// Every route's path template and methods (a `{name}` segment matches any one segment), for 405 answers.
+    static let routes: [(path: [String], methods: [String])] = [
+        ("/", ["GET"]), ("/healthz", ["GET"]), ("/readyz", ["GET"]), ("/openapi.yaml", ["GET"]), ("/metrics", ["GET"]),
+        ("/v1/stats", ["GET"]), ("/v1/jobs", ["GET", "POST"]), ("/v1/jobs/retry", ["POST"]), ("/v1/jobs/cancel", ["POST"]),
+        ("/v1/jobs/{job}", ["GET"]), ("/v1/search", ["POST"]), ("/v1/images/{image}/thumbnail", ["GET"]),
+    ].map { ($0.0.split(separator: "/", omittingEmptySubsequences: false).map(String.init), $0.1) }
+
+    /// The methods a path takes, or nil for a path that is no route.
+    static func methods(forPath path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        let matches = routes.filter { route in
+            route.path.count == segments.count
+                && zip(route.path, segments).allSatisfy { template, segment in template.hasPrefix("{") || template == segment }
+        }
+        // The most literal match names the route: /v1/jobs/retry is not /v1/jobs/{job}.
+        let wildcards = { (route: (path: [String], methods: [String])) in route.path.filter { $0.hasPrefix("{") }.count }
+        guard let fewest = matches.map(wildcards).min() else { return nil }
+        return Array(Set(matches.filter { wildcards($0) == fewest }.flatMap(\.methods))).sorted()
+    }
+
     /// The OpenAPI 3.1 document of this API, as served at /openapi.yaml.
     public static var openAPIDocument: String { String(decoding: PackageResources.openapi_yaml, as: UTF8.self) }
 }

@@ -196,6 +196,11 @@ struct SearchServiceTests {
         await #expect(throws: RetrievalError.dimensionMismatch(query: 3, stored: 96)) {
             try await c.service.search(SearchRequest(query: .vector([1, 2, 3])))
         }
+        // Once the vectors are cached too (a server's second request): found by schemathesis, it crashed before.
+        _ = try await c.service.search(SearchRequest(query: .vector(c.vectors[0])))
+        await #expect(throws: RetrievalError.dimensionMismatch(query: 1, stored: 96)) {
+            try await c.service.search(SearchRequest(query: .vector([0])))
+        }
         await #expect(throws: RetrievalError.badQueryVector("it has values that are not finite numbers")) {
             try await c.service.search(SearchRequest(query: .vector([Float](repeating: .nan, count: 96))))
         }

@@ -100,7 +100,13 @@ struct JobRoutes {
             var jobs: [JobID]?
             var state: String?
         }
-        let body = try JSONDecoder().decode(Body.self, from: try await request.bodyData(limit: configuration.maxRequestBytes))
+        let data = try await request.bodyData(limit: configuration.maxRequestBytes)
+        if case let .object(fields)? = JSONValue(parsing: String(decoding: data, as: UTF8.self)),
+            let unknown = fields.keys.sorted().first(where: { $0 != "jobs" && $0 != "state" })
+        {
+            throw APIError.badRequest("unknown field \(unknown); give either \"jobs\": [ids] or \"state\"")
+        }
+        let body = try JSONDecoder().decode(Body.self, from: data)
         switch (body.jobs, body.state) {
         case let (jobs?, nil):
             guard jobs.count <= 100_000 else { throw APIError.badRequest("at most 100000 job ids a request") }
@@ -127,6 +133,9 @@ struct EnqueueBody {
         switch value {
         case let .object(fields):
             guard case let .array(urls)? = fields["urls"] else { throw APIError.badRequest("the object needs \"urls\": [...]") }
+            if let number = urls.firstIndex(where: { if case .string = $0 { return false } else { return true } }) {
+                throw APIError.badRequest("urls[\(number)] must be a string")
+            }
             if let priority = fields["priority"] {
                 self.priority = try Self.integer(priority, name: "priority", in: -1_000_000...1_000_000)
             }
@@ -143,9 +152,16 @@ struct EnqueueBody {
                 return try Self.text(.object(line))
             }
         case let .array(items):
-            lines = try items.map { item in
-                guard case var .object(fields) = item else { throw APIError.badRequest("each item must be an object with a \"url\"") }
-                if case let .object(metadata)? = fields.removeValue(forKey: "metadata") { fields.merge(metadata) { own, _ in own } }
+            lines = try items.enumerated().map { number, item in
+                // The shape is the request's to get right (400); a URL that is no good is one bad line among good ones.
+                guard case var .object(fields) = item, case .string? = fields["url"] else {
+                    throw APIError.badRequest("item \(number + 1) must be an object with a \"url\" string")
+                }
+                switch fields.removeValue(forKey: "metadata") {
+                case nil, .null?: break
+                case let .object(metadata)?: fields.merge(metadata) { own, _ in own }
+                default: throw APIError.badRequest("item \(number + 1): metadata must be an object")
+                }
                 return try Self.text(.object(fields))
             }
         default:

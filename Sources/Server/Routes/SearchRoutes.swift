@@ -41,13 +41,15 @@ struct SearchRoutes {
             !boundary.isEmpty, boundary.count <= 200
         else { throw APIError.badRequest("a multipart/form-data body needs its boundary in the Content-Type") }
         let body = try await request.bodyData(limit: configuration.maxUploadBytes)
-        let form: UploadForm
+        let parsed: UploadForm
         do {
-            form = try FormDataDecoder().decode(UploadForm.self, from: [UInt8](body), boundary: boundary)
+            parsed = try FormDataDecoder().decode(UploadForm.self, from: [UInt8](body), boundary: boundary)
         } catch {
             throw APIError.badRequest("the form is not multipart/form-data with an \"image\" file part (\(error))")
         }
-        guard !form.image.isEmpty else { throw APIError.badRequest("the \"image\" part is empty") }
+        guard !parsed.image.isEmpty else { throw APIError.badRequest("the \"image\" part is empty") }
+        // A browser's form sends the fields left blank as empty parts: they mean "not given".
+        let form = parsed.blankFieldsDropped
         var fields = SearchBody()
         fields.k = try form.k.map { try integer($0, name: "k", in: 1...1000) }
         fields.label = form.label
@@ -66,6 +68,14 @@ struct SearchRoutes {
 
     /// The parts of an upload.
     struct UploadForm: Decodable {
+        var blankFieldsDropped: UploadForm {
+            func given(_ text: String?) -> String? { text.flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 } }
+            var form = self
+            (form.k, form.label, form.minScore, form.exact, form.where, form.cursor) =
+                (given(k), given(label), given(minScore), given(exact), given(self.where), given(cursor))
+            return form
+        }
+
         var image: Data
         var k: String?
         var label: String?
@@ -117,7 +127,7 @@ struct SearchRoutes {
                 MetadataCondition(key: key, value: try Self.text(of: value, key: key))
             }
             // A page after the cursor's offset: the search asks for the results before it too, and they are dropped.
-            let offset = try cursor.map(Cursor.offset) ?? 0
+            let offset = try cursor.flatMap { $0.isEmpty ? nil : $0 }.map(Cursor.offset) ?? 0
             return (
                 SearchRequest(
                     query: query, k: offset + k, filter: ResultFilter(label: label, metadata: conditions), minScore: minScore,
