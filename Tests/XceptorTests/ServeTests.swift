@@ -125,6 +125,18 @@ struct ServeTests {
             "GET /v1/images/{image}/thumbnail": ("/v1/images/\(image)/thumbnail", nil),
         ]
         #expect(Set(routes.keys) == Set(requests.keys), "documented: \(routes.keys.sorted())")
+        // A documented path asked with a method it does not take: 405, naming the ones it takes.
+        var methodsByPath: [String: Set<String>] = [:]
+        for route in routes.keys {
+            let parts = route.split(separator: " ")
+            methodsByPath[String(parts[1]), default: []].insert(String(parts[0]))
+        }
+        for (path, methods) in methodsByPath {
+            let concrete = path.replacingOccurrences(of: "{job}", with: "\(job)").replacingOccurrences(of: "{image}", with: "\(image)")
+            let other = methods.contains("POST") ? (methods.contains("GET") ? "DELETE" : "GET") : "POST"
+            let answer = try await server.call(other, concrete)
+            #expect(answer.status == 405 && answer.headers["allow"] == methods.sorted().joined(separator: ", "), "\(other) \(path)")
+        }
         for (route, statuses) in routes.sorted(by: { $0.key < $1.key }) {
             let (path, json) = try #require(requests[route], "no request for \(route)")
             let answer = try await server.call(String(route.split(separator: " ")[0]), path, json: json)
