@@ -113,7 +113,7 @@ let package = Package(
         // Getting results back out: similarity search as a service (query, index or scan, filters, typed
         // results), the index's upkeep, near-duplicate groups and export. The CLI and the server call it.
         .target(name: "Retrieval", dependencies: ["Queue", "Search", "Xception", "Fetch"]),
-        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search"]),
+        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search", "Retrieval"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [

@@ -33,7 +33,10 @@ public final class SearchService: Sendable {
     /// The model whose embeddings a search uses: `preferred` if given, else the only one stored, else the
     /// embedder's model at its trained size.
     public func model(preferred: String? = nil) async throws -> String {
-        let models = try await store.embeddingModels()
+        try model(preferred: preferred, among: try await store.embeddingModels())
+    }
+
+    private func model(preferred: String?, among models: [String: Int]) throws -> String {
         if let preferred {
             guard models[preferred] != nil else { throw RetrievalError.unknownModel(preferred, stored: models.keys.sorted()) }
             return preferred
@@ -48,30 +51,41 @@ public final class SearchService: Sendable {
         throw RetrievalError.severalModels(models.keys.sorted())
     }
 
+    /// Loads what searches read (the model's vectors, or the index and what came after it) before the first
+    /// search asks, so a server is ready when it says so. A store without embeddings has nothing to load.
+    public func warmUp() async throws {
+        guard let modelID = try? await model() else { return }
+        if let (_, header) = try indexes.index(at: indexFile), header.label == modelID {
+            _ = try await vectors.vectors(.init(modelID: modelID, after: header.key), store: store, dimensions: nil)
+        } else {
+            _ = try await vectors.vectors(.init(modelID: modelID, after: nil), store: store, dimensions: nil)
+        }
+    }
+
     public func search(_ request: SearchRequest) async throws -> SearchResponse {
         guard request.k >= 1 else { throw RetrievalError.invalidRequest("k must be at least 1, got \(request.k)") }
         guard request.indexThreshold >= 0 else { throw RetrievalError.invalidRequest("the index threshold cannot be negative") }
         if let ef = request.ef, ef < 1 { throw RetrievalError.invalidRequest("ef must be at least 1, got \(ef)") }
-        let modelID = try await model(preferred: request.modelID)
+        let modelID = try model(preferred: request.modelID, among: try await store.embeddingModels())
         let query = try await vector(for: request.query, modelID: modelID)
         let accept = try await acceptance(request.filter, modelID: modelID)
 
         var warnings: [SearchWarning] = []
         var found: (neighbors: [Neighbor], method: SearchMethod)?
-        let stored = try await store.embeddingModels()[modelID] ?? 0
-        if let header = try? HNSWIndex.header(of: indexFile), header.label == modelID {
-            let tail = try await vectors.vectors(
-                .init(modelID: modelID, after: header.key), store: store, dimensions: query.count, expectedCount: nil)
-            // An index that holds embeddings purged since would answer with images that are gone.
-            if header.count + tail.reduce(0, { $0 + $1.count }) == stored {
-                found = try searchIndex(tail: tail, query: query, request: request, accept: accept)
+        // The store's count is read after the vectors: workers storing meanwhile only make it larger, so vectors
+        // that outnumber it mean some were purged (an index holding them would answer with images that are gone).
+        let storedNow = { [store] in try await store.embeddingModels()[modelID] ?? 0 }
+        if let (index, header) = try indexes.index(at: indexFile), header.label == modelID {
+            let tail = try await vectors.vectors(.init(modelID: modelID, after: header.key), store: store, dimensions: query.count)
+            if header.count + tail.reduce(0, { $0 + $1.count }) <= (try await storedNow()) {
+                found = try searchIndex(index, header: header, tail: tail, query: query, request: request, accept: accept)
             } else {
                 warnings.append(.indexHoldsPurgedEmbeddings(path: indexFile.path))
             }
         }
         if found == nil {
             let all = try await vectors.vectors(
-                .init(modelID: modelID, after: nil), store: store, dimensions: query.count, expectedCount: stored)
+                .init(modelID: modelID, after: nil), store: store, dimensions: query.count, storedNow: storedNow)
             found = (try Self.exact(all, query: query, k: request.k, accept: accept), .exact)
         }
         let kept = found!.neighbors.filter { $0.score >= (request.minScore ?? -.infinity) }
@@ -87,10 +101,10 @@ public final class SearchService: Sendable {
 
     /// The index (mapped, not read), or its copy of the vectors, plus an exact scan of what was stored after
     /// its last update. Below the threshold, or when asked, the scan is exact over both.
-    private func searchIndex(tail: [VectorMatrix], query: [Float], request: SearchRequest, accept: (@Sendable (Int64) -> Bool)?) throws
-        -> (neighbors: [Neighbor], method: SearchMethod)
-    {
-        let (index, header) = try indexes.index(at: indexFile)
+    private func searchIndex(
+        _ index: HNSWIndex, header: HNSWIndex.FileHeader, tail: [VectorMatrix], query: [Float], request: SearchRequest,
+        accept: (@Sendable (Int64) -> Bool)?
+    ) throws -> (neighbors: [Neighbor], method: SearchMethod) {
         guard query.count == index.dimensions else {
             throw RetrievalError.dimensionMismatch(query: query.count, stored: index.dimensions)
         }

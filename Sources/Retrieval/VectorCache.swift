@@ -24,9 +24,12 @@ final class VectorCache: Sendable {
     static let maxSegments = 16
 
     /// The vectors of `key`, normalised, in segments: what was cached plus what the store holds beyond it.
-    /// `expectedCount` (the store's count for the model, if known) tells a purge apart: when the cached and
-    /// new vectors do not add up to it, the entry is read again from the start.
-    func vectors(_ key: Key, store: any ResultStore, dimensions: Int?, expectedCount: Int?) async throws -> [VectorMatrix] {
+    /// `storedNow` (the store's count for the model, read after the new vectors) tells a purge apart: cached
+    /// and new vectors that outnumber it include purged ones, and the entry is read again from the start.
+    /// (Workers storing meanwhile only make the count larger, so they never cause a reread.)
+    func vectors(
+        _ key: Key, store: any ResultStore, dimensions: Int?, storedNow: (() async throws -> Int)? = nil
+    ) async throws -> [VectorMatrix] {
         var entry = entries.withLock { $0[key] } ?? Entry()
         let tail = try await StoredVectors.matrix(store, modelID: key.modelID, after: entry.last ?? key.after, dimensions: dimensions)
         if tail.count > 0 {
@@ -34,7 +37,7 @@ final class VectorCache: Sendable {
             entry.count += tail.count
             entry.last = tail.ids.last
         }
-        if let expectedCount, key.after == nil, entry.count != expectedCount {
+        if let storedNow, key.after == nil, entry.count > (try await storedNow()) {
             // Embeddings were purged (or the store replaced): start again.
             entries.withLock { $0[key] = nil }
             let all = try await StoredVectors.matrix(store, modelID: key.modelID, after: nil, dimensions: dimensions)
@@ -75,15 +78,21 @@ final class IndexCache: Sendable {
 
     private let cached = Mutex<(identity: Identity, index: HNSWIndex, header: HNSWIndex.FileHeader)?>(nil)
 
-    /// The index at `url`, read again only when the file there is another one.
-    func index(at url: URL) throws -> (index: HNSWIndex, header: HNSWIndex.FileHeader) {
+    /// The index at `url`, read again only when the file there is another one; nil when there is none.
+    /// (Mapping the file at every search, even for its header, cost a TLB shootdown on every core at unmap.)
+    func index(at url: URL) throws -> (index: HNSWIndex, header: HNSWIndex.FileHeader)? {
         var status = stat()
-        guard stat(url.path, &status) == 0 else { return try HNSWIndex.read(from: url) }
+        guard stat(url.path, &status) == 0 else { return nil }
         let identity = Identity(
             device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
             modified: Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9, size: Int64(status.st_size))
         if let hit = cached.withLock({ $0 }), hit.identity == identity { return (hit.index, hit.header) }
-        let (index, header) = try HNSWIndex.read(from: url)
+        let index: HNSWIndex, header: HNSWIndex.FileHeader
+        do {
+            (index, header) = try HNSWIndex.read(from: url)
+        } catch HNSWFileError.notAnIndex, HNSWFileError.version {
+            return nil  // another program's file, or an older format: searches scan until the index is rebuilt
+        }
         cached.withLock { $0 = (identity, index, header) }
         return (index, header)
     }

@@ -9,7 +9,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure parts of xceptor on this machine.",
-        subcommands: [QueueBench.self, InferenceBench.self, FetchBench.self, SearchBench.self, MakeImages.self, QueueDrain.self]
+        subcommands: [
+            QueueBench.self, InferenceBench.self, FetchBench.self, SearchBench.self, StoreSearchBench.self, MakeImages.self, MakeStore.self,
+            QueueDrain.self,
+        ]
     )
 }
 
@@ -202,6 +205,53 @@ extension BenchCommand {
 }
 
 extension BenchCommand {
+    struct MakeStore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "make-store",
+            abstract: "Fill a new store with done jobs of clustered random 2048-d embeddings, for search and HTTP load benchmarks.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(name: .long, help: "Done jobs to store.")
+        var count = 100_000
+
+        func validate() throws {
+            guard (1...10_000_000).contains(count) else { throw ValidationError("--count must be 1-10000000") }
+        }
+
+        func run() async throws {
+            guard !FileManager.default.fileExists(atPath: store.location) else {
+                throw CommandFailure("\(store.location) exists; make-store fills a new store")
+            }
+            try await SyntheticStore(path: store.location, count: count).make { stored in
+                if stored % 20_000 == 0 || stored == count { FileHandle.standardError.write(Data("stored \(stored)\n".utf8)) }
+            }
+        }
+    }
+
+    struct StoreSearchBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "search-store",
+            abstract: "The library's own search-by-job time on a store (vectors and index loaded once, as in the server): p50, p99.")
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(name: .long, help: "Searches to time.")
+        var queries = 500
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
+        func run() async throws {
+            let result = try await StoreSearchBenchmark(path: store.location, queries: max(1, queries)).run()
+            if json { return try printBenchmark(result) }
+            print(
+                String(
+                    format: "%@ over %d vectors (%@): p50 %.2f ms, p99 %.2f ms, mean %.2f ms", result.kind, result.vectors,
+                    result.method, result.p50Milliseconds, result.p99Milliseconds, result.meanMilliseconds))
+        }
+    }
+
     struct FetchBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "fetch",

@@ -96,11 +96,21 @@ struct ServeCommand: AsyncParsableCommand {
         let application = APIServer.application(configuration: configuration, services: services, logger: logger) { port in
             FileHandle.standardError.write(Data("listening on http://\(host):\(port)\n".utf8))
         }
-        // The model is loaded and the index is mapped per search, so the server is ready as it starts listening.
-        services.isReady = true
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // The server answers /healthz at once and /readyz once the vectors and the index are loaded (the model
+        // already is): on 100k embeddings that takes a few seconds, which the first search no longer pays.
+        Task {
+            do {
+                try await search.warmUp()
+                services.isReady = true
+                logger.info("ready: the model, the vectors and the index are loaded")
+            } catch {
+                logger.error("loading the vectors failed: \(error); searches will read them as they come")
+                services.isReady = true
+            }
+        }
         try await group.run()
     }
 

@@ -273,6 +273,7 @@ struct JobQueueConformanceTests {
         #expect(try await h.store.job(id: ids[1]) == nil)
         #expect(try await h.store.result(forJob: ids[2])?.labels.isEmpty == false)
         #expect(try await h.state(of: ids[3]).state == .queued)
+        #expect(try await h.store.embeddingModels() == [sampleResult(contentByte: 2).modelID: 1], "the purged embedding is not counted")
     }
 
     @Test("status counts every state, the oldest queued job, recent throughput and the top errors", arguments: StoreDriver.allCases)

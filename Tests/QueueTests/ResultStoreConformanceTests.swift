@@ -39,6 +39,9 @@ struct ResultStoreConformanceTests {
     func embeddings(driver: StoreDriver) async throws {
         let s = try await Stored(driver)
         #expect(try await s.h.store.embeddingModels() == [s.model: 2])
+        // Counts follow deletions too (a purge removes embeddings with their images).
+        let empty = try StoreHarness(driver)
+        #expect(try await empty.store.embeddingModels().isEmpty)
         let all = try await s.h.store.embeddings(modelID: s.model, afterImageID: nil, limit: 10)
         #expect(all.count == 2 && all.dimensions == 2048 && all.values.count == 2 * 2048)
         #expect(all.imageIDs == [try await s.imageID(0), try await s.imageID(2)])

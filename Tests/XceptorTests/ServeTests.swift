@@ -44,6 +44,10 @@ struct ServeTests {
                     .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""])
             }
             base = "http://127.0.0.1:\(port)"
+            // Ready once the vectors are loaded: a client waits for /readyz, and so do the tests.
+            for _ in 0..<300 where try await call("GET", "/readyz", authorized: false).status != 200 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
 
         func stop() async {
