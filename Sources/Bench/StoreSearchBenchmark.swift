@@ -1,6 +1,7 @@
 import Foundation
 import Queue
 import Retrieval
+import Search
 
 /// The library's own search time on a store: what `POST /v1/search` by job costs without HTTP, on one
 /// long-lived `SearchService` (so the vectors and the index are already loaded, as in the server).

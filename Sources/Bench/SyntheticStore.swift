@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Queue
+import Search
 
 /// A store of `count` done jobs with clustered random embeddings, stored through the queue as a worker
 /// stores results: the collection the HTTP load benchmark searches. Not real images, so no model is needed.
@@ -48,18 +49,4 @@ public struct SyntheticStore: Sendable {
             progress(start + size)
         }
     }
-}
-
-/// SplitMix64: reproducible benchmark data.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

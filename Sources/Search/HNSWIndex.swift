@@ -584,19 +584,6 @@ struct Heap<Element: Comparable> {
     }
 }
 
-/// A small seeded generator, so an index built twice from the same vectors is the same index.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 extension HNSWIndex {
     /// Every indexed vector scored against `query` (the exact scan, over the index's own copy of the vectors).
     public func exactSearch(_ query: [Float], k: Int, accept: (@Sendable (Int64) -> Bool)? = nil) -> [Neighbor] {
