@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Queue
+import Retrieval
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -114,9 +115,7 @@ extension JobsCommand {
             }
         }
 
-        private func timestamp(_ date: Date) -> String {
-            date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
-        }
+        private func timestamp(_ date: Date) -> String { JSONReport.timestamp(date) }
     }
 
     struct Retry: AsyncParsableCommand {

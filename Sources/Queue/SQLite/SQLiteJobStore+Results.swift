@@ -5,16 +5,16 @@ import Foundation
 /// answer comes from one snapshot while workers keep writing.
 extension SQLiteJobStore {
     public func result(forJob id: JobID, modelID: String?) async throws -> StoredResult? {
-        try await storedResult(where: "j.id = ?1", .integer(id), modelID: modelID)
+        try await doneResult(where: "j.id = ?1", .integer(id), modelID: modelID)
     }
 
     public func result(forURL url: String, modelID: String?) async throws -> StoredResult? {
         guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
-        return try await storedResult(where: "j.url = ?1", .text(normalized), modelID: modelID)
+        return try await doneResult(where: "j.url = ?1", .text(normalized), modelID: modelID)
     }
 
     /// The result of the one job `condition` (on `jobs j`, binding ?1) selects, by `modelID` or the newest.
-    private func storedResult(where condition: String, _ key: SQLiteValue, modelID: String?) async throws -> StoredResult? {
+    private func doneResult(where condition: String, _ key: SQLiteValue, modelID: String?) async throws -> StoredResult? {
         try await withConnection { db in
             try db.transaction(immediate: false) {
                 guard
