@@ -23,11 +23,11 @@ struct SearchRoutes {
                     .unsupportedMediaType, code: "unsupported_media_type",
                     "send application/json, or multipart/form-data with an image, not \(request.mediaType)")
             }
-            let (request, offset) = try page
-            var response = try await services.search.search(request)
-            let more = response.results.count == request.k
+            let (search, offset) = page
+            var response = try await services.search.search(search)
+            let more = response.results.count == search.k
             response.results = Array(response.results.dropFirst(offset))
-            return try JSONResponse.make(Answer(response, nextCursor: more ? Cursor.text(offset: request.k) : nil))
+            return try JSONResponse.make(Answer(response, nextCursor: more ? Cursor.text(offset: search.k) : nil))
         }
     }
 
