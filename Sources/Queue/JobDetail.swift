@@ -1,3 +1,5 @@
+import Foundation
+
 /// A job with what it produced, as `jobs show` and `GET /v1/jobs/{id}` report it.
 public struct JobDetail: Sendable, Equatable, Encodable {
     public var job: Job
@@ -34,7 +36,7 @@ extension StoredResult: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         var facts = container.nestedContainer(keyedBy: ImageKeys.self, forKey: .image)
         try facts.encode(imageID, forKey: .id)
-        try facts.encode(image.sha256.map { String($0, radix: 16).leftPadded(to: 2) }.joined(), forKey: .sha256)
+        try facts.encode(image.sha256.map { String(format: "%02x", $0) }.joined(), forKey: .sha256)
         try facts.encode(image.width, forKey: .width)
         try facts.encode(image.height, forKey: .height)
         try facts.encode(image.byteCount, forKey: .bytes)
@@ -43,12 +45,5 @@ extension StoredResult: Encodable {
         try container.encode(modelID, forKey: .model)
         try container.encode(embedding.count, forKey: .embeddingDimensions)
         try container.encode(labels, forKey: .labels)
-    }
-}
-
-extension String {
-    /// Zeros in front up to `width` characters.
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

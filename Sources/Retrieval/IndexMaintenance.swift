@@ -78,13 +78,8 @@ public struct IndexMaintenance: Sendable {
             return Status(file: file, exists: false, indexed: 0, behind: 0)
         }
         let header = try HNSWIndex.header(of: search.indexFile)
-        var behind = 0, after: Int64? = header.key
-        while true {
-            let page = try await search.store.embeddings(modelID: header.label, afterImageID: after, limit: StoredVectors.pageRows)
-            behind += page.count
-            guard let last = page.imageIDs.last, page.count == StoredVectors.pageRows else { break }
-            after = last
-        }
+        var behind = 0
+        try await StoredVectors.forEachPage(search.store, modelID: header.label, after: header.key) { behind += $0.count }
         return Status(
             file: file, exists: true, model: header.label, indexed: header.count, dimensions: header.dimensions,
             m: header.parameters.m, efConstruction: header.parameters.efConstruction, behind: behind)
@@ -92,15 +87,11 @@ public struct IndexMaintenance: Sendable {
 
     /// The embeddings as stored (the index normalises what it adds), and the last image id among them.
     private func rawRows(modelID: String, after: Int64?) async throws -> (StoredEmbeddings, Int64?) {
-        var all = StoredEmbeddings(), after = after
-        while true {
-            let page = try await search.store.embeddings(modelID: modelID, afterImageID: after, limit: StoredVectors.pageRows)
-            guard let last = page.imageIDs.last else { break }
+        var all = StoredEmbeddings()
+        try await StoredVectors.forEachPage(search.store, modelID: modelID, after: after) { page in
             all.dimensions = page.dimensions
             all.imageIDs += page.imageIDs
             all.values += page.values
-            after = last
-            if page.count < StoredVectors.pageRows { break }
         }
         return (all, all.imageIDs.last)
     }

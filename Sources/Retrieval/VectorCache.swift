@@ -57,9 +57,6 @@ final class VectorCache: Sendable {
         return entry.segments
     }
 
-    /// Forgets every entry (the store was replaced, or a test wants a cold start).
-    func clear() { entries.withLock { $0.removeAll() } }
-
     private static func merged(_ segments: [VectorMatrix]) -> VectorMatrix {
         VectorMatrix(
             dimensions: segments[0].dimensions, ids: segments.flatMap(\.ids), values: segments.flatMap(\.values))

@@ -37,3 +37,12 @@ struct DurationArgument: ExpressibleByArgument {
 
     static var defaultCompletionKind: CompletionKind { .default }
 }
+
+/// The bytes of a file named on the command line, or a failure that names it.
+func readFile(_ path: String, what: String) throws -> [UInt8] {
+    do {
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    } catch {
+        throw CommandFailure("cannot read \(what) \(path): \((error as NSError).localizedDescription)")
+    }
+}
