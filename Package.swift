@@ -128,7 +128,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "QueueTests", dependencies: ["Queue"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
         .testTarget(
             name: "XceptionTests",
@@ -136,7 +136,15 @@ let package = Package(
         ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Digests"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "CVectorKernels"]),
-        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Queue", "Search"]),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Queue", "Search", "TestSupport"]),
+        // The server library in-process over real HTTP: the states the binary's tests cannot hold still.
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Queue", "Retrieval", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Test helpers shared by test targets (the fault server on 127.0.0.1).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "TestSupport"]),

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Queue
@@ -10,8 +11,7 @@ struct SQLiteJobStoreTests {
     let directory: URL
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-sqlite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("xceptor-sqlite")
     }
 
     func path(_ name: String = "queue.sqlite") -> String { directory.appendingPathComponent(name).path }

@@ -1,5 +1,6 @@
 import Foundation
 import Queue
+import TestSupport
 
 /// The drivers the conformance suite runs against. PostgreSQL joins this list when its driver lands.
 enum StoreDriver: String, CaseIterable, Sendable, CustomStringConvertible {
@@ -17,8 +18,7 @@ struct StoreHarness {
 
     init(_ driver: StoreDriver, unitRandom: Double = 0.5) throws {
         clock = ManualClock()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeScratchDirectory("xceptor-store")
         let configuration = QueueConfiguration(retryPolicy: Self.policy, clock: clock, unitRandom: { unitRandom })
         switch driver {
         case .sqlite:

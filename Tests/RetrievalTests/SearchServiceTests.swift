@@ -2,6 +2,7 @@ import Foundation
 import Queue
 import Retrieval
 import Search
+import TestSupport
 import Testing
 
 /// Searches through `SearchService` on a real SQLite store, filled through the queue as workers fill it.
@@ -20,8 +21,7 @@ struct SearchServiceTests {
         static let model = "xception-test@150"
 
         init(count: Int, dimensions: Int = 96, rareEvery: Int = 33, seed: UInt64 = 7) async throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-retrieval-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            directory = try makeScratchDirectory("xceptor-retrieval")
             let path = directory.appendingPathComponent("store.sqlite").path
             store = try SQLiteJobStore(path: path)
             service = SearchService(store: store, indexFile: SearchService.indexFile(forStoreAt: path))

@@ -37,7 +37,7 @@ struct PipelineTests {
         let server: FaultServer
 
         init() throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-worker-\(UUID().uuidString)")
+            directory = try makeScratchDirectory("xceptor-worker")
             let files = directory.appendingPathComponent("files")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
             for name in ["0000", "0001", "0002"] {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `model import|info|fetch` and `embed` through the real binary, on the real kitchenware model.

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Runs the real `xceptor` binary that `swift build` put next to the test bundle.
 struct XceptorProcess {
@@ -54,22 +53,6 @@ struct XceptorProcess {
         while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 }
-
-/// A scratch directory per test, removed when the test process exits: many hold a copy of the model and
-/// the packed weights beside it (about 170 MB), and a thousand left behind filled 34 GB of /tmp.
-func makeScratchDirectory() throws -> URL {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    scratchDirectories.withLock { made in
-        if made.isEmpty {
-            atexit { for directory in scratchDirectories.withLock({ $0 }) { try? FileManager.default.removeItem(at: directory) } }
-        }
-        made.append(directory)
-    }
-    return directory
-}
-
-private let scratchDirectories = Mutex<[URL]>([])
 
 /// Parses one JSON object.
 func jsonObject(_ text: some StringProtocol) throws -> [String: Any] {
