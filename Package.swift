@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System libraries: thin module maps over Debian's -dev packages.
@@ -57,6 +58,16 @@ let package = Package(
             name: "Queue",
             dependencies: ["CSQLite"],
             plugins: ["EmbedMigrations"]
+        ),
+        // The PostgreSQL driver of the store protocols, on PostgresNIO's connection pool.
+        .target(
+            name: "PostgresStore",
+            dependencies: ["Queue", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
+        // Opens the store a --db value names, whichever driver that is.
+        .target(
+            name: "Stores",
+            dependencies: ["Queue", "PostgresStore", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Ingest", dependencies: ["Queue"]),
         // libjpeg's errors must longjmp out of the library, which Swift cannot do, and giflib reads through
@@ -118,7 +129,7 @@ let package = Package(
             name: "xceptor",
             dependencies: [
                 "Queue", "Ingest", "Bench", "Xception", "ModelDownload", "Imaging", "Fetch", "Worker", "Server", "Search",
-                "Retrieval", "CMalloc",
+                "Retrieval", "Stores", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -128,7 +139,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "PostgresStore", "Stores", "TestSupport"]),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "Queue"]),
         .testTarget(
             name: "XceptionTests",

@@ -38,7 +38,7 @@ extension EnqueueReport {
     /// with `strict`, any bad line adds nothing, and the queue is not even opened (a refused list creates no
     /// database). The command line and `POST /v1/jobs` both enqueue here.
     public static func enqueue(
-        _ lists: [(list: JobList, source: Source)], into queue: () throws -> any JobQueue, strict: Bool
+        _ lists: [(list: JobList, source: Source)], into queue: () async throws -> any JobQueue, strict: Bool
     ) async throws -> EnqueueReport {
         let errors = lists.flatMap { list, source in
             list.problems.map { LineError(line: $0.line, reason: $0.reason, source: source) }

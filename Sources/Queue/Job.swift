@@ -48,6 +48,30 @@ public struct Job: Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
     public var finishedAt: Date?
+
+    public init(
+        id: JobID, url: String, state: JobState, priority: Int, attempts: Int, maxAttempts: Int, availableAt: Date,
+        leaseOwner: String?, leaseExpiresAt: Date?, lastError: String?, errorClass: ErrorClass?, httpStatus: Int?,
+        metadataJSON: String?, imageID: Int64?, createdAt: Date, updatedAt: Date, finishedAt: Date?
+    ) {
+        self.id = id
+        self.url = url
+        self.state = state
+        self.priority = priority
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.availableAt = availableAt
+        self.leaseOwner = leaseOwner
+        self.leaseExpiresAt = leaseExpiresAt
+        self.lastError = lastError
+        self.errorClass = errorClass
+        self.httpStatus = httpStatus
+        self.metadataJSON = metadataJSON
+        self.imageID = imageID
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+    }
 }
 
 /// A job to add to the queue.

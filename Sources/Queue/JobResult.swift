@@ -67,4 +67,12 @@ public struct StoredResult: Sendable, Equatable {
     public var modelID: String
     public var embedding: [Float]
     public var labels: [ScoredLabel]
+
+    public init(imageID: Int64, image: ImageFacts, modelID: String, embedding: [Float], labels: [ScoredLabel]) {
+        self.imageID = imageID
+        self.image = image
+        self.modelID = modelID
+        self.embedding = embedding
+        self.labels = labels
+    }
 }

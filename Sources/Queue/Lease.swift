@@ -23,5 +23,14 @@ public struct ClaimedJob: Sendable, Equatable {
     public var metadataJSON: String?
     public var leaseExpiresAt: Date
 
+    public init(lease: JobLease, url: String, priority: Int, maxAttempts: Int, metadataJSON: String?, leaseExpiresAt: Date) {
+        self.lease = lease
+        self.url = url
+        self.priority = priority
+        self.maxAttempts = maxAttempts
+        self.metadataJSON = metadataJSON
+        self.leaseExpiresAt = leaseExpiresAt
+    }
+
     public var id: JobID { lease.jobID }
 }

@@ -1,11 +1,11 @@
 /// One numbered schema step from `migrations/<dialect>/NNNN_name.sql`, embedded at build time.
-struct Migration: Sendable, Equatable {
-    var version: Int
-    var name: String
-    var sql: String
+public struct Migration: Sendable, Equatable {
+    public var version: Int
+    public var name: String
+    public var sql: String
 
     /// The migrations of one SQL dialect ("sqlite", "postgres"), in version order.
-    static func all(dialect: String) -> [Migration] {
+    public static func all(dialect: String) -> [Migration] {
         let migrations = EmbeddedMigrations.files
             .filter { $0.dialect == dialect }
             .map { file -> Migration in

@@ -30,9 +30,9 @@ public final class ManualClock: QueueClock {
 
 extension Date {
     /// The store keeps instants as integer milliseconds since the Unix epoch.
-    var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    public var storeMilliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 
-    init(storeMilliseconds: Int64) {
+    public init(storeMilliseconds: Int64) {
         self.init(timeIntervalSince1970: Double(storeMilliseconds) / 1000)
     }
 }

@@ -4,7 +4,7 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(location: String, reason: String)
     /// No database exists there, and the command only reads or manages one.
     case missing(location: String)
-    /// The file is a SQLite database, but not one of xceptor's.
+    /// The database belongs to another program: it holds tables that are not xceptor's.
     case notAnXceptorDatabase(location: String)
     /// The file is not a database at all, or is damaged.
     case corrupt(location: String, reason: String)
@@ -20,7 +20,9 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     case unsupportedLocation(String)
     /// An argument is out of range.
     case invalidArgument(String)
-    /// Anything else SQLite reported.
+    /// The database server cannot be reached now (down, restarting, refusing connections); retrying may help.
+    case unavailable(location: String, reason: String)
+    /// Anything else the database reported.
     case database(location: String, message: String)
 
     /// What went wrong, in the store's terms; front ends add what to do in theirs (which flag, which command).
@@ -31,7 +33,7 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
         case let .missing(location):
             return "there is no job database at \(location)"
         case let .notAnXceptorDatabase(location):
-            return "\(location) is a SQLite database of another program, not an xceptor queue; nothing was changed"
+            return "\(location) is a database of another program, not an xceptor queue; nothing was changed"
         case let .corrupt(location, reason):
             return "\(location) is not a usable database (\(reason)); if it is an xceptor queue, restore it from a backup"
         case let .newerSchema(location, found, supported):
@@ -46,7 +48,9 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
             return "\(location) is read-only (file permissions or a read-only mount); nothing was written"
         case let .unsupportedLocation(location):
             return
-                "\(location) names no job store this build supports: give a SQLite file path (PostgreSQL URLs need the PostgreSQL driver, which is not part of this build yet)"
+                "\(location) names no job store this build supports: give a SQLite file path or a postgres:// URL"
+        case let .unavailable(location, reason):
+            return "cannot reach the job database \(location): \(reason); check that the server is running and reachable"
         case let .invalidArgument(message):
             return message
         case let .database(location, message):

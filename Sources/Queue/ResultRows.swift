@@ -57,4 +57,18 @@ public struct ResultRow: Sendable, Equatable {
     public var embedding: [Float]
     /// Best first.
     public var labels: [ScoredLabel]
+
+    public init(
+        job: JobReference, metadata: String?, imageID: Int64, sha256: [UInt8], width: Int, height: Int, embedding: [Float],
+        labels: [ScoredLabel]
+    ) {
+        self.job = job
+        self.metadata = metadata
+        self.imageID = imageID
+        self.sha256 = sha256
+        self.width = width
+        self.height = height
+        self.embedding = embedding
+        self.labels = labels
+    }
 }

@@ -90,7 +90,7 @@ extension BenchCommand {
         var json = false
 
         func run() async throws {
-            let store = try store.open()
+            let store = try await store.open()
             if hold {
                 let jobs = try await store.claim(limit: batch, leaseSeconds: leaseSeconds, owner: owner)
                 // Unbuffered: the parent waits for this line before it kills us.
@@ -220,10 +220,11 @@ extension BenchCommand {
         }
 
         func run() async throws {
-            guard !FileManager.default.fileExists(atPath: store.location) else {
-                throw CommandFailure("\(store.location) exists; make-store fills a new store")
+            let path = try store.sqlitePath(for: "bench make-store")
+            guard !FileManager.default.fileExists(atPath: path) else {
+                throw CommandFailure("\(path) exists; make-store fills a new store")
             }
-            try await SyntheticStore(path: store.location, count: count).make { stored in
+            try await SyntheticStore(path: path, count: count).make { stored in
                 if stored % 20_000 == 0 || stored == count { FileHandle.standardError.write(Data("stored \(stored)\n".utf8)) }
             }
         }
@@ -243,7 +244,8 @@ extension BenchCommand {
         var json = false
 
         func run() async throws {
-            let result = try await StoreSearchBenchmark(path: store.location, queries: max(1, queries)).run()
+            let result = try await StoreSearchBenchmark(path: try store.sqlitePath(for: "bench search-store"), queries: max(1, queries))
+                .run()
             if json { return try printBenchmark(result) }
             print(
                 String(

@@ -47,10 +47,14 @@ enum FailureMessage {
         switch error {
         case let .missing(location):
             return "\(error). Check --db (or XCEPTOR_DB); 'xceptor enqueue --db \(location) URL...' creates one."
+        case let .cannotOpen(location, _) where location.hasPrefix("postgres://"):
+            return "\(error). Check the URL in --db (or XCEPTOR_DB)."
         case .cannotOpen: return "\(error). Check that the directory exists and is writable, or pass another --db."
         case .notAnXceptorDatabase: return "\(error). Pass a new or existing xceptor database with --db."
         case .corrupt, .newerSchema, .readOnly: return "\(error). Or pass another --db."
-        case .unsupportedLocation: return "\(error). --db takes a SQLite file path such as ./xceptor.sqlite."
+        case .unsupportedLocation:
+            return "\(error). --db takes a SQLite file path such as ./xceptor.sqlite, or postgres://USER@HOST:PORT/DATABASE."
+        case .unavailable: return "\(error), and that --db (or XCEPTOR_DB) names it."
         case .busy, .diskFull, .invalidArgument, .database: return "\(error)"
         }
     }

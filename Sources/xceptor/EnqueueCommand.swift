@@ -61,7 +61,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         if let from {
             lists.append((try reader.read(path: from, format: format), .file))
         }
-        let report = try await EnqueueReport.enqueue(lists, into: { try store.open(create: true) }, strict: strict)
+        let report = try await EnqueueReport.enqueue(lists, into: { try await store.open(create: true) }, strict: strict)
         if json {
             try printJSON(report)
         } else {

@@ -46,7 +46,7 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let export = ResultExport(search: try store.searchService(embedder: model.embedder()), format: format, normalized: normalized)
+        let export = ResultExport(search: try await store.searchService(embedder: model.embedder()), format: format, normalized: normalized)
         let report = try await export.write(to: output)
         if json { return try printJSON(report) }
         if !report.files.isEmpty {

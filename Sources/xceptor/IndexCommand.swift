@@ -39,7 +39,7 @@ extension IndexCommand {
         }
 
         func run() async throws {
-            let maintenance = IndexMaintenance(search: try store.searchService(embedder: model.embedder()), threads: threads.count)
+            let maintenance = IndexMaintenance(search: try await store.searchService(embedder: model.embedder()), threads: threads.count)
             let report = try await maintenance.build(parameters: HNSWIndex.Parameters(m: m, efConstruction: efConstruction))
             if json { return try printJSON(report) }
             print(String(format: "indexed %d embeddings of %@ in %.1f s: %@", report.indexed, report.model, report.seconds, report.file))
@@ -58,7 +58,7 @@ extension IndexCommand {
         var json = false
 
         func run() async throws {
-            let report = try await IndexMaintenance(search: try store.searchService(), threads: threads.count).update()
+            let report = try await IndexMaintenance(search: try await store.searchService(), threads: threads.count).update()
             if json { return try printJSON(report) }
             print("added \(report.added); the index holds \(report.indexed) embeddings of \(report.model)")
         }
@@ -75,7 +75,7 @@ extension IndexCommand {
         var json = false
 
         func run() async throws {
-            let status = try await IndexMaintenance(search: try store.searchService()).status()
+            let status = try await IndexMaintenance(search: try await store.searchService()).status()
             if json { return try printJSON(status) }
             guard status.exists, let model = status.model else {
                 print("no index at \(status.file); searches scan every embedding ('xceptor index build' makes one)")

@@ -49,7 +49,7 @@ extension JobsCommand {
         }
 
         func run() async throws {
-            let store = try store.open()
+            let store = try await store.open()
             if !json { print("job      state    tries  url / last error") }
             for try await job in JobPages(store: store, state: state, after: after, limit: limit == 0 ? nil : limit) {
                 if json {
@@ -86,8 +86,8 @@ extension JobsCommand {
         var json = false
 
         func run() async throws {
-            guard let detail = try await JobDetail.load(id, from: try store.open()) else {
-                throw CommandFailure("no job \(id) in \(store.location); 'xceptor jobs list' shows the ids")
+            guard let detail = try await JobDetail.load(id, from: try await store.open()) else {
+                throw CommandFailure("no job \(id) in \(store.displayName); 'xceptor jobs list' shows the ids")
             }
             if json {
                 try printJSON(detail)
@@ -144,7 +144,7 @@ extension JobsCommand {
         }
 
         func run() async throws {
-            let store = try store.open()
+            let store = try await store.open()
             var retried = ids.isEmpty ? 0 : try await store.retry(.ids(ids))
             if failed { retried += try await store.retry(.state(.failed)) }
             if dead { retried += try await store.retry(.state(.dead)) }
@@ -173,7 +173,7 @@ extension JobsCommand {
         }
 
         func run() async throws {
-            let store = try store.open()
+            let store = try await store.open()
             let cancelled = all ? try await store.cancel(.state(.queued)) : try await store.cancel(.ids(ids))
             if json { try printJSON(ChangedJobs(cancelled: cancelled)) } else { print("cancelled \(cancelled) job(s)") }
         }

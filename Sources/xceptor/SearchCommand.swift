@@ -81,7 +81,7 @@ struct SearchCommand: AsyncParsableCommand {
         var fetch = FetchConfiguration()
         fetch.allowPrivateNetworks = allowPrivateNetworks
         let service = SearchService(
-            store: try store.open(), indexFile: store.indexFile, embedder: model.embedder(),
+            store: try await store.open(), indexFile: store.indexFile, embedder: model.embedder(),
             fetchConfiguration: fetch)
         let request = SearchRequest(
             query: try query(), k: k, filter: ResultFilter(label: label, metadata: `where`.map(\.condition)),

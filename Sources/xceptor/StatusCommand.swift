@@ -21,14 +21,14 @@ struct StatusCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let report = try await StoreStatus.load(from: try store.open())
+        let report = try await StoreStatus.load(from: try await store.open())
         let (status, footprint) = (report.queue, report.store)
         if json {
             try printJSON(report)
             return
         }
 
-        print("jobs in \(FailureMessage.printable(store.location))")
+        print("jobs in \(FailureMessage.printable(store.displayName))")
         let notes: [JobState: String] = [
             .queued: status.waitingForRetry > 0 ? "\(status.waitingForRetry) waiting for a retry" : "",
             .running: status.expiredLeases > 0 ? "\(status.expiredLeases) with an expired lease" : "",

@@ -2,14 +2,19 @@ import ArgumentParser
 import Foundation
 import Queue
 import Retrieval
+import Stores
 
 /// The `--db` option every command that touches the queue shares.
 struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The job queue: a SQLite file path (PostgreSQL URLs come later).",
-            discussion: "Defaults to $XCEPTOR_DB, else ./xceptor.sqlite. enqueue creates it; the other commands need it to exist.",
+            "The job queue: a SQLite file path, or a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?sslmode=...).",
+            discussion: """
+                Defaults to $XCEPTOR_DB, else ./xceptor.sqlite. enqueue creates it (for PostgreSQL: its tables, in \
+                a database that exists); the other commands need it to exist. A PostgreSQL password comes from the \
+                URL, $PGPASSWORD or ~/.pgpass, and is never printed.
+                """,
             valueName: "db"))
     var db: String?
 
@@ -22,15 +27,24 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens the queue; only commands that add jobs create a missing one, so a mistyped --db is an error.
-    func open(create: Bool = false) throws -> any JobStore {
-        try JobStores.open(location, create: create)
+    func open(create: Bool = false) async throws -> any JobStore {
+        try await JobStores.open(location, create: create)
     }
 
     /// The HNSW index beside the database.
-    var indexFile: URL { SearchService.indexFile(forStoreAt: location) }
+    var indexFile: URL { JobStores.indexFile(for: location) }
+
+    /// The SQLite file a command that works on files only (the store benchmarks) was given.
+    func sqlitePath(for command: String) throws -> String {
+        guard !location.contains("://") else { throw CommandFailure("\(command) works on SQLite files; give --db a file path") }
+        return location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
+    }
+
+    /// The location as messages and logs show it (never a password).
+    var displayName: String { JobStores.displayName(of: location) }
 
     /// Search, duplicates, export and the index over this store.
-    func searchService(embedder: (any QueryEmbedder)? = nil) throws -> SearchService {
-        SearchService(store: try open(), indexFile: indexFile, embedder: embedder)
+    func searchService(embedder: (any QueryEmbedder)? = nil) async throws -> SearchService {
+        SearchService(store: try await open(), indexFile: indexFile, embedder: embedder)
     }
 }

@@ -102,7 +102,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if metricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
 
         _ = KernelThreads.configure(threads)
-        let jobStore = try store.open()
+        let jobStore = try await store.open()
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
 
@@ -155,7 +155,7 @@ struct WorkerCommand: AsyncParsableCommand {
         logger.info(
             "worker started",
             metadata: [
-                "owner": "\(configuration.owner)", "store": "\(store.location)", "input_size": "\(inputSize)",
+                "owner": "\(configuration.owner)", "store": "\(store.displayName)", "input_size": "\(inputSize)",
                 "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
             ])
         try await ServiceGroup(configuration: groupConfiguration).run()

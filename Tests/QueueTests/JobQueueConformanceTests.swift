@@ -7,7 +7,7 @@ import Testing
 struct JobQueueConformanceTests {
     @Test("enqueue adds new URLs once and counts duplicates, within a batch and across batches", arguments: StoreDriver.allCases)
     func enqueueDeduplicates(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let first = try await h.store.enqueue(["http://a/1", "http://a/2", "http://a/1"].map { NewJob(url: $0) })
         #expect(first == EnqueueCounts(added: 2, duplicates: 1))
         let second = try await h.store.enqueue(["http://a/2", "http://a/3"].map { NewJob(url: $0) })
@@ -17,17 +17,19 @@ struct JobQueueConformanceTests {
         #expect(jobs.allSatisfy { $0.state == .queued && $0.attempts == 0 && $0.availableAt == h.clock.now() })
     }
 
-    @Test("enqueue keeps priority, max attempts and metadata", arguments: StoreDriver.allCases)
+    @Test("enqueue keeps priority, max attempts and metadata (the same JSON, if not the same spacing)", arguments: StoreDriver.allCases)
     func enqueueKeepsFields(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
-        _ = try await h.store.enqueue([NewJob(url: "http://a/1", priority: 7, maxAttempts: 2, metadataJSON: #"{"caption":"a cup"}"#)])
+        let h = try await StoreHarness(driver)
+        let metadata = #"{"caption":"a cup","shop":{"city":"Berlin"},"n":1.5,"tags":["x",null,true]}"#
+        _ = try await h.store.enqueue([NewJob(url: "http://a/1", priority: 7, maxAttempts: 2, metadataJSON: metadata)])
         let job = try #require(try await h.store.jobs(state: .queued, afterID: nil, limit: 1).first)
-        #expect(job.priority == 7 && job.maxAttempts == 2 && job.metadataJSON == #"{"caption":"a cup"}"#)
+        #expect(job.priority == 7 && job.maxAttempts == 2)
+        #expect(job.metadataJSON.flatMap(JSONValue.init(parsing:)) == JSONValue(parsing: metadata), "\(job.metadataJSON ?? "nil")")
     }
 
     @Test("enqueue refuses max attempts below 1 and adds nothing", arguments: StoreDriver.allCases)
     func enqueueRejectsBadMaxAttempts(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         await #expect(throws: QueueError.self) {
             try await h.store.enqueue([NewJob(url: "http://a/1"), NewJob(url: "http://a/2", maxAttempts: 0)])
         }
@@ -36,7 +38,7 @@ struct JobQueueConformanceTests {
 
     @Test("claim takes the highest priority first, then the oldest, up to the limit", arguments: StoreDriver.allCases)
     func claimOrder(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let low = try await h.enqueue(["http://a/low1", "http://a/low2"])
         let high = try await h.enqueue(["http://a/high1", "http://a/high2"], priority: 5)
         let claimed = try await h.store.claim(limit: 3, leaseSeconds: 30, owner: "w1")
@@ -53,7 +55,7 @@ struct JobQueueConformanceTests {
 
     @Test("claim with a zero limit claims nothing; bad lease arguments are refused", arguments: StoreDriver.allCases)
     func claimArguments(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         try await h.enqueue(["http://a/1"])
         #expect(try await h.store.claim(limit: 0, leaseSeconds: 30, owner: "w").isEmpty)
         await #expect(throws: QueueError.self) { try await h.store.claim(limit: 1, leaseSeconds: 0, owner: "w") }
@@ -62,7 +64,7 @@ struct JobQueueConformanceTests {
 
     @Test("complete marks done, stores the result once per content, and clears the lease", arguments: StoreDriver.allCases)
     func completeStoresResults(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1", "http://mirror/1", "http://a/2"])
         let claimed = try await h.store.claim(limit: 3, leaseSeconds: 30, owner: "w")
         let labels = [ScoredLabel(label: "cup", score: 0.91), ScoredLabel(label: "glass", score: 0.05)]
@@ -91,7 +93,7 @@ struct JobQueueConformanceTests {
 
     @Test("a stored result is found again by its content hash and model, and only by those", arguments: StoreDriver.allCases)
     func storedResultByContent(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         _ = try await h.enqueue(["http://a/1"])
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 30, owner: "w")[0].lease
         let labels = [ScoredLabel(label: "fork", score: 0.7), ScoredLabel(label: "knife", score: 0.2)]
@@ -106,7 +108,7 @@ struct JobQueueConformanceTests {
 
     @Test("a result with a malformed hash or a non-finite embedding is refused before anything is written", arguments: StoreDriver.allCases)
     func completeValidatesResults(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"])
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 30, owner: "w")[0].lease
         var badHash = sampleResult(contentByte: 1)
@@ -121,7 +123,7 @@ struct JobQueueConformanceTests {
 
     @Test("a heartbeat extends leases; an expired lease is re-claimable and counts the attempt", arguments: StoreDriver.allCases)
     func heartbeatAndExpiry(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"])
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 10, owner: "w1")[0].lease
 
@@ -152,7 +154,7 @@ struct JobQueueConformanceTests {
 
     @Test("an expired lease on the last attempt makes the job dead, with the reason", arguments: StoreDriver.allCases)
     func expiryOnLastAttempt(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"], maxAttempts: 1)
         _ = try await h.store.claim(limit: 1, leaseSeconds: 5, owner: "crashed-worker")
         h.clock.advance(bySeconds: 6)
@@ -167,7 +169,7 @@ struct JobQueueConformanceTests {
         "transient failures back off exponentially within the jitter band, then the job is dead",
         arguments: StoreDriver.allCases, [0.0, 0.5, 0.999])
     func transientBackoff(driver: StoreDriver, unitRandom: Double) async throws {
-        let h = try StoreHarness(driver, unitRandom: unitRandom)
+        let h = try await StoreHarness(driver, unitRandom: unitRandom)
         let ids = try await h.enqueue(["http://a/1"], maxAttempts: 3)
         let jitter = 1 + StoreHarness.policy.jitterFraction * (2 * unitRandom - 1)
         for (attempt, base) in [(1, 10.0), (2, 20.0)] {
@@ -196,7 +198,7 @@ struct JobQueueConformanceTests {
 
     @Test("a server's Retry-After longer than the backoff is honoured", arguments: StoreDriver.allCases)
     func retryAfter(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"])
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w")[0].lease
         _ = try await h.store.fail(lease, JobFailure(message: "HTTP 429", errorClass: .transient, httpStatus: 429, retryAfterSeconds: 300))
@@ -205,7 +207,7 @@ struct JobQueueConformanceTests {
 
     @Test("a permanent failure goes to failed at once and keeps its reason", arguments: StoreDriver.allCases)
     func permanentFailure(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1"], maxAttempts: 5)
         let lease = try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w")[0].lease
         #expect(
@@ -218,7 +220,7 @@ struct JobQueueConformanceTests {
 
     @Test("release returns jobs to the queue without burning an attempt", arguments: StoreDriver.allCases)
     func release(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/1", "http://a/2"])
         let claimed = try await h.store.claim(limit: 2, leaseSeconds: 60, owner: "w")
         #expect(try await h.store.release(claimed.map(\.lease)) == 2)
@@ -232,7 +234,7 @@ struct JobQueueConformanceTests {
 
     @Test("retry revives failed and dead jobs; cancel stops queued ones; neither touches others", arguments: StoreDriver.allCases)
     func retryAndCancel(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/failed", "http://a/dead", "http://a/queued", "http://a/done"], maxAttempts: 1)
         let claimed = try await h.store.claim(limit: 4, leaseSeconds: 60, owner: "w")
         let lease = Dictionary(uniqueKeysWithValues: claimed.map { ($0.url, $0.lease) })
@@ -259,7 +261,7 @@ struct JobQueueConformanceTests {
 
     @Test("purge deletes done jobs older than the cutoff and results no other job uses", arguments: StoreDriver.allCases)
     func purge(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue(["http://a/old", "http://mirror/old", "http://a/new", "http://a/queued"])
         var claimed = try await h.store.claim(limit: 2, leaseSeconds: 60, owner: "w")
         _ = try await h.store.complete(claimed.map { JobCompletion(lease: $0.lease, result: sampleResult(contentByte: 1)) })
@@ -278,7 +280,7 @@ struct JobQueueConformanceTests {
 
     @Test("status counts every state, the oldest queued job, recent throughput and the top errors", arguments: StoreDriver.allCases)
     func status(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let empty = try await h.store.status()
         #expect(empty.total == 0 && empty.oldestQueuedAgeSeconds == nil && empty.counts.count == JobState.allCases.count)
 
@@ -304,7 +306,7 @@ struct JobQueueConformanceTests {
 
     @Test("hasUnfinishedJobs is true while anything is queued or running", arguments: StoreDriver.allCases)
     func unfinished(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         #expect(try await h.store.hasUnfinishedJobs() == false)
         try await h.enqueue(["http://a/1"])
         #expect(try await h.store.hasUnfinishedJobs())
@@ -316,11 +318,40 @@ struct JobQueueConformanceTests {
 
     @Test("jobs pages through the queue in id order, optionally by state", arguments: StoreDriver.allCases)
     func paging(driver: StoreDriver) async throws {
-        let h = try StoreHarness(driver)
+        let h = try await StoreHarness(driver)
         let ids = try await h.enqueue((1...5).map { "http://a/\($0)" })
         _ = try await h.store.claim(limit: 2, leaseSeconds: 60, owner: "w")
         #expect(try await h.store.jobs(state: nil, afterID: ids[1], limit: 2).map(\.id) == [ids[2], ids[3]])
         #expect(try await h.store.jobs(state: .running, afterID: nil, limit: 10).map(\.id) == [ids[0], ids[1]])
         #expect(try await h.store.jobs(state: .queued, afterID: ids[3], limit: 10).map(\.id) == [ids[4]])
+    }
+
+    @Test("eight concurrent claimers with results take every job exactly once, and store each result", arguments: StoreDriver.allCases)
+    func concurrentClaimers(driver: StoreDriver) async throws {
+        let h = try await StoreHarness(driver)
+        let count = 300
+        let ids = try await h.enqueue((0..<count).map { "http://a/\($0)" })
+        let store = h.store
+        let claimed = try await withThrowingTaskGroup(of: [JobID].self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var mine: [JobID] = []
+                    while true {
+                        let batch = try await store.claim(limit: 7, leaseSeconds: 60, owner: "w\(worker)")
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.id)
+                        // Every fourth job serves the same bytes as another, so images are shared under contention.
+                        let lost = try await store.complete(
+                            batch.map { JobCompletion(lease: $0.lease, result: sampleResult(contentByte: UInt8($0.id % 75))) })
+                        #expect(lost.isEmpty)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == count && Set(claimed) == Set(ids))
+        let status = try await store.status()
+        #expect(status.counts[.done] == count && status.total == count)
+        #expect(try await store.footprint().images == 75)
     }
 }

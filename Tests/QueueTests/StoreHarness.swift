@@ -1,10 +1,13 @@
 import Foundation
+import PostgresStore
 import Queue
 import TestSupport
 
-/// The drivers the conformance suite runs against. PostgreSQL joins this list when its driver lands.
+/// The drivers the conformance suites run against: every test of the store protocols runs on each.
 enum StoreDriver: String, CaseIterable, Sendable, CustomStringConvertible {
     case sqlite
+    /// A new database on the tests' private PostgreSQL server (`PostgresTestServer`).
+    case postgres
     var description: String { rawValue }
 }
 
@@ -16,13 +19,16 @@ struct StoreHarness {
 
     static let policy = RetryPolicy(baseDelaySeconds: 10, multiplier: 2, maxDelaySeconds: 100, jitterFraction: 0.2)
 
-    init(_ driver: StoreDriver, unitRandom: Double = 0.5) throws {
+    init(_ driver: StoreDriver, unitRandom: Double = 0.5) async throws {
         clock = ManualClock()
         directory = try makeScratchDirectory("xceptor-store")
         let configuration = QueueConfiguration(retryPolicy: Self.policy, clock: clock, unitRandom: { unitRandom })
         switch driver {
         case .sqlite:
             store = try SQLiteJobStore(path: directory.appendingPathComponent("queue.sqlite").path, configuration: configuration)
+        case .postgres:
+            let url = try PostgresTestServer.shared().makeDatabase()
+            store = try await PostgresJobStore.open(try PostgresLocation(parsing: url), configuration: configuration)
         }
     }
 

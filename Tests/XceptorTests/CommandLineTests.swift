@@ -66,8 +66,12 @@ struct CommandLineTests {
         #expect(try await XceptorProcess.run(["enqueue", "http://a.test/1"], environment: env, in: dir).status == 0)
         #expect(FileManager.default.fileExists(atPath: env["XCEPTOR_DB"]!))
 
-        let postgres = try await XceptorProcess.run(["status", "--db", "postgres://localhost/x"], in: dir)
-        #expect(postgres.status != 0 && postgres.stderr.contains("PostgreSQL"))
+        // A PostgreSQL server that is not there: one line, exit 1, the URL shown without its password.
+        let postgres = try await XceptorProcess.run(["status", "--db", "postgres://ana:secret@127.0.0.1:1/x"], in: dir)
+        #expect(postgres.status == 1 && postgres.stderr.contains("cannot reach the job database postgres://ana@127.0.0.1:1/x"))
+        #expect(!postgres.stderr.contains("secret") && postgres.stderr.split(separator: "\n").count == 1, "\(postgres.stderr)")
+        let unknown = try await XceptorProcess.run(["status", "--db", "mysql://localhost/x"], in: dir)
+        #expect(unknown.status == 1 && unknown.stderr.contains("postgres://"), "\(unknown.stderr)")
 
         try Data(repeating: 7, count: 4096).write(to: dir.appendingPathComponent("junk.sqlite"))
         let junk = try await XceptorProcess.run(["status", "--db", "junk.sqlite"], in: dir)

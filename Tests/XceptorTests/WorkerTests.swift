@@ -76,7 +76,7 @@ struct WorkerTests {
         }
 
         func store() throws -> SQLiteJobStore {
-            try #require(try JobStores.open(dir.appendingPathComponent("q.sqlite").path, create: false) as? SQLiteJobStore)
+            try SQLiteJobStore(path: dir.appendingPathComponent("q.sqlite").path, create: false)
         }
 
         func jobsByURL() async throws -> [String: Job] {
@@ -273,7 +273,7 @@ struct WorkerTests {
         let jobs = try await run.site.jobsByURL()
         let query = try #require(jobs[run.site.url(run.site.images[0])])
         let removedJob = try #require(jobs[run.site.url(run.site.images[1])])
-        let store = try #require(try JobStores.open(dir.appendingPathComponent("q.sqlite").path, create: false) as? SQLiteJobStore)
+        let store = try SQLiteJobStore(path: dir.appendingPathComponent("q.sqlite").path, create: false)
         _ = try store.withRawConnection { try $0.run("DELETE FROM embeddings WHERE image_id = ?", [.integer(removedJob.imageID!)]) }
         let afterPurge = try await XceptorProcess.run(
             ["search", "--db", "q.sqlite", "--job", "\(query.id)", "-k", "40", "--index-threshold", "1", "--json"], in: dir)

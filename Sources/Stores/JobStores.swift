@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import PostgresStore
+import Queue
+
+/// Opens the job store a `--db` value names: a `postgres://` or `postgresql://` URL (PostgreSQL, shared by
+/// many hosts), else a SQLite file path (`sqlite:PATH` too).
+public enum JobStores {
+    /// The location used when neither `--db` nor `XCEPTOR_DB` is given.
+    public static let defaultLocation = "./xceptor.sqlite"
+
+    /// With `create` false, a database that does not exist yet (a missing file, a PostgreSQL database
+    /// without xceptor's tables) is an error.
+    public static func open(
+        _ location: String, create: Bool, configuration: QueueConfiguration = QueueConfiguration(),
+        logger: Logger = Logger(label: "xceptor.store")
+    ) async throws -> any JobStore {
+        if PostgresLocation.isPostgresURL(location) {
+            return try await PostgresJobStore.open(
+                try PostgresLocation(parsing: location), create: create, configuration: configuration, logger: logger)
+        }
+        if location.contains("://") { throw QueueError.unsupportedLocation(location) }
+        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
+        guard !path.isEmpty else {
+            throw QueueError.invalidArgument("the job database location is empty; give a file path such as ./xceptor.sqlite")
+        }
+        return try SQLiteJobStore(path: path, create: create, configuration: configuration)
+    }
+
+    /// A location as logs and messages show it: a PostgreSQL URL without its password.
+    public static func displayName(of location: String) -> String {
+        guard PostgresLocation.isPostgresURL(location) else { return location }
+        return (try? PostgresLocation(parsing: location, environment: [:]).description) ?? "a PostgreSQL URL that does not parse"
+    }
+
+    /// Where the HNSW index of a store lives: beside a SQLite file; for PostgreSQL, whose search hosts each
+    /// keep their own copy, `DATABASE.hnsw` in the current directory.
+    public static func indexFile(for location: String) -> URL {
+        if PostgresLocation.isPostgresURL(location) {
+            let database = (try? PostgresLocation(parsing: location, environment: [:]).database) ?? "xceptor"
+            return URL(fileURLWithPath: database + ".hnsw")
+        }
+        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
+        return URL(fileURLWithPath: path + ".hnsw")
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import PostgresStore
+import Queue
+import Stores
+import TestSupport
+import Testing
+
+/// What only the PostgreSQL driver has: URLs and passwords, migrations raced by many processes, databases
+/// of other programs, a server that goes away. The store's contract itself is in the conformance suites.
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    @Test("URLs parse as libpq reads them, and the password never appears in the description")
+    func urls() throws {
+        let full = try PostgresLocation(parsing: "postgresql://ana:s%3Acret@db.example:6543/images?sslmode=verify-full", environment: [:])
+        #expect(full.endpoint == .tcp(host: "db.example", port: 6543) && full.user == "ana" && full.database == "images")
+        #expect(full.password == "s:cret" && full.tlsMode == .verifyFull)
+        #expect(full.description == "postgres://ana@db.example:6543/images" && !full.description.contains("cret"))
+
+        let defaults = try PostgresLocation(parsing: "postgres://ana@/", environment: ["PGPASSWORD": "from-env"])
+        #expect(defaults.endpoint == .tcp(host: "localhost", port: 5432) && defaults.database == "ana" && defaults.password == "from-env")
+        #expect(defaults.tlsMode == .prefer)
+
+        let socket = try PostgresLocation(parsing: "postgres://ana@/q?host=/run/postgresql&port=5433", environment: [:])
+        #expect(socket.endpoint == .unixSocket(path: "/run/postgresql/.s.PGSQL.5433"))
+        let ipv6 = try PostgresLocation(parsing: "postgres://ana@[::1]:5433/q", environment: [:])
+        #expect(ipv6.endpoint == .tcp(host: "::1", port: 5433) && ipv6.description == "postgres://ana@[::1]:5433/q")
+
+        for bad in [
+            "postgres://ana:pw@h:99999/q", "postgres://ana:pw@h/q?sslmode=sometimes", "postgres://ana:pw@h/q?options=-c%20x",
+            "postgres://ana:pw@h/q?sslmode",
+        ] {
+            #expect {
+                try PostgresLocation(parsing: bad, environment: [:])
+            } throws: { error in
+                "\(error)".contains("pw") == false
+            }
+        }
+    }
+
+    @Test("~/.pgpass: the first matching line wins, with wildcards and escapes; a file others can read is ignored")
+    func passwordFile() throws {
+        let directory = try makeScratchDirectory("xceptor-pgpass")
+        let file = directory.appendingPathComponent("pgpass").path
+        try """
+        # comment
+        other:5432:*:ana:wrong
+        db.example:*:images:ana:p\\:w\\\\1
+        *:*:*:*:fallback
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        let location = try PostgresLocation(parsing: "postgres://ana@db.example/images", environment: [:], passwordFile: file)
+        #expect(location.password == #"p:w\1"#)
+        let other = try PostgresLocation(parsing: "postgres://bob@elsewhere/x", environment: [:], passwordFile: file)
+        #expect(other.password == "fallback")
+        chmod(file, 0o644)
+        #expect(try PostgresLocation(parsing: "postgres://ana@db.example/images", environment: [:], passwordFile: file).password == nil)
+    }
+
+    @Test("ten stores opening a new database at once migrate it once")
+    func concurrentMigration() async throws {
+        let server = try PostgresTestServer.shared()
+        let url = try server.makeDatabase()
+        let location = try PostgresLocation(parsing: url)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<10 {
+                group.addTask { _ = try await PostgresJobStore.open(location, maxConnections: 1) }
+            }
+            try await group.waitForAll()
+        }
+        let store = try await PostgresJobStore.open(location)
+        _ = try await store.enqueue([NewJob(url: "http://a/1")])
+        #expect(try await store.status().counts[.queued] == 1)
+        // Applying a migration twice would have failed on CREATE TABLE; count the records too.
+        let database = String(url.split(separator: "/").last!)
+        try server.psql(
+            database: database,
+            "DO $$ BEGIN IF (SELECT count(*) FROM schema_migrations) <> \(PostgresJobStore.schemaVersion) THEN RAISE 'migrated more than once'; END IF; END $$"
+        )
+    }
+
+    @Test("a database of another program is refused and left as it was; a missing schema is not created unless asked")
+    func foreignDatabase() async throws {
+        let server = try PostgresTestServer.shared()
+        let foreignURL = try server.makeDatabase()
+        let foreign = String(foreignURL.split(separator: "/").last!)
+        try server.psql(database: foreign, "CREATE TABLE customers (id int)")
+        await #expect(throws: QueueError.notAnXceptorDatabase(location: try PostgresLocation(parsing: foreignURL).description)) {
+            _ = try await JobStores.open(foreignURL, create: true)
+        }
+        try server.psql(
+            database: foreign,
+            "DO $$ BEGIN IF (SELECT count(*) FROM pg_tables WHERE schemaname = 'public') <> 1 THEN RAISE 'changed'; END IF; END $$")
+
+        let emptyURL = try server.makeDatabase()
+        await #expect(throws: QueueError.missing(location: try PostgresLocation(parsing: emptyURL).description)) {
+            _ = try await JobStores.open(emptyURL, create: false)
+        }
+        _ = try await JobStores.open(emptyURL, create: true)
+        _ = try await JobStores.open(emptyURL, create: false)
+    }
+
+    @Test("a wrong password and an unreachable server are clear errors that never show the password")
+    func connectionErrors() async throws {
+        let server = try PostgresTestServer.shared()
+        let url = try server.makeDatabase()
+        let wrong = url.replacingOccurrences(of: #"://xceptor:[^@]*@"#, with: "://xceptor:not-the-password@", options: .regularExpression)
+        do {
+            _ = try await JobStores.open(wrong, create: true)
+            Issue.record("a wrong password was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("refused user xceptor") && !text.contains("not-the-password"), "\(text)")
+        }
+        // A port nothing listens on: find one by binding and closing it.
+        let closed = url.replacingOccurrences(of: #"@127\.0\.0\.1:\d+/"#, with: "@127.0.0.1:1/", options: .regularExpression)
+        do {
+            _ = try await JobStores.open(closed, create: true)
+            Issue.record("a closed port was reached")
+        } catch let error as QueueError {
+            guard case .unavailable = error else {
+                Issue.record("expected unavailable, got \(error)")
+                return
+            }
+            #expect(!"\(error)".contains(String(url.split(separator: ":")[2].split(separator: "@")[0])))
+        }
+    }
+}

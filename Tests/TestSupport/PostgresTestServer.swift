@@ -1,0 +1,151 @@
+import Foundation
+import Synchronization
+
+/// A private PostgreSQL server for the tests: Debian's own binaries (`initdb`, `pg_ctl`), a data directory
+/// under the temporary directory, a free port on 127.0.0.1 with password (SCRAM) authentication, stopped
+/// and removed when the test process exits. `XCEPTOR_TEST_POSTGRES_URL` names an existing server instead
+/// (its user must be allowed to create databases).
+///
+/// Nothing is mocked: when no server can be started the tests that need one fail and say why.
+public final class PostgresTestServer: Sendable {
+    /// The server every test of this process shares, started on first use.
+    public static func shared() throws -> PostgresTestServer {
+        try started.withLock { server in
+            if let server { return try server.get() }
+            let result = Result { try PostgresTestServer() }
+            server = result
+            return try result.get()
+        }
+    }
+
+    private static let started = Mutex<Result<PostgresTestServer, Error>?>(nil)
+
+    /// `postgres://USER:PASSWORD@127.0.0.1:PORT/` without a database name.
+    public let baseURL: String
+    private let directory: URL?
+    private let binaries: URL?
+    private let databaseCount = Atomic<Int>(0)
+
+    private init() throws {
+        if let url = ProcessInfo.processInfo.environment["XCEPTOR_TEST_POSTGRES_URL"], !url.isEmpty {
+            baseURL = url.hasSuffix("/") ? url : url + "/"
+            directory = nil
+            binaries = nil
+            return
+        }
+        let binaries = try Self.findBinaries()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-postgres-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let password = UUID().uuidString
+        try password.write(to: directory.appendingPathComponent("password"), atomically: true, encoding: .utf8)
+        // initdb refuses to run as root: the server then runs as the postgres user Debian's package made.
+        let runAs = getuid() == 0 ? "postgres" : nil
+        if let runAs { try Self.run("/bin/chown", ["-R", runAs, directory.path]) }
+        let port = try Self.freePort()
+        let data = directory.appendingPathComponent("data").path
+        try Self.run(
+            binaries.appendingPathComponent("initdb").path,
+            [
+                "-D", data, "-U", "xceptor", "--pwfile", directory.appendingPathComponent("password").path,
+                "--auth-local", "trust", "--auth-host", "scram-sha-256", "-E", "UTF8", "--no-sync",
+            ], as: runAs)
+        try Self.run(
+            binaries.appendingPathComponent("pg_ctl").path,
+            [
+                "-D", data, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60",
+                "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
+                "start",
+            ], as: runAs)
+        self.directory = directory
+        self.binaries = binaries
+        baseURL = "postgres://xceptor:\(password)@127.0.0.1:\(port)/"
+        let stop: @Sendable () -> Void = { [binaries, directory] in
+            try? Self.run(binaries.appendingPathComponent("pg_ctl").path, ["-D", data, "-m", "immediate", "-w", "stop"], as: runAs)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        Self.atExit.withLock { $0 = stop }
+        atexit { PostgresTestServer.atExit.withLock { $0?() } }
+    }
+
+    private static let atExit = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// A new, empty database on the server; returns its URL.
+    public func makeDatabase() throws -> String {
+        let name = "xceptor_test_\(getpid())_\(databaseCount.add(1, ordering: .relaxed).newValue)"
+        try psql(database: "postgres", "CREATE DATABASE \(name)")
+        return baseURL + name
+    }
+
+    /// Runs SQL with `psql` (PostgreSQL's own client) against a database of the server.
+    public func psql(database: String, _ sql: String) throws {
+        let client = binaries?.appendingPathComponent("psql").path ?? "/usr/bin/psql"
+        try Self.run(client, ["--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", baseURL + database, "-c", sql])
+    }
+
+    /// The server's log, for a failing test's message.
+    public var log: String {
+        directory.flatMap { try? String(contentsOf: $0.appendingPathComponent("server.log"), encoding: .utf8) } ?? ""
+    }
+
+    private static func findBinaries() throws -> URL {
+        let root = URL(fileURLWithPath: "/usr/lib/postgresql")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: root.path))?.compactMap(Int.init).sorted() ?? []
+        guard let newest = versions.last else {
+            throw TestServerError(
+                "no PostgreSQL server binaries under /usr/lib/postgresql: install Debian's postgresql package (scripts/install-deps.sh does), or set XCEPTOR_TEST_POSTGRES_URL"
+            )
+        }
+        return root.appendingPathComponent("\(newest)/bin")
+    }
+
+    private static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw TestServerError("socket() failed") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
+                bind(socket, pointer, length) == 0 && getsockname(socket, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw TestServerError("could not find a free port on 127.0.0.1") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Runs a program (as `user` through runuser when given) and fails with its output when it fails.
+    ///
+    /// posix_spawn and waitpid, not Foundation's Process: Process learns that a child ended when a socket the
+    /// child inherited closes, and the server pg_ctl starts inherits it too and keeps it open for its life.
+    static func run(_ program: String, _ arguments: [String], as user: String? = nil) throws {
+        let argv = user.map { ["/usr/sbin/runuser", "-u", $0, "--", program] + arguments } ?? [program] + arguments
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-pg-output-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: outputFile) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var pid = pid_t()
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else { throw TestServerError("cannot start \(argv[0]): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let text = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        // WIFEXITED and WEXITSTATUS, which Swift does not import: exited normally with status 0.
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+            throw TestServerError("\(program) \(arguments.joined(separator: " ")) failed (wait status \(status)): \(text)")
+        }
+    }
+}
+
+public struct TestServerError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

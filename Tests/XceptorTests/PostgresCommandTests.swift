@@ -1,0 +1,69 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The command line on a PostgreSQL store: the same URL list as the SQLite worker run, enqueued into a new
+/// database on the tests' private PostgreSQL server and finished by two worker processes sharing it.
+/// Every job ends as it did on SQLite, and search answers the same.
+@Suite("xceptor on PostgreSQL", .serialized)
+struct PostgresCommandTests {
+    @Test("enqueue, two workers, status, search and export on PostgreSQL give what they give on SQLite")
+    func sameAsSQLite() async throws {
+        let sqlite = try await WorkerTests.finishedRun.value
+        let site = sqlite.site
+        let database = try PostgresTestServer.shared().makeDatabase()
+        let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt", "--json"], in: site.dir)
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        #expect(!enqueued.stdout.contains(String(database.split(separator: ":")[2].split(separator: "@")[0])), "the password was printed")
+
+        let arguments = try await site.workerArguments(["--until-empty"]).map { $0 == "q.sqlite" ? database : $0 }
+        let workers = try (0..<2).map { _ in try XceptorProcess.start(arguments, in: site.dir) }
+        for (process, _, stderr) in workers {
+            await XceptorProcess.waitForExit(process)
+            #expect(process.terminationStatus == 0, "\((try? String(contentsOf: stderr, encoding: .utf8)) ?? "")")
+        }
+
+        // Every job ends in the same state, and each failure for the same reason.
+        func jobs(_ db: String) async throws -> [String: [String: Any]] {
+            let listed = try await XceptorProcess.run(["jobs", "list", "--db", db, "--json", "--limit", "1000"], in: site.dir)
+            #expect(listed.status == 0, "\(listed.stderr)")
+            var byURL: [String: [String: Any]] = [:]
+            for line in listed.stdout.split(separator: "\n") {
+                let job = try jsonObject(line)
+                byURL[job["url"] as? String ?? ""] = job
+            }
+            return byURL
+        }
+        let onSQLite = try await jobs("q.sqlite"), onPostgres = try await jobs(database)
+        #expect(onPostgres.count == onSQLite.count && onPostgres.count == sqlite.good.count + sqlite.bad.count)
+        for (url, job) in onSQLite {
+            let other = try #require(onPostgres[url], "\(url) is missing on PostgreSQL")
+            #expect(other["state"] as? String == job["state"] as? String, "\(url)")
+            #expect(other["last_error"] as? String == job["last_error"] as? String, "\(url)")
+            #expect(other["attempts"] as? Int == 1 || other["state"] as? String != "done", "\(url) was done more than once")
+        }
+
+        // Search from the same image answers the same images, scores and labels, whatever the job ids.
+        func search(_ db: String, url: String) async throws -> [String] {
+            let result = try await XceptorProcess.run(
+                ["search", "--db", db, "--model", try await WorkerTests.model.value.path, "--url", url, "-k", "8", "--json"], in: site.dir)
+            #expect(result.status == 0, "\(result.stderr)")
+            let results = try #require(try jsonObject(result.stdout)["results"] as? [[String: Any]])
+            return results.map { hit in
+                let labels = (hit["labels"] as? [[String: Any]] ?? []).map { "\($0["label"] ?? "")" }
+                return "\(hit["url"] ?? "") \(String(format: "%.5f", (hit["score"] as? Double) ?? -2)) \(labels)"
+            }
+        }
+        for name in [site.images[0], site.images[5], site.images[11]] {
+            let onBoth = (try await search("q.sqlite", url: site.url(name)), try await search(database, url: site.url(name)))
+            #expect(onBoth.0 == onBoth.1 && onBoth.0.count == 8, "\(name)")
+        }
+
+        // The status and export agree as well.
+        let status = try await XceptorProcess.run(["status", "--db", database, "--json"], in: site.dir)
+        let counts = try #require(try jsonObject(status.stdout)["counts"] as? [String: Int])
+        #expect(counts["done"] == sqlite.doneJobs && counts["failed"] == sqlite.bad.count, "\(counts)")
+        let exported = try await XceptorProcess.run(["export", "--db", database, "--format", "jsonl"], in: site.dir)
+        #expect(exported.status == 0 && exported.stdout.split(separator: "\n").count == sqlite.doneJobs, "\(exported.stderr)")
+    }
+}
