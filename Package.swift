@@ -124,7 +124,8 @@ let package = Package(
         // Getting results back out: similarity search as a service (query, index or scan, filters, typed
         // results), the index's upkeep, near-duplicate groups and export. The CLI and the server call it.
         .target(name: "Retrieval", dependencies: ["Queue", "Search", "Xception", "Fetch"]),
-        .target(name: "Bench", dependencies: ["Queue", "Xception", "Imaging", "Fetch", "Search", "Retrieval"]),
+        .target(
+            name: "Bench", dependencies: ["Queue", "PostgresStore", "Stores", "Xception", "Imaging", "Fetch", "Search", "Retrieval"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [

@@ -1,8 +1,13 @@
 import Foundation
+import PostgresStore
 import Queue
+import Stores
 
-/// Measures the queue on a fresh SQLite file: batched enqueue, then claim+complete by 1..N processes.
-/// Anchor (from the issue): goqite, a Go queue on SQLite, reports ~13,000 send+receive+delete per second.
+/// Measures the queue: batched enqueue, then claim+complete by 1..N processes. On SQLite each step gets a
+/// fresh file; on PostgreSQL (`location`) every step runs in the one database given, with URLs of its own,
+/// so later steps claim past the finished rows of earlier ones, as a long-lived queue does.
+/// Anchors: goqite (Go, SQLite) ~13,000 send+receive+delete per second; for PostgreSQL the same SQL
+/// pattern River and pgmq use, driven from Python (`Benchmarks/queue/postgres_pattern.py`).
 public struct QueueBenchmark: Sendable {
     /// The `xceptor` binary, started as `bench queue-drain` children.
     public var executable: URL
@@ -11,8 +16,16 @@ public struct QueueBenchmark: Sendable {
     public var processCounts: [Int]
     public var batchSizes: [Int]
     public var directory: URL
+    /// A PostgreSQL URL to measure instead of SQLite files.
+    public var location: String?
+    /// Makes this run's URLs its own, so a database can be measured again.
+    private let runID = UUID().uuidString.prefix(8).lowercased()
 
-    public init(executable: URL, enqueueJobs: Int, drainJobs: Int, processCounts: [Int], batchSizes: [Int], directory: URL) {
+    public init(
+        executable: URL, enqueueJobs: Int, drainJobs: Int, processCounts: [Int], batchSizes: [Int], directory: URL,
+        location: String? = nil
+    ) {
+        self.location = location
         self.executable = executable
         self.enqueueJobs = enqueueJobs
         self.drainJobs = drainJobs
@@ -48,13 +61,15 @@ public struct QueueBenchmark: Sendable {
         /// One job at a time through its whole life: enqueue 1, claim 1, complete 1 (goqite's send+receive+delete).
         public var sequential: Throughput
         public var claimComplete: [DrainResult]
+        /// PostgreSQL only: the jobs table after the run (dead row versions, HOT updates, sizes).
+        public var jobsTable: PostgresJobStore.TableHealth?
     }
 
     public func run(progress: (String) -> Void) async throws -> Results {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
-        let enqueueStore = try SQLiteJobStore(path: path("enqueue"))
-        let urls = (0..<enqueueJobs).map { NewJob(url: "http://bench.invalid/images/\($0).jpg") }
+        let enqueueStore = try await open("enqueue")
+        let urls = (0..<enqueueJobs).map { NewJob(url: "http://bench.invalid/\(runID)/images/\($0).jpg") }
         let enqueueStart = Date()
         let counts = try await enqueueStore.enqueue(urls)
         let enqueueSeconds = Date().timeIntervalSince(enqueueStart)
@@ -62,6 +77,8 @@ public struct QueueBenchmark: Sendable {
             throw QueueError.invalidArgument("benchmark enqueue added \(counts.added) of \(enqueueJobs) jobs")
         }
         let enqueue = Throughput(jobs: enqueueJobs, seconds: enqueueSeconds)
+        // One database for every step on PostgreSQL: these jobs must not be drained by the steps below.
+        if location != nil { _ = try await enqueueStore.cancel(.state(.queued)) }
         progress(
             String(format: "enqueue: %d jobs in one transaction, %.3f s, %.0f jobs/s", enqueueJobs, enqueueSeconds, enqueue.jobsPerSecond))
 
@@ -82,42 +99,71 @@ public struct QueueBenchmark: Sendable {
                         processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond))
             }
         }
-        return Results(enqueue: enqueue, sequential: sequential, claimComplete: drains)
+        var health: PostgresJobStore.TableHealth?
+        if let store = enqueueStore as? PostgresJobStore {
+            health = try await store.jobsTableHealth()
+            if let health {
+                progress(
+                    "jobs table after the run: \(health.liveRows) live rows, \(health.deadRows) dead, \(health.hotUpdates) of \(health.updates) updates HOT, table \(health.tableBytes / 1_048_576) MiB, indexes \(health.indexBytes / 1_048_576) MiB"
+                )
+            }
+        }
+        return Results(enqueue: enqueue, sequential: sequential, claimComplete: drains, jobsTable: health)
+    }
+
+    /// A store for one step: a new SQLite file, or the PostgreSQL database.
+    private func open(_ name: String) async throws -> any JobQueue {
+        if let location { return try await JobStores.open(location, create: true) }
+        return try SQLiteJobStore(path: path(name))
     }
 
     private func sequentialRoundTrips() async throws -> Throughput {
-        let store = try SQLiteJobStore(path: path("sequential"))
+        let store = try await open("sequential")
+        // Three commits per job, each waiting for PostgreSQL's WAL flush: a few thousand jobs say enough.
+        let jobs = location == nil ? drainJobs : min(drainJobs, 2_000)
         let start = Date()
-        for index in 0..<drainJobs {
-            _ = try await store.enqueue([NewJob(url: "http://bench.invalid/sequential/\(index).jpg")])
+        for index in 0..<jobs {
+            _ = try await store.enqueue([NewJob(url: "http://bench.invalid/\(runID)/sequential/\(index).jpg")])
             let claimed = try await store.claim(limit: 1, leaseSeconds: 60, owner: "sequential")
             guard let job = claimed.first else { throw QueueError.invalidArgument("sequential benchmark: nothing to claim") }
             guard try await store.complete([JobCompletion(lease: job.lease, result: nil)]).isEmpty else {
                 throw QueueError.invalidArgument("sequential benchmark: lost the lease of job \(job.id)")
             }
         }
-        return Throughput(jobs: drainJobs, seconds: Date().timeIntervalSince(start))
+        return Throughput(jobs: jobs, seconds: Date().timeIntervalSince(start))
     }
 
     private func drain(processes: Int, batchSize: Int) async throws -> DrainResult {
-        let database = path("drain-p\(processes)-b\(batchSize)")
-        let store = try SQLiteJobStore(path: database)
-        _ = try await store.enqueue((0..<drainJobs).map { NewJob(url: "http://bench.invalid/drain/\($0).jpg") })
+        let database = location ?? path("drain-p\(processes)-b\(batchSize)")
+        let store = try await open("drain-p\(processes)-b\(batchSize)")
+        _ = try await store.enqueue(
+            (0..<drainJobs).map { NewJob(url: "http://bench.invalid/\(runID)/drain-p\(processes)-b\(batchSize)/\($0).jpg") })
 
-        let children = try (0..<processes).map { index -> (Process, Pipe) in
+        let children = try (0..<processes).map { index -> (Process, Pipe, Pipe) in
             let process = Process()
-            let output = Pipe()
+            let output = Pipe(), input = Pipe()
             process.executableURL = executable
             process.arguments = [
                 "bench", "queue-drain", "--db", database, "--owner", "bench-\(index)",
-                "--batch", String(batchSize), "--json",
+                "--batch", String(batchSize), "--json", "--wait-for-start",
             ]
             process.standardOutput = output
+            process.standardInput = input
             try process.run()
-            return (process, output)
+            return (process, output, input)
         }
+        // Every child has opened the store: start them together.
+        for (_, output, _) in children {
+            var line = Data()
+            while !line.contains(0x0A) {
+                let byte = output.fileHandleForReading.readData(ofLength: 1)
+                guard !byte.isEmpty else { throw QueueError.invalidArgument("a benchmark child process ended before it was ready") }
+                line.append(byte)
+            }
+        }
+        for (_, _, input) in children { input.fileHandleForWriting.write(Data("go\n".utf8)) }
         var reports: [QueueDrainer.Report] = []
-        for (process, output) in children {
+        for (process, output, _) in children {
             let data = output.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {

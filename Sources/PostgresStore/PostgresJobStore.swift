@@ -10,18 +10,21 @@ import Synchronization
 /// How the queue stays fast under churn:
 /// - Claims take queued rows with `FOR UPDATE SKIP LOCKED` from a partial index that holds queued rows only,
 ///   so concurrent claimers never wait for each other and finished jobs cost the claim nothing.
-/// - The jobs table leaves room on each page (fillfactor 70), so claim, heartbeat and finish updates are
-///   mostly HOT: they touch no index and their dead versions are pruned in place.
+/// - Claims and completions without results are one statement each (one round trip, one commit), in
+///   batches; expired leases are rescued by a claim at most once a second per process, not by every claim.
+/// - The jobs table is vacuumed often: each state change leaves a dead row version (`bench queue` reports them).
 /// - Every call is one statement, or one short transaction; nothing holds a transaction open between calls.
 ///
 /// The connection pool (`PostgresClient`) runs in a task the store owns, from `open` until `shutdown`.
-public final class PostgresJobStore: JobQueue, ResultStore {
+public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     public let location: PostgresLocation
     let client: PostgresClient
     let configuration: QueueConfiguration
     let logger: Logger
     private let runner: Task<Void, Never>
+    private let announcements: JobAnnouncements
     private let running = StartFlag()
+    private let lastRescue = Mutex<Int64>(Int64.min / 2)
 
     private final class StartFlag: Sendable {
         let started = Atomic<Bool>(false)
@@ -94,8 +97,14 @@ public final class PostgresJobStore: JobQueue, ResultStore {
         }
         settings.options.maximumConnections = max(1, maxConnections)
         settings.options.connectTimeout = .seconds(10)
-        settings.options.additionalStartupParameters = [("application_name", "xceptor")]
+        // Bitmap scans off for this pool's sessions: with statistics that lag a burst of enqueues, the
+        // planner claimed through a bitmap scan of the claim index plus a sort, which visits every dead
+        // entry of every job claimed before (no index entry is ever marked dead by a bitmap scan), so each
+        // claim cost more than the last. An ordered index scan stops after `limit` live rows. The result
+        // reads (ids in arrays, label filters) plan as well or better without them.
+        settings.options.additionalStartupParameters = [("application_name", "xceptor"), ("options", "-c enable_bitmapscan=off")]
         client = PostgresClient(configuration: settings, backgroundLogger: logger)
+        announcements = JobAnnouncements(client: client, logger: logger)
         runner = Task { [client, running] in
             running.started.store(true, ordering: .releasing)
             await client.run()
@@ -170,6 +179,17 @@ public final class PostgresJobStore: JobQueue, ResultStore {
         }
     }
 
+    /// Idle workers wait here: enqueue's trigger notifies them (`migrations/postgres`), so a hundred idle
+    /// workers do not poll the server with empty claims.
+    public func waitForJobs(upTo seconds: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: .seconds(seconds)) }
+            group.addTask { await self.announcements.next() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     // MARK: Leases
 
     public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
@@ -178,21 +198,15 @@ public final class PostgresJobStore: JobQueue, ResultStore {
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds)
         let (nowMilliseconds, expiresMilliseconds) = (now.storeMilliseconds, expiresAt.storeMilliseconds)
+        let rescue = rescueDue(now: nowMilliseconds)
         return try await withClient { client in
             // Its own statement first, so that jobs rescued now can be claimed by this very call.
-            try await self.requeueExpiredLeases(client, now: nowMilliseconds)
+            if rescue { try await self.requeueExpiredLeases(client, now: nowMilliseconds) }
             var claimed: [ClaimedJob] = []
-            let rows = try await client.query(
-                """
-                UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                    lease_owner = \(owner), lease_expires_at = \(expiresMilliseconds), updated_at = \(nowMilliseconds)
-                WHERE id IN (
-                    SELECT id FROM jobs WHERE state = 'queued' AND available_at <= \(nowMilliseconds)
-                    ORDER BY priority DESC, id LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
-                RETURNING id, url, attempts, max_attempts, priority, metadata::text
-                """, logger: self.logger)
-            for try await (id, url, attempts, maxAttempts, priority, metadata) in rows.decode((Int64, String, Int, Int, Int, String?).self)
-            {
+            let rows = try await client.execute(
+                ClaimStatement(owner: owner, expiresAt: expiresMilliseconds, now: nowMilliseconds, limit: Int64(limit)), logger: self.logger
+            )
+            for try await (id, url, attempts, maxAttempts, priority, metadata) in rows {
                 claimed.append(
                     ClaimedJob(
                         lease: JobLease(jobID: id, owner: owner, attempt: attempts), url: url, priority: priority,
@@ -200,6 +214,16 @@ public final class PostgresJobStore: JobQueue, ResultStore {
             }
             // RETURNING gives no order guarantee; hand jobs out in claim order.
             return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
+        }
+    }
+
+    /// Whether this claim should look for expired leases: at most once a second of the store's clock per
+    /// process, since the look is a statement of its own and leases last minutes.
+    private func rescueDue(now: Int64) -> Bool {
+        lastRescue.withLock { last in
+            guard now >= last + 1_000 || now < last else { return false }
+            last = now
+            return true
         }
     }
 
@@ -225,14 +249,11 @@ public final class PostgresJobStore: JobQueue, ResultStore {
         let expiresAt = now.addingTimeInterval(leaseSeconds).storeMilliseconds, updatedAt = now.storeMilliseconds
         let fence = Fence(leases)
         let held = try await withClient { client in
-            try await client.query(
-                """
-                UPDATE jobs SET lease_expires_at = \(expiresAt), updated_at = \(updatedAt)
-                FROM unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
-                WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
-                RETURNING jobs.id
-                """, logger: self.logger
-            ).ids()
+            var ids = Set<Int64>()
+            let statement = HeartbeatStatement(
+                ids: fence.ids, owners: fence.owners, attempts: fence.attempts, expiresAt: expiresAt, now: updatedAt)
+            for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
+            return ids
         }
         return leases.filter { !held.contains($0.jobID) }
     }
@@ -261,6 +282,16 @@ public final class PostgresJobStore: JobQueue, ResultStore {
         for completion in completions { try completion.result.map(Self.validate) }
         let now = configuration.clock.now().storeMilliseconds
         let fence = Fence(completions.map(\.lease))
+        if completions.allSatisfy({ $0.result == nil }) {
+            // Nothing to store: one statement, fenced row by row, is the whole transaction.
+            let done = try await withClient { client in
+                var ids = Set<Int64>()
+                let statement = CompleteStatement(ids: fence.ids, owners: fence.owners, attempts: fence.attempts, now: now)
+                for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
+                return ids
+            }
+            return completions.map(\.lease).filter { !done.contains($0.jobID) }
+        }
         return try await transaction { connection in
             // Lock the rows still held under these leases: a rescue or another worker waits until we commit.
             let held = try await connection.query(
@@ -674,5 +705,39 @@ extension PostgresRowSequence {
         var ids = Set<Int64>()
         for try await id in decode(Int64.self) { ids.insert(id) }
         return ids
+    }
+}
+
+extension PostgresJobStore {
+    /// How the jobs table bears its churn: PostgreSQL's own statistics (they lag a second or so).
+    public struct TableHealth: Sendable, Codable, Equatable {
+        public var liveRows: Int64
+        /// Row versions updates and deletes left behind, not yet vacuumed.
+        public var deadRows: Int64
+        public var updates: Int64
+        /// Updates that touched no index (the page had room: fillfactor).
+        public var hotUpdates: Int64
+        public var autovacuums: Int64
+        public var tableBytes: Int64
+        public var indexBytes: Int64
+    }
+
+    public func jobsTableHealth() async throws -> TableHealth {
+        try await withClient { client in
+            let rows = try await client.query(
+                """
+                SELECT n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, autovacuum_count,
+                       pg_relation_size('jobs'), pg_indexes_size('jobs')
+                FROM pg_stat_user_tables WHERE relname = 'jobs' AND schemaname = current_schema()
+                """, logger: self.logger)
+            for try await (live, dead, updates, hot, vacuums, table, indexes) in rows.decode(
+                (Int64, Int64, Int64, Int64, Int64, Int64, Int64).self)
+            {
+                return TableHealth(
+                    liveRows: live, deadRows: dead, updates: updates, hotUpdates: hot, autovacuums: vacuums, tableBytes: table,
+                    indexBytes: indexes)
+            }
+            throw QueueError.database(location: self.location.description, message: "no statistics for the jobs table")
+        }
     }
 }

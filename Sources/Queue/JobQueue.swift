@@ -124,3 +124,12 @@ public struct QueueStatus: Sendable, Equatable {
         }
     }
 }
+
+/// A queue that can tell idle workers that jobs have arrived (PostgreSQL's LISTEN/NOTIFY), so that they
+/// wait instead of polling; a queue without it is polled.
+public protocol JobArrivals: Sendable {
+    /// Returns when jobs may have been added since the call began, after `seconds` at the latest, or when
+    /// the task is cancelled. A spurious return is allowed; an arrival announced just before the call may
+    /// be noticed only at the timeout, so callers keep `seconds` short enough to poll by.
+    func waitForJobs(upTo seconds: Double) async
+}

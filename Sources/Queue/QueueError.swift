@@ -25,6 +25,12 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     /// Anything else the database reported.
     case database(location: String, message: String)
 
+    /// The database server is down or unreachable for now: waiting and retrying may succeed.
+    public var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+
     /// What went wrong, in the store's terms; front ends add what to do in theirs (which flag, which command).
     public var description: String {
         switch self {

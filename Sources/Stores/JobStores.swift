@@ -27,6 +27,11 @@ public enum JobStores {
         return try SQLiteJobStore(path: path, create: create, configuration: configuration)
     }
 
+    /// The schema version this build writes to the store at `location`.
+    public static func schemaVersion(for location: String) -> Int {
+        PostgresLocation.isPostgresURL(location) ? PostgresJobStore.schemaVersion : SQLiteJobStore.schemaVersion
+    }
+
     /// A location as logs and messages show it: a PostgreSQL URL without its password.
     public static func displayName(of location: String) -> String {
         guard PostgresLocation.isPostgresURL(location) else { return location }

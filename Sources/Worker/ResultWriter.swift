@@ -70,20 +70,36 @@ actor ResultWriter {
 /// pause; after that the worker stops, and its leased jobs return to the queue when the leases expire.
 enum StoreRetry {
     static let pauses: [Double] = [0.1, 0.3, 1, 3]
+    /// A database server that cannot be reached (restarting, failing over, a network cut) is waited for
+    /// this long, with growing pauses, before the worker gives up.
+    static let outageSeconds = 300.0
 
     static func run<T: Sendable>(logger: Logger, _ call: @Sendable () async throws -> T) async throws -> T {
-        for pause in pauses {
+        var failures = 0, outageFailures = 0
+        var outageStart: ContinuousClock.Instant?
+        while true {
             do {
-                return try await call()
+                let value = try await call()
+                if outageStart != nil { logger.notice("the job store is reachable again") }
+                return value
+            } catch let error as QueueError where error.isUnavailable {
+                let start = outageStart ?? .now
+                outageStart = start
+                let waited = Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+                guard waited < outageSeconds else { throw WorkerError.storeUnavailable(underlying: "\(error)") }
+                outageFailures += 1
+                let pause = min(15, 0.25 * Double(1 << min(outageFailures, 6)))
+                logger.warning(
+                    "the job store cannot be reached; waiting for it",
+                    metadata: ["error": "\(error)", "retry_in_s": "\(pause)", "waited_s": "\(Int(waited))"])
+                try await Task.sleep(for: .seconds(pause))
             } catch {
+                guard failures < pauses.count else { throw WorkerError.storeUnavailable(underlying: "\(error)") }
+                let pause = pauses[failures]
+                failures += 1
                 logger.warning("store call failed; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(pause)"])
                 try await Task.sleep(for: .seconds(pause))
             }
-        }
-        do {
-            return try await call()
-        } catch {
-            throw WorkerError.storeUnavailable(underlying: "\(error)")
         }
     }
 }

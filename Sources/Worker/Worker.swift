@@ -95,7 +95,10 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private enum Event: Sendable { case jobEnded, tick, graceOver }
+    private enum Event: Sendable { case jobEnded, tick, jobsMayHaveArrived, graceOver }
+
+    /// How long an idle worker waits for a store's announcement of new jobs before it looks anyway.
+    static let arrivalsFallbackSeconds = 2.0
 
     private func runPipeline() async throws {
         try await withThrowingTaskGroup(of: Event.self) { group in
@@ -153,7 +156,13 @@ public final class Worker: Service, Sendable {
                 // Wait for a job to end, or for the next look at the queue (and at the stop flag).
                 if !tickPending {
                     tickPending = true
+                    // Idle on a store that announces new jobs: wait for the announcement instead of polling.
+                    let arrivals = inFlight == 0 && !stopping.load(ordering: .relaxed) ? store as? any JobArrivals : nil
                     group.addTask { [poll = configuration.idlePollSeconds] in
+                        if let arrivals {
+                            await arrivals.waitForJobs(upTo: max(poll, Self.arrivalsFallbackSeconds))
+                            return .jobsMayHaveArrived
+                        }
                         try? await Task.sleep(for: .seconds(poll))
                         return .tick
                     }
@@ -166,6 +175,9 @@ public final class Worker: Service, Sendable {
                     if inFlight == 0 { nextClaim = ContinuousClock.now }
                 case .tick:
                     tickPending = false
+                case .jobsMayHaveArrived:
+                    tickPending = false
+                    nextClaim = ContinuousClock.now
                 case .graceOver:
                     logger.warning("grace period over; releasing the jobs still in flight", metadata: ["jobs": "\(inFlight)"])
                     group.cancelAll()

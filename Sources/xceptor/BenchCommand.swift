@@ -20,8 +20,17 @@ extension BenchCommand {
     struct QueueBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "queue",
-            abstract: "Enqueue jobs/s (batched) and claim+complete jobs/s for 1..N processes on a fresh SQLite file.",
-            discussion: "Anchor: goqite (Go, SQLite) reports about 13,000 send+receive+delete per second.")
+            abstract:
+                "Enqueue jobs/s (batched) and claim+complete jobs/s for 1..N processes, on fresh SQLite files or a PostgreSQL database.",
+            discussion: """
+                Anchors: goqite (Go, SQLite) reports about 13,000 send+receive+delete per second (Benchmarks/queue/run.sh \
+                measures its pattern here). With --db postgres://..., every step runs in that database (use a scratch \
+                one) and the jobs table's dead rows and HOT updates are reported; Benchmarks/queue/run-postgres.sh \
+                runs it next to River's and pgmq's SQL pattern driven from Python (psycopg) on the same server.
+                """)
+
+        @Option(name: .long, help: ArgumentHelp("A PostgreSQL URL to measure instead of SQLite files.", valueName: "url"))
+        var db: String?
 
         @Option(name: .long, help: "Jobs to enqueue in one batch.")
         var jobs = 100_000
@@ -42,8 +51,13 @@ extension BenchCommand {
         var json = false
 
         func validate() throws {
-            guard jobs > 0, drainJobs > 0, processes.allSatisfy({ $0 > 0 }), batch.allSatisfy({ $0 > 0 }) else {
-                throw ValidationError("--jobs, --drain-jobs, --processes and --batch must be positive")
+            guard (1...10_000_000).contains(jobs), (1...10_000_000).contains(drainJobs), processes.allSatisfy({ (1...256).contains($0) }),
+                batch.allSatisfy({ (1...10_000).contains($0) })
+            else {
+                throw ValidationError("--jobs and --drain-jobs must be 1-10000000, --processes 1-256, --batch 1-10000")
+            }
+            if let db, !db.hasPrefix("postgres://") && !db.hasPrefix("postgresql://") {
+                throw ValidationError("--db takes a postgres:// URL here (without it, the benchmark makes its own SQLite files)")
             }
         }
 
@@ -54,7 +68,7 @@ extension BenchCommand {
             defer { if directory == nil { try? FileManager.default.removeItem(at: scratch) } }
             let benchmark = QueueBenchmark(
                 executable: currentExecutable(), enqueueJobs: jobs, drainJobs: drainJobs,
-                processCounts: processes, batchSizes: batch, directory: scratch)
+                processCounts: processes, batchSizes: batch, directory: scratch, location: db)
             let results = try await benchmark.run { line in if !json { print(line) } }
             if json {
                 try printBenchmark(results)
@@ -89,8 +103,17 @@ extension BenchCommand {
         @Flag(name: .long, help: "Print a JSON report at the end.")
         var json = false
 
+        @Flag(name: .long, help: "Once the store is open, print 'ready' and start when a line arrives on standard input.")
+        var waitForStart = false
+
         func run() async throws {
             let store = try await store.open()
+            if waitForStart {
+                // The benchmark starts every child at once, as its Python anchor does behind a barrier, so
+                // the start-up of late children is not inside the measured time.
+                FileHandle.standardOutput.write(Data("ready\n".utf8))
+                _ = readLine()
+            }
             if hold {
                 let jobs = try await store.claim(limit: batch, leaseSeconds: leaseSeconds, owner: owner)
                 // Unbuffered: the parent waits for this line before it kills us.

@@ -73,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         _ = KernelThreads.configure(threads)
         let token = try tokenFile.map(Self.readToken)
-        let jobStore = try await store.open()
+        let jobStore = try await store.openWaiting(logger: logger)
         let weights = try model.load()
         let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
         let engine = InferenceEngine(network: network, configuration: .init(maxBatch: batch, queueCapacity: 4 * batch))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Queue
 import Retrieval
 import Stores
@@ -29,6 +30,22 @@ struct StoreOptions: ParsableArguments {
     /// Opens the queue; only commands that add jobs create a missing one, so a mistyped --db is an error.
     func open(create: Bool = false) async throws -> any JobStore {
         try await JobStores.open(location, create: create)
+    }
+
+    /// Opens the queue for a long-running process (worker, serve): a database server that cannot be reached
+    /// yet (still starting, failing over) is waited for, said in the log, for up to five minutes.
+    func openWaiting(logger: Logger) async throws -> any JobStore {
+        let start = ContinuousClock.now
+        var pause = 0.5
+        while true {
+            do {
+                return try await open()
+            } catch let error as QueueError where error.isUnavailable && ContinuousClock.now - start < .seconds(300) {
+                logger.warning("the job store cannot be reached yet; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(pause)"])
+                try await Task.sleep(for: .seconds(pause))
+                pause = min(15, pause * 2)
+            }
+        }
     }
 
     /// The HNSW index beside the database.

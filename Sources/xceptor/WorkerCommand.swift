@@ -102,7 +102,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if metricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
 
         _ = KernelThreads.configure(threads)
-        let jobStore = try await store.open()
+        let jobStore = try await store.openWaiting(logger: logger)
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
 

@@ -34,8 +34,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         port = self.server.server_address[1]
-        path = self.path.split("?")[0]  # a query only makes URLs distinct
+        path = self.path.split("?")[0]  # a query makes URLs distinct, and delay=SECONDS (at most 2) slows a file
         if path.startswith("/files/") and FILES:
+            query = self.path.split("?", 1)[1] if "?" in self.path else ""
+            for field in query.split("&"):
+                if field.startswith("delay="):
+                    time.sleep(min(2.0, max(0.0, float(field[len("delay="):] or 0))))
             name = os.path.basename(path[len("/files/"):])
             try:
                 body = open(os.path.join(FILES, name), "rb").read()

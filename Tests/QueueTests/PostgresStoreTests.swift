@@ -124,4 +124,48 @@ struct PostgresStoreTests {
             #expect(!"\(error)".contains(String(url.split(separator: ":")[2].split(separator: "@")[0])))
         }
     }
+
+    @Test("a store outlives a server restart: calls fail as unavailable while it is down and work again after")
+    func serverRestart() async throws {
+        let server = try PostgresTestServer.startPrivate()
+        let location = try PostgresLocation(parsing: try server.makeDatabase())
+        let store = try await PostgresJobStore.open(location)
+        _ = try await store.enqueue([NewJob(url: "http://a/1")])
+        try server.restart(downSeconds: 1)
+        // The pool's connections were cut by the restart: the first call on one may fail, the next reconnect.
+        var status: QueueStatus?
+        for _ in 0..<100 where status == nil {
+            do {
+                status = try await store.status()
+            } catch let error as QueueError {
+                #expect(error.isUnavailable, "\(error)")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        #expect(status?.counts[.queued] == 1)
+        _ = try await store.enqueue([NewJob(url: "http://a/2")])
+        #expect(try await store.status().counts[.queued] == 2)
+    }
+
+    @Test("an idle waiter is woken by an enqueue from another store (LISTEN/NOTIFY), long before its timeout")
+    func arrivals() async throws {
+        let url = try PostgresTestServer.shared().makeDatabase()
+        let waiting = try await PostgresJobStore.open(try PostgresLocation(parsing: url))
+        let enqueuing = try await PostgresJobStore.open(try PostgresLocation(parsing: url))
+        let waiter = Task {
+            let start = ContinuousClock.now
+            await waiting.waitForJobs(upTo: 60)
+            return ContinuousClock.now - start
+        }
+        // Enqueue until the waiter hears one: the first may come before its LISTEN is in place.
+        let sender = Task {
+            for sent in 0..<100 where !Task.isCancelled {
+                _ = try await enqueuing.enqueue([NewJob(url: "http://a/\(sent)")])
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let waited = await waiter.value
+        sender.cancel()
+        #expect(waited < .seconds(30), "woken after \(waited), not by an announcement")
+    }
 }

@@ -12,7 +12,7 @@ public final class PostgresTestServer: Sendable {
     public static func shared() throws -> PostgresTestServer {
         try started.withLock { server in
             if let server { return try server.get() }
-            let result = Result { try PostgresTestServer() }
+            let result = Result { try PostgresTestServer(useEnvironment: true) }
             server = result
             return try result.get()
         }
@@ -25,12 +25,17 @@ public final class PostgresTestServer: Sendable {
     private let directory: URL?
     private let binaries: URL?
     private let databaseCount = Atomic<Int>(0)
+    private let control: (@Sendable (String, Double) throws -> Void)?
 
-    private init() throws {
-        if let url = ProcessInfo.processInfo.environment["XCEPTOR_TEST_POSTGRES_URL"], !url.isEmpty {
+    /// A server of its own for a test that stops and starts it, which would break the tests sharing `shared()`.
+    public static func startPrivate() throws -> PostgresTestServer { try PostgresTestServer(useEnvironment: false) }
+
+    private init(useEnvironment: Bool) throws {
+        if useEnvironment, let url = ProcessInfo.processInfo.environment["XCEPTOR_TEST_POSTGRES_URL"], !url.isEmpty {
             baseURL = url.hasSuffix("/") ? url : url + "/"
             directory = nil
             binaries = nil
+            control = nil
             return
         }
         let binaries = try Self.findBinaries()
@@ -58,16 +63,36 @@ public final class PostgresTestServer: Sendable {
             ], as: runAs)
         self.directory = directory
         self.binaries = binaries
+        control = { action, pause in
+            try Self.run(binaries.appendingPathComponent("pg_ctl").path, ["-D", data, "-m", "fast", "-w", "stop"], as: runAs)
+            Thread.sleep(forTimeInterval: pause)
+            try Self.run(
+                binaries.appendingPathComponent("pg_ctl").path,
+                [
+                    "-D", data, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60",
+                    "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
+                    "start",
+                ], as: runAs)
+        }
         baseURL = "postgres://xceptor:\(password)@127.0.0.1:\(port)/"
         let stop: @Sendable () -> Void = { [binaries, directory] in
             try? Self.run(binaries.appendingPathComponent("pg_ctl").path, ["-D", data, "-m", "immediate", "-w", "stop"], as: runAs)
             try? FileManager.default.removeItem(at: directory)
         }
-        Self.atExit.withLock { $0 = stop }
-        atexit { PostgresTestServer.atExit.withLock { $0?() } }
+        Self.atExit.withLock { stops in
+            if stops.isEmpty { atexit { PostgresTestServer.atExit.withLock { $0 }.forEach { $0() } } }
+            stops.append(stop)
+        }
     }
 
-    private static let atExit = Mutex<(@Sendable () -> Void)?>(nil)
+    private static let atExit = Mutex<[@Sendable () -> Void]>([])
+
+    /// Stops the server (fast shutdown: sessions are cut), leaves it down for `downSeconds`, and starts it
+    /// again on the same port. Only for a server these tests started.
+    public func restart(downSeconds: Double = 0) throws {
+        guard let control else { throw TestServerError("XCEPTOR_TEST_POSTGRES_URL names a server the tests cannot restart") }
+        try control("restart", downSeconds)
+    }
 
     /// A new, empty database on the server; returns its URL.
     public func makeDatabase() throws -> String {

@@ -12,6 +12,8 @@ struct PostgresCommandTests {
         let sqlite = try await WorkerTests.finishedRun.value
         let site = sqlite.site
         let database = try PostgresTestServer.shared().makeDatabase()
+        let migrated = try await XceptorProcess.run(["migrate", "--db", database], in: site.dir)
+        #expect(migrated.status == 0 && migrated.stdout.contains("is at schema version 1"), "\(migrated.stderr)")
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt", "--json"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
         #expect(!enqueued.stdout.contains(String(database.split(separator: ":")[2].split(separator: "@")[0])), "the password was printed")
@@ -65,5 +67,45 @@ struct PostgresCommandTests {
         #expect(counts["done"] == sqlite.doneJobs && counts["failed"] == sqlite.bad.count, "\(counts)")
         let exported = try await XceptorProcess.run(["export", "--db", database, "--format", "jsonl"], in: site.dir)
         #expect(exported.status == 0 && exported.stdout.split(separator: "\n").count == sqlite.doneJobs, "\(exported.stderr)")
+    }
+}
+
+/// A worker whose PostgreSQL server restarts mid-run (a server of its own, so the other tests keep theirs).
+@Suite("xceptor worker through a PostgreSQL restart", .serialized)
+struct PostgresRestartTests {
+    @Test("the server restarts mid-run: the worker waits for it, and every job is done exactly once")
+    func workerThroughRestart() async throws {
+        let site = try WorkerTests.Site()
+        let server = try PostgresTestServer.startPrivate()
+        let database = try server.makeDatabase()
+        // Slow files, so the run is still going when the server goes down.
+        let urls = site.images.map { site.url($0) + "?delay=0.4" }
+        try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
+        let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt"], in: site.dir)
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+        let arguments = try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4"]).map {
+            $0 == "q.sqlite" ? database : $0
+        }
+        let (worker, _, stderr) = try XceptorProcess.start(arguments, in: site.dir)
+        try await Task.sleep(for: .seconds(1.5))
+        let before = try await XceptorProcess.run(["status", "--db", database, "--json"], in: site.dir)
+        let doneBefore = (try jsonObject(before.stdout)["counts"] as? [String: Int])?["done"] ?? -1
+        #expect(worker.isRunning && doneBefore < urls.count, "the run ended before the restart")
+        // Down for 2 s: the worker's connections are cut, and it waits for new ones.
+        try server.restart(downSeconds: 2)
+        await XceptorProcess.waitForExit(worker)
+        let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+        #expect(worker.terminationStatus == 0, "\(log)")
+
+        let status = try await XceptorProcess.run(["status", "--db", database, "--json"], in: site.dir)
+        let counts = try #require(try jsonObject(status.stdout)["counts"] as? [String: Int], "\(status.stderr)")
+        #expect(counts["done"] == urls.count && counts.values.reduce(0, +) == urls.count, "\(counts)")
+        let listed = try await XceptorProcess.run(["jobs", "list", "--db", database, "--json", "--limit", "0"], in: site.dir)
+        for line in listed.stdout.split(separator: "\n") {
+            let job = try jsonObject(line)
+            #expect(job["attempts"] as? Int == 1, "\(job)")
+        }
+        let exported = try await XceptorProcess.run(["export", "--db", database, "--format", "jsonl"], in: site.dir)
+        #expect(exported.stdout.split(separator: "\n").count == urls.count, "a result is missing or doubled")
     }
 }

@@ -1,0 +1,93 @@
+import PostgresNIO
+
+// The statements of a worker's hot path, prepared: each connection plans them once instead of at every call
+// (planning the claim cost about as much as running it).
+
+/// Claims up to `limit` available jobs for `owner`, in priority order, skipping rows other claimers hold.
+struct ClaimStatement: PostgresPreparedStatement {
+    typealias Row = (Int64, String, Int, Int, Int, String?)
+
+    static let sql = """
+        UPDATE jobs SET state = 'running', attempts = attempts + 1,
+            lease_owner = $1::text, lease_expires_at = $2::bigint, updated_at = $3::bigint
+        WHERE id IN (
+            SELECT id FROM jobs WHERE state = 'queued' AND available_at <= $3::bigint
+            ORDER BY priority DESC, id LIMIT $4::bigint FOR UPDATE SKIP LOCKED)
+        RETURNING id, url, attempts, max_attempts, priority, metadata::text
+        """
+
+    var owner: String
+    var expiresAt: Int64
+    var now: Int64
+    var limit: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(owner)
+        bindings.append(expiresAt)
+        bindings.append(now)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Marks leased jobs done without a result; returns the ids whose lease still held.
+struct CompleteStatement: PostgresPreparedStatement {
+    typealias Row = Int64
+
+    static let sql = """
+        UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, image_id = NULL,
+            last_error = NULL, error_class = NULL, http_status = NULL, finished_at = $4::bigint, updated_at = $4::bigint
+        FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
+        WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
+        RETURNING jobs.id
+        """
+
+    var ids: [Int64]
+    var owners: [String]
+    var attempts: [Int64]
+    var now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(ids)
+        bindings.append(owners)
+        bindings.append(attempts)
+        bindings.append(now)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+}
+
+/// Extends the leases still held; returns their ids.
+struct HeartbeatStatement: PostgresPreparedStatement {
+    typealias Row = Int64
+
+    static let sql = """
+        UPDATE jobs SET lease_expires_at = $4::bigint, updated_at = $5::bigint
+        FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
+        WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
+        RETURNING jobs.id
+        """
+
+    var ids: [Int64]
+    var owners: [String]
+    var attempts: [Int64]
+    var expiresAt: Int64
+    var now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(ids)
+        bindings.append(owners)
+        bindings.append(attempts)
+        bindings.append(expiresAt)
+        bindings.append(now)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+}
