@@ -114,7 +114,8 @@ def exit_with_parent():
 
 
 threading.Thread(target=exit_with_parent, daemon=True).start()
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+# FAULT_SERVER_HOST=0.0.0.0 serves other network namespaces too (the multi-host test); loopback otherwise.
+server = http.server.ThreadingHTTPServer((os.environ.get("FAULT_SERVER_HOST", "127.0.0.1"), 0), Handler)
 server.daemon_threads = True
 print(server.server_address[1], flush=True)
 server.serve_forever()

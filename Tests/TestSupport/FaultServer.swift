@@ -16,8 +16,10 @@ public final class FaultServer: @unchecked Sendable {
     private let lifeline: Pipe
 
     /// - Parameter files: served as /files/NAME (names only, no subdirectories).
-    public init(files: URL? = nil) throws {
+    /// - Parameter host: the address to bind; "0.0.0.0" serves the multi-host test's namespaces too.
+    public init(files: URL? = nil, host: String = "127.0.0.1") throws {
         process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(["FAULT_SERVER_HOST": host]) { $1 }
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             [
@@ -43,5 +45,5 @@ public final class FaultServer: @unchecked Sendable {
         self.port = port
     }
 
-    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    public func url(_ path: String, host: String = "127.0.0.1") -> String { "http://\(host):\(port)\(path)" }
 }

@@ -22,17 +22,24 @@ public final class PostgresTestServer: Sendable {
 
     /// `postgres://USER:PASSWORD@127.0.0.1:PORT/` without a database name.
     public let baseURL: String
+    /// The TCP port (0 for a server named by XCEPTOR_TEST_POSTGRES_URL).
+    public let port: Int
     private let directory: URL?
     private let binaries: URL?
     private let databaseCount = Atomic<Int>(0)
     private let control: (@Sendable (String, Double) throws -> Void)?
 
     /// A server of its own for a test that stops and starts it, which would break the tests sharing `shared()`.
-    public static func startPrivate() throws -> PostgresTestServer { try PostgresTestServer(useEnvironment: false) }
+    /// `alsoListenOn` adds an address to listen on, and `clients` a network whose clients may log in with
+    /// the password (pg_hba.conf), for the multi-host test's namespaces.
+    public static func startPrivate(alsoListenOn address: String? = nil, clients: String? = nil) throws -> PostgresTestServer {
+        try PostgresTestServer(useEnvironment: false, alsoListenOn: address, clients: clients)
+    }
 
-    private init(useEnvironment: Bool) throws {
+    private init(useEnvironment: Bool, alsoListenOn extraAddress: String? = nil, clients: String? = nil) throws {
         if useEnvironment, let url = ProcessInfo.processInfo.environment["XCEPTOR_TEST_POSTGRES_URL"], !url.isEmpty {
             baseURL = url.hasSuffix("/") ? url : url + "/"
+            port = 0
             directory = nil
             binaries = nil
             control = nil
@@ -47,18 +54,27 @@ public final class PostgresTestServer: Sendable {
         let runAs = getuid() == 0 ? "postgres" : nil
         if let runAs { try Self.run("/bin/chown", ["-R", runAs, directory.path]) }
         let port = try Self.freePort()
+        self.port = port
         let data = directory.appendingPathComponent("data").path
+        let listen = (["127.0.0.1"] + (extraAddress.map { [$0] } ?? [])).joined(separator: ",")
         try Self.run(
             binaries.appendingPathComponent("initdb").path,
             [
                 "-D", data, "-U", "xceptor", "--pwfile", directory.appendingPathComponent("password").path,
                 "--auth-local", "trust", "--auth-host", "scram-sha-256", "-E", "UTF8", "--no-sync",
             ], as: runAs)
+        if let clients {
+            let hba = directory.appendingPathComponent("data/pg_hba.conf")
+            let handle = try FileHandle(forWritingTo: hba)
+            handle.seekToEndOfFile()
+            handle.write(Data("host all all \(clients) scram-sha-256\n".utf8))
+            try handle.close()
+        }
         try Self.run(
             binaries.appendingPathComponent("pg_ctl").path,
             [
                 "-D", data, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60",
-                "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
+                "-o", "-c listen_addresses=\(listen) -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
                 "start",
             ], as: runAs)
         self.directory = directory
@@ -70,7 +86,7 @@ public final class PostgresTestServer: Sendable {
                 binaries.appendingPathComponent("pg_ctl").path,
                 [
                     "-D", data, "-l", directory.appendingPathComponent("server.log").path, "-w", "-t", "60",
-                    "-o", "-c listen_addresses=127.0.0.1 -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
+                    "-o", "-c listen_addresses=\(listen) -p \(port) -k \(directory.path) -c fsync=off -c max_connections=300",
                     "start",
                 ], as: runAs)
         }
@@ -145,7 +161,7 @@ public final class PostgresTestServer: Sendable {
     ///
     /// posix_spawn and waitpid, not Foundation's Process: Process learns that a child ended when a socket the
     /// child inherited closes, and the server pg_ctl starts inherits it too and keeps it open for its life.
-    static func run(_ program: String, _ arguments: [String], as user: String? = nil) throws {
+    public static func run(_ program: String, _ arguments: [String], as user: String? = nil) throws {
         let argv = user.map { ["/usr/sbin/runuser", "-u", $0, "--", program] + arguments } ?? [program] + arguments
         let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-pg-output-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: outputFile) }

@@ -109,3 +109,67 @@ struct PostgresRestartTests {
         #expect(exported.stdout.split(separator: "\n").count == urls.count, "a result is missing or doubled")
     }
 }
+
+/// Three worker hosts sharing one PostgreSQL queue over TCP: each in its own network namespace (made by
+/// the test, joined by a bridge), or, where namespaces cannot be made here, three processes on loopback.
+@Suite("xceptor workers on three hosts", .serialized)
+struct MultiHostTests {
+    @Test("three hosts finish a queue together; one is SIGKILLed and the server restarts mid-run; every job is done once")
+    func threeHosts() async throws {
+        let network: NamespaceNetwork?
+        do {
+            network = try NamespaceNetwork.make(hosts: 3)
+        } catch {
+            network = nil
+            print("network namespaces are not available here (\(error)): the three workers run as processes on loopback")
+        }
+        defer { network?.remove() }
+        let address = network?.gateway ?? "127.0.0.1"
+        let server = try PostgresTestServer.startPrivate(alsoListenOn: network?.gateway, clients: network?.subnet)
+        let local = try server.makeDatabase()
+        let database = local.replacingOccurrences(of: "@127.0.0.1:", with: "@\(address):")
+        let site = try WorkerTests.Site(host: network == nil ? "127.0.0.1" : "0.0.0.0")
+        let urls = site.images.map { site.server.url("/files/\($0)?delay=0.5", host: address) }
+        try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
+        let enqueued = try await XceptorProcess.run(["enqueue", "--db", local, "--from", "urls.txt"], in: site.dir)
+        #expect(enqueued.status == 0, "\(enqueued.stderr)")
+
+        // Small batches and short leases, so that every host holds a few jobs and the killed one's come back soon.
+        let common = try await site.workerArgumentsWithoutDatabase()
+        let workers = try (0..<3).map { index in
+            let arguments =
+                common + [
+                    "--db", database, "--until-empty", "--batch", "1", "--fetch-concurrency", "2", "--lease-seconds", "3", "--id",
+                    "host-\(index)",
+                ]
+            return try XceptorProcess.start(arguments, in: site.dir, launcher: network?.launcher(host: index) ?? [])
+        }
+        try await Task.sleep(for: .seconds(2))
+        let killedHeld = try await XceptorProcess.run(
+            ["jobs", "list", "--db", local, "--state", "running", "--json", "--limit", "0"], in: site.dir)
+        #expect(killedHeld.stdout.contains("host-0"), "host 0 held no job when it was killed")
+        kill(workers[0].0.processIdentifier, SIGKILL)
+        try await Task.sleep(for: .seconds(1))
+        try server.restart(downSeconds: 1)
+        for (process, _, stderr) in workers.dropFirst() {
+            await XceptorProcess.waitForExit(process)
+            #expect(process.terminationStatus == 0, "\((try? String(contentsOf: stderr, encoding: .utf8)) ?? "")")
+        }
+        await XceptorProcess.waitForExit(workers[0].0)
+
+        // Every job done, once: its result stored once, its image once; the killed host's jobs taken over.
+        let status = try await XceptorProcess.run(["status", "--db", local, "--json"], in: site.dir)
+        let report = try jsonObject(status.stdout)
+        let counts = try #require(report["counts"] as? [String: Int], "\(status.stderr)")
+        #expect(counts["done"] == urls.count && counts.values.reduce(0, +) == urls.count, "\(counts)")
+        let store = try #require(report["store"] as? [String: Any])
+        #expect(store["images"] as? Int == urls.count && store["embeddings"] as? Int == urls.count, "\(store)")
+        let listed = try await XceptorProcess.run(["jobs", "list", "--db", local, "--json", "--limit", "0"], in: site.dir)
+        let attempts = try listed.stdout.split(separator: "\n").map { try jsonObject($0)["attempts"] as? Int ?? 0 }
+        #expect(attempts.count == urls.count && attempts.allSatisfy { (1...2).contains($0) }, "\(attempts)")
+        #expect(attempts.contains(2), "no job of the killed host was taken over")
+        let exported = try await XceptorProcess.run(["export", "--db", local, "--format", "jsonl"], in: site.dir)
+        let jobs = try exported.stdout.split(separator: "\n").map { try jsonObject($0)["job"] as? Int ?? 0 }
+        #expect(jobs.count == urls.count && Set(jobs).count == urls.count, "a result is missing or doubled")
+    }
+}

@@ -28,7 +28,7 @@ struct WorkerTests {
         let server: FaultServer
         let images: [String]
 
-        init() throws {
+        init(host: String = "127.0.0.1") throws {
             dir = try makeScratchDirectory()
             files = dir.appendingPathComponent("files")
             try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
@@ -46,7 +46,7 @@ struct WorkerTests {
                 images += [name, mirrored]
             }
             self.images = images
-            server = try FaultServer(files: files)
+            server = try FaultServer(files: files, host: host)
         }
 
         static func mirrored(_ image: RGBImage) -> RGBImage {
@@ -66,6 +66,14 @@ struct WorkerTests {
             try urls.joined(separator: "\n").write(to: dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
             let result = try await XceptorProcess.run(["enqueue", "--db", "q.sqlite", "--from", "urls.txt"], in: dir)
             #expect(result.status == 0, "\(result.stderr)")
+        }
+
+        /// The worker's arguments without --db.
+        func workerArgumentsWithoutDatabase() async throws -> [String] {
+            [
+                "worker", "--model", try await WorkerTests.model.value.path, "--allow-private-networks", "--progress", "log",
+                "--progress-interval", "1",
+            ]
         }
 
         func workerArguments(_ extra: [String]) async throws -> [String] {

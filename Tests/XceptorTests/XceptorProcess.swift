@@ -20,10 +20,13 @@ struct XceptorProcess {
     }()
 
     /// Starts `xceptor` with `arguments`; its output goes to files, so large outputs never block on a pipe.
-    static func start(_ arguments: [String], environment: [String: String] = [:], in directory: URL) throws -> (Process, URL, URL) {
+    /// `launcher` runs it through another program (`ip netns exec NAME`), which ends by executing it.
+    static func start(_ arguments: [String], environment: [String: String] = [:], in directory: URL, launcher: [String] = [])
+        throws -> (Process, URL, URL)
+    {
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        process.executableURL = launcher.first.map { URL(fileURLWithPath: $0) } ?? executable
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [executable.path] + arguments
         process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let id = UUID().uuidString
