@@ -10,7 +10,7 @@ extension PostgresJobStore {
             try await self.doneResult(
                 client.query(
                     """
-                    \(unescaped: Self.resultSelect) WHERE j.id = \(id) AND j.state = 'done'
+                    \(unescaped: Self.resultSelect) WHERE j.id = \(id)
                         AND (\(modelID)::text IS NULL OR e.model_id = \(modelID)) ORDER BY e.id DESC LIMIT 1
                     """, logger: self.logger))
         }
@@ -22,7 +22,7 @@ extension PostgresJobStore {
             try await self.doneResult(
                 client.query(
                     """
-                    \(unescaped: Self.resultSelect) WHERE j.url = \(normalized) AND j.state = 'done'
+                    \(unescaped: Self.resultSelect) WHERE j.url = \(normalized)
                         AND (\(modelID)::text IS NULL OR e.model_id = \(modelID)) ORDER BY e.id DESC LIMIT 1
                     """, logger: self.logger))
         }
@@ -102,7 +102,7 @@ extension PostgresJobStore {
                     """
             }
             sql += """
-                 AND EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = e.image_id AND j.state = 'done'
+                 AND EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = e.image_id
                     AND jsonb_typeof(j.metadata) = 'object' AND \(fields.joined(separator: " AND ")))
                 """
         }
@@ -115,7 +115,7 @@ extension PostgresJobStore {
         return try await transaction(readOnly: true) { connection in
             var summaries: [Int64: ImageSummary] = [:]
             let jobs = try await connection.query(
-                "SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id = ANY(\(imageIDs)::bigint[]) ORDER BY id",
+                "SELECT image_id, id, url FROM jobs WHERE image_id = ANY(\(imageIDs)::bigint[]) ORDER BY id",
                 logger: self.logger)
             for try await (image, id, url) in jobs.decode((Int64, Int64, String).self) {
                 let job = JobReference(id: id, url: url)
@@ -147,7 +147,7 @@ extension PostgresJobStore {
                        (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
                        (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id)
                 FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id AND e.model_id = \(modelID)
-                WHERE j.state = 'done' AND j.id > \(afterJobID ?? Int64.min) ORDER BY j.id LIMIT \(Int64(limit))
+                WHERE j.id > \(afterJobID ?? Int64.min) ORDER BY j.id LIMIT \(Int64(limit))
                 """, logger: self.logger)
             for try await (id, url, metadata, imageID, sha256, width, height, vector, labels, scores)
                 in rows.decode((Int64, String, String?, Int64, ByteBuffer, Int, Int, ByteBuffer, [String]?, [Double]?).self)

@@ -528,6 +528,25 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         }
     }
 
+    public func requeue(_ selection: JobSelection, forModel modelID: String) async throws -> Int {
+        if case let .state(state) = selection, state != .done {
+            throw QueueError.invalidArgument("only done jobs can be queued again for another model, not \(state.rawValue) ones")
+        }
+        let now = configuration.clock.now().storeMilliseconds
+        let (ids, state) = Self.selected(selection)
+        // The earlier results stay: the job keeps its image, and the image its embeddings.
+        return try await withClient { client in
+            try await client.query(
+                """
+                UPDATE jobs SET state = 'queued', attempts = 0, available_at = \(now), finished_at = NULL, updated_at = \(now)
+                WHERE state = 'done' AND (id = ANY(\(ids)::bigint[]) OR state = \(state))
+                    AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = jobs.image_id AND e.model_id = \(modelID))
+                RETURNING id
+                """, logger: self.logger
+            ).ids().count
+        }
+    }
+
     public func cancel(_ selection: JobSelection) async throws -> Int {
         if case let .state(state) = selection, state != .queued {
             throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")

@@ -49,6 +49,11 @@ public protocol JobQueue: Sendable {
     /// Puts failed or dead jobs back in the queue with a fresh set of attempts; returns how many.
     func retry(_ selection: JobSelection) async throws -> Int
 
+    /// Puts done jobs whose image has no embedding by `modelID` back in the queue with a fresh set of
+    /// attempts, for a worker running that model; returns how many. Their earlier results stay readable (by
+    /// job, URL, search and export) until they finish again, and after, until purged.
+    func requeue(_ selection: JobSelection, forModel modelID: String) async throws -> Int
+
     /// Moves queued jobs to failed with the reason "cancelled"; returns how many.
     func cancel(_ selection: JobSelection) async throws -> Int
 

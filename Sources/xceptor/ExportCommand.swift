@@ -34,7 +34,13 @@ struct ExportCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print a JSON summary (needs --output).")
     var json = false
 
+    @Option(
+        name: .long,
+        help: "With several models in the store: read the one --model made at this input size (default: the model's own size).")
+    var size: Int?
+
     func validate() throws {
+        if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048") }
         if format == .npy {
             guard let output, output.hasSuffix(".npy"), output.count > 4 else {
                 throw ValidationError("--format npy needs --output NAME.npy (the labels and URLs go to NAME.jsonl beside it)")
@@ -46,8 +52,9 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let export = ResultExport(search: try await store.searchService(embedder: model.embedder()), format: format, normalized: normalized)
-        let report = try await export.write(to: output)
+        let search = try await store.searchService(embedder: model.embedder())
+        let export = ResultExport(search: search, format: format, normalized: normalized)
+        let report = try await export.write(to: output, modelID: try await model.storedModelID(in: search.store, size: size))
         if json { return try printJSON(report) }
         if !report.files.isEmpty {
             FileHandle.standardError.write(

@@ -33,14 +33,23 @@ extension IndexCommand {
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
+        @Option(
+            name: .long,
+            help: "With several models in the store: read the one --model made at this input size (default: the model's own size).")
+        var size: Int?
+
         func validate() throws {
+            if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048") }
             guard (2...127).contains(m) else { throw ValidationError("--m must be 2-127") }
             guard (1...100_000).contains(efConstruction) else { throw ValidationError("--ef-construction must be 1-100000") }
         }
 
         func run() async throws {
-            let maintenance = IndexMaintenance(search: try await store.searchService(embedder: model.embedder()), threads: threads.count)
-            let report = try await maintenance.build(parameters: HNSWIndex.Parameters(m: m, efConstruction: efConstruction))
+            let search = try await store.searchService(embedder: model.embedder())
+            let maintenance = IndexMaintenance(search: search, threads: threads.count)
+            let report = try await maintenance.build(
+                parameters: HNSWIndex.Parameters(m: m, efConstruction: efConstruction),
+                modelID: try await model.storedModelID(in: search.store, size: size))
             if json { return try printJSON(report) }
             print(String(format: "indexed %d embeddings of %@ in %.1f s: %@", report.indexed, report.model, report.seconds, report.file))
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Queue
 import Retrieval
+import Xception
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,7 @@ struct JobsCommand: AsyncParsableCommand {
             "http_status", "lease_owner", "lease_expires_at", "available_at", "created_at", "updated_at", "finished_at", \
             "image_id", "metadata"}; times are ISO 8601 in UTC.
             """,
-        subcommands: [List.self, Show.self, Retry.self, Cancel.self, Purge.self]
+        subcommands: [List.self, Show.self, Retry.self, Requeue.self, Cancel.self, Purge.self]
     )
 }
 
@@ -149,6 +150,49 @@ extension JobsCommand {
             if failed { retried += try await store.retry(.state(.failed)) }
             if dead { retried += try await store.retry(.state(.dead)) }
             if json { try printJSON(ChangedJobs(retried: retried)) } else { print("retried \(retried) job(s)") }
+        }
+    }
+
+    struct Requeue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue done jobs again for another model: those whose image it has not embedded yet.",
+            discussion: """
+                For a collection finished with one model and now to be embedded with another (imported with \
+                'xceptor model import'): the jobs go back to the queue with a fresh set of attempts, and a \
+                worker running that model embeds them. The earlier model's results stay, for search and export \
+                with --model, until purged. With --json: {"requeued": N}.
+                """)
+
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var model: ModelOptions
+
+        @Option(name: .long, help: "The input size the worker will run the model at (default: the model's own).")
+        var size: Int?
+
+        @Argument(help: "Done job ids to queue again.")
+        var ids: [JobID] = []
+
+        @Flag(name: .long, help: "Queue again every done job the model has not embedded.")
+        var all = false
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            guard !ids.isEmpty || all else { throw ValidationError("name job ids, or --all for every done job") }
+            if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048") }
+        }
+
+        func run() async throws {
+            let inputSize = try size ?? model.load().inputSize
+            let modelID = try ModelFile.identifier(model.path, inputSize: inputSize)
+            let store = try await store.open()
+            let requeued = try await store.requeue(all ? .state(.done) : .ids(ids), forModel: modelID)
+            if json {
+                try printJSON(["requeued": requeued])
+            } else {
+                print("queued \(requeued) job(s) again for \(modelID); run 'xceptor worker --model \(model.path)' on them")
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelDownload
+import Queue
 import Retrieval
 import Xception
 
@@ -29,6 +30,14 @@ struct ModelOptions: ParsableArguments {
                 "no model at \(path); run 'xceptor model fetch' (the bundled kitchenware model) or 'xceptor model import FILE.keras'")
         }
         return try ModelFile.read(path)
+    }
+
+    /// Which of the store's models a command reads: this file's at `size` when given, or at its own input size
+    /// when the store holds several; nil when it holds one (that one is read, whatever made it).
+    func storedModelID(in store: any ResultStore, size: Int?) async throws -> String? {
+        if let size { return try ModelFile.identifier(path, inputSize: size) }
+        guard try await store.embeddingModels().count > 1 else { return nil }
+        return try ModelFile.identifier(path, inputSize: try load().inputSize)
     }
 
     /// What embeds query images for search: the model file, read only if a query needs it; nil when there is

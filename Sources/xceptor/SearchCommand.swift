@@ -68,7 +68,13 @@ struct SearchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print one JSON object (shape above).")
     var json = false
 
+    @Option(
+        name: .long,
+        help: "With several models in the store: read the one --model made at this input size (default: the model's own size).")
+    var size: Int?
+
     func validate() throws {
+        if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048") }
         let given = [image != nil, url != nil, job != nil, vector != nil].filter { $0 }.count
         guard given == 1 else { throw ValidationError("give exactly one query: --image, --url, --job or --vector") }
         guard k >= 1 else { throw ValidationError("-k must be at least 1") }
@@ -80,12 +86,12 @@ struct SearchCommand: AsyncParsableCommand {
     func run() async throws {
         var fetch = FetchConfiguration()
         fetch.allowPrivateNetworks = allowPrivateNetworks
-        let service = SearchService(
-            store: try await store.open(), indexFile: store.indexFile, embedder: model.embedder(),
-            fetchConfiguration: fetch)
+        let jobStore = try await store.open()
+        let service = SearchService(store: jobStore, indexFile: store.indexFile, embedder: model.embedder(), fetchConfiguration: fetch)
         let request = SearchRequest(
             query: try query(), k: k, filter: ResultFilter(label: label, metadata: `where`.map(\.condition)),
-            minScore: minScore, exact: exact, indexThreshold: indexThreshold, ef: ef)
+            minScore: minScore, exact: exact, indexThreshold: indexThreshold, ef: ef,
+            modelID: try await model.storedModelID(in: jobStore, size: size))
         let response = try await service.search(request)
         for warning in response.warnings {
             switch warning {

@@ -164,4 +164,40 @@ struct ResultStoreConformanceTests {
         #expect(try await h.store.resultRows(modelID: "another-model", afterJobID: nil, limit: 10).isEmpty)
         #expect(try await h.store.resultRows(modelID: model, afterJobID: rest[0].job.id, limit: 10).isEmpty)
     }
+
+    @Test(
+        "done jobs queued again for a second model keep the first model's results, and gain the second's", arguments: StoreDriver.allCases)
+    func secondModel(driver: StoreDriver) async throws {
+        let h = try await StoreHarness(driver)
+        let ids = try await h.enqueue(["http://a/1", "http://a/2", "http://a/3"])
+        func finish(_ model: String) async throws -> Int {
+            let claimed = try await h.store.claim(limit: 10, leaseSeconds: 60, owner: "w")
+            _ = try await h.store.complete(
+                claimed.map { job in
+                    var result = sampleResult(contentByte: UInt8(job.id % 200))
+                    result.modelID = model
+                    result.embedding = result.embedding.map { model == "first" ? $0 : -$0 }
+                    return JobCompletion(lease: job.lease, result: result)
+                })
+            return claimed.count
+        }
+        #expect(try await finish("first") == 3)
+        await #expect(throws: QueueError.self) { _ = try await h.store.requeue(.state(.failed), forModel: "second") }
+        #expect(try await h.store.requeue(.state(.done), forModel: "second") == 3)
+        #expect(try await h.state(of: ids[0]).state == .queued)
+        // While queued again, the first model's results are still there to read and search.
+        #expect(try await h.store.result(forJob: ids[0], modelID: "first")?.modelID == "first")
+        #expect(try await h.store.resultRows(modelID: "first", afterJobID: nil, limit: 10).count == 3)
+        let image = try #require(try await h.state(of: ids[1]).imageID)
+        #expect(try await h.store.imageSummaries([image], modelID: "first")[image]?.jobID == ids[1])
+        #expect(try await finish("second") == 3)
+        #expect(try await h.store.embeddingModels() == ["first": 3, "second": 3])
+        let first = try #require(try await h.store.result(forJob: ids[2], modelID: "first"))
+        let second = try #require(try await h.store.result(forJob: ids[2], modelID: "second"))
+        #expect(first.imageID == second.imageID && first.embedding == second.embedding.map { -$0 })
+        // Only jobs that lack the model go back; ids name them one by one.
+        #expect(try await h.store.requeue(.state(.done), forModel: "second") == 0)
+        #expect(try await h.store.requeue(.ids([ids[0], 999_999]), forModel: "third") == 1)
+        #expect(try await h.store.status().counts[.queued] == 1)
+    }
 }

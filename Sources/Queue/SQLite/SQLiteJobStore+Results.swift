@@ -23,7 +23,7 @@ extension SQLiteJobStore {
                         SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
                                e.id, e.model_id, e.vector
                         FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
-                        WHERE \(condition) AND j.state = 'done' AND (?2 IS NULL OR e.model_id = ?2)
+                        WHERE \(condition) AND (?2 IS NULL OR e.model_id = ?2)
                         ORDER BY e.id DESC LIMIT 1
                         """, [key, .optionalText(modelID)],
                         { row in
@@ -95,7 +95,7 @@ extension SQLiteJobStore {
             // CASE, so json_each never sees metadata that is not valid JSON.
             conditions.append(
                 """
-                EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = e.image_id AND j.state = 'done'
+                EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = e.image_id
                     AND CASE WHEN json_valid(j.metadata) THEN (\(fields.joined(separator: " AND "))) ELSE 0 END)
                 """)
         }
@@ -118,7 +118,7 @@ extension SQLiteJobStore {
                     let ids = chunk.map { SQLiteValue.integer($0) }
                     try db.query(
                         """
-                        SELECT image_id, id, url FROM jobs WHERE state = 'done' AND image_id IN (\(placeholders)) ORDER BY id
+                        SELECT image_id, id, url FROM jobs WHERE image_id IN (\(placeholders)) ORDER BY id
                         """, ids
                     ) { row in
                         let image = row.int64(0), job = JobReference(id: row.int64(1), url: row.text(2))
@@ -151,7 +151,7 @@ extension SQLiteJobStore {
                     """
                     SELECT j.id, j.url, j.metadata, i.id, i.sha256, i.width, i.height, e.id, e.vector
                     FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id AND e.model_id = ?
-                    WHERE j.state = 'done' AND j.id > ? ORDER BY j.id LIMIT ?
+                    WHERE j.id > ? ORDER BY j.id LIMIT ?
                     """, [.text(modelID), .integer(afterJobID ?? Int64.min), .integer(Int64(limit))]
                 ) { row in
                     rows.append(

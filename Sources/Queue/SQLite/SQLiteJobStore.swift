@@ -343,6 +343,34 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                 """, now: now)
     }
 
+    public func requeue(_ selection: JobSelection, forModel modelID: String) async throws -> Int {
+        if case let .state(state) = selection, state != .done {
+            throw QueueError.invalidArgument("only done jobs can be queued again for another model, not \(state.rawValue) ones")
+        }
+        let now = configuration.clock.now().storeMilliseconds
+        // The earlier results stay: the job keeps its image, and the image its embeddings.
+        let eligible = """
+            state = 'done' AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.image_id = jobs.image_id AND e.model_id = ?3)
+            """
+        let assignments = "state = 'queued', attempts = 0, available_at = ?1, finished_at = NULL, updated_at = ?1"
+        return try await withConnection { db in
+            try db.transaction {
+                switch selection {
+                case let .ids(ids):
+                    return try ids.reduce(0) { changed, id in
+                        changed
+                            + (try db.run(
+                                "UPDATE jobs SET \(assignments) WHERE id = ?2 AND \(eligible)",
+                                [.integer(now), .integer(id), .text(modelID)]))
+                    }
+                case .state:
+                    return try db.run(
+                        "UPDATE jobs SET \(assignments) WHERE ?2 IS NULL AND \(eligible)", [.integer(now), .null, .text(modelID)])
+                }
+            }
+        }
+    }
+
     public func cancel(_ selection: JobSelection) async throws -> Int {
         if case let .state(state) = selection, state != .queued {
             throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")
