@@ -4,11 +4,13 @@ import Foundation
 /// implements it beside `JobQueue`, checked by the same tests (`ResultStoreConformanceTests`).
 ///
 /// Embeddings are stored once, as computed; whoever needs them at unit length (search) normalises them.
+/// A job's result is its image's: it stays readable while the job is queued again for another model
+/// (`JobQueue.requeue`), so "a job with a result" below means one that has stored an image, done or not.
 public protocol ResultStore: Sendable {
-    /// The stored result of a done job, by `modelID` (nil: the most recent embedding of its image), or nil.
+    /// The stored result of a job, by `modelID` (nil: the most recent embedding of its image), or nil.
     func result(forJob id: JobID, modelID: String?) async throws -> StoredResult?
 
-    /// The stored result of the done job with this URL (normalised as `enqueue` does) by `modelID`, or nil.
+    /// The stored result of the job with this URL (normalised as `enqueue` does) by `modelID`, or nil.
     func result(forURL url: String, modelID: String?) async throws -> StoredResult?
 
     /// The models embeddings are stored under, with how many each.
@@ -22,10 +24,10 @@ public protocol ResultStore: Sendable {
     func imageIDs(matching filter: ResultFilter, modelID: String) async throws -> Set<Int64>
 
     /// The first job, its URL and the labels of each image, with the later jobs that served the same bytes
-    /// (images without a done job are left out).
+    /// (images no job refers to are left out).
     func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary]
 
-    /// Up to `limit` done jobs after `afterJobID` (all from the start when nil) with their results under
+    /// Up to `limit` jobs with a result after `afterJobID` (all from the start when nil), with their results under
     /// `modelID`, in job id order: a page of an export.
     func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow]
 
@@ -37,7 +39,7 @@ public protocol ResultStore: Sendable {
 }
 
 extension ResultStore {
-    /// The stored result of a done job (its image's most recent embedding), or nil.
+    /// The stored result of a job (its image's most recent embedding), or nil.
     public func result(forJob id: JobID) async throws -> StoredResult? { try await result(forJob: id, modelID: nil) }
 }
 
