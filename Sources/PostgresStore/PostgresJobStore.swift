@@ -146,9 +146,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     static let enqueueChunk = 5_000
 
     public func enqueue(_ jobs: [NewJob]) async throws -> EnqueueCounts {
-        if let bad = jobs.first(where: { $0.maxAttempts < 1 }) {
-            throw QueueError.invalidArgument("max attempts must be at least 1 (got \(bad.maxAttempts) for \(bad.url))")
-        }
+        try StoreInput.validate(jobs)
         for job in jobs {
             if let metadata = job.metadataJSON,
                 (try? JSONSerialization.jsonObject(with: Data(metadata.utf8), options: [.fragmentsAllowed])) == nil
@@ -193,7 +191,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     // MARK: Leases
 
     public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
-        try Self.validateLease(seconds: leaseSeconds, owner: owner)
+        try StoreInput.validateLease(seconds: leaseSeconds, owner: owner)
         guard limit > 0 else { return [] }
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds)
@@ -244,7 +242,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     public func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease] {
         guard !leases.isEmpty else { return [] }
-        try Self.validateLease(seconds: leaseSeconds, owner: leases[0].owner)
+        try StoreInput.validateLease(seconds: leaseSeconds, owner: leases[0].owner)
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds).storeMilliseconds, updatedAt = now.storeMilliseconds
         let fence = Fence(leases)
@@ -279,7 +277,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
         guard !completions.isEmpty else { return [] }
-        for completion in completions { try completion.result.map(Self.validate) }
+        for completion in completions { try completion.result.map(StoreInput.validate) }
         let now = configuration.clock.now().storeMilliseconds
         let fence = Fence(completions.map(\.lease))
         if completions.allSatisfy({ $0.result == nil }) {
@@ -391,7 +389,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         guard let imageID else {
             throw QueueError.database(location: location.description, message: "an image row vanished as it was stored")
         }
-        let vector = ByteBuffer(bytes: Self.bytes(result.embedding))
+        let vector = ByteBuffer(bytes: StoreInput.bytes(result.embedding))
         if let embeddingID = try await connection.query(
             """
             INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
@@ -511,9 +509,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     // MARK: Administration
 
     public func retry(_ selection: JobSelection) async throws -> Int {
-        if case let .state(state) = selection, state != .failed, state != .dead {
-            throw QueueError.invalidArgument("only failed or dead jobs can be retried, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.failed, .dead], "only failed or dead jobs can be retried")
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
         // A fresh set of attempts; the last error stays visible until the next attempt ends.
@@ -529,9 +525,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     }
 
     public func requeue(_ selection: JobSelection, forModel modelID: String) async throws -> Int {
-        if case let .state(state) = selection, state != .done {
-            throw QueueError.invalidArgument("only done jobs can be queued again for another model, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.done], "only done jobs can be queued again for another model")
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
         // The earlier results stay: the job keeps its image, and the image its embeddings.
@@ -548,9 +542,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     }
 
     public func cancel(_ selection: JobSelection) async throws -> Int {
-        if case let .state(state) = selection, state != .queued {
-            throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.queued], "only queued jobs can be cancelled")
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
         return try await withClient { client in
@@ -633,30 +625,9 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         }
     }
 
-    private static func validate(_ result: JobResult) throws {
-        guard result.image.sha256.count == 32 else {
-            throw QueueError.invalidArgument("image sha256 must be 32 bytes, got \(result.image.sha256.count)")
-        }
-        guard !result.embedding.isEmpty, result.embedding.allSatisfy(\.isFinite) else {
-            throw QueueError.invalidArgument("an embedding must be non-empty and finite (model \(result.modelID))")
-        }
-    }
-
-    private static func validateLease(seconds: Double, owner: String) throws {
-        guard seconds > 0, seconds.isFinite else { throw QueueError.invalidArgument("lease seconds must be positive, got \(seconds)") }
-        guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }
-    }
-
-    /// Error texts are for people, and a hostile server can make them long: keep the first 1,000 characters.
-    /// PostgreSQL's text cannot hold NUL, which a hostile message may carry.
+    /// `StoreInput.bounded`, without NUL: PostgreSQL's text cannot hold it, and a hostile message may carry it.
     private static func bounded(_ message: String) -> String {
-        let clean = message.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
-        return clean.count <= 1000 ? clean : String(clean.prefix(1000)) + "…"
-    }
-
-    /// Vectors are stored as little-endian float32, the in-memory layout of every platform Swift runs on here.
-    static func bytes(_ vector: [Float]) -> [UInt8] {
-        vector.withUnsafeBytes { Array($0) }
+        StoreInput.bounded(message.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}"))
     }
 
     static func floats(_ buffer: ByteBuffer) -> [Float] {

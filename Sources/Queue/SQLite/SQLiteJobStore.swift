@@ -60,9 +60,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     // MARK: Enqueue
 
     public func enqueue(_ jobs: [NewJob]) async throws -> EnqueueCounts {
-        if let bad = jobs.first(where: { $0.maxAttempts < 1 }) {
-            throw QueueError.invalidArgument("max attempts must be at least 1 (got \(bad.maxAttempts) for \(bad.url))")
-        }
+        try StoreInput.validate(jobs)
         let now = configuration.clock.now().storeMilliseconds
         return try await withConnection { db in
             try db.transaction {
@@ -87,7 +85,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     // MARK: Leases
 
     public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
-        try Self.validateLease(seconds: leaseSeconds, owner: owner)
+        try StoreInput.validateLease(seconds: leaseSeconds, owner: owner)
         guard limit > 0 else { return [] }
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds)
@@ -120,7 +118,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     public func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease] {
         guard !leases.isEmpty else { return [] }
-        try Self.validateLease(seconds: leaseSeconds, owner: leases[0].owner)
+        try StoreInput.validateLease(seconds: leaseSeconds, owner: leases[0].owner)
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds).storeMilliseconds
         return try await withConnection { db in
@@ -156,7 +154,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
         guard !completions.isEmpty else { return [] }
-        for completion in completions { try completion.result.map(Self.validate) }
+        for completion in completions { try completion.result.map(StoreInput.validate) }
         let now = configuration.clock.now().storeMilliseconds
         return try await withConnection { db in
             try db.transaction {
@@ -213,7 +211,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                     WHERE id = ?8
                     """,
                     [
-                        .text(state.rawValue), .text(Self.bounded(failure.message)), .text(failure.errorClass.rawValue),
+                        .text(state.rawValue), .text(StoreInput.bounded(failure.message)), .text(failure.errorClass.rawValue),
                         .optionalInteger(failure.httpStatus), .integer(availableAt.storeMilliseconds),
                         state == .queued ? .null : .integer(now.storeMilliseconds), .integer(now.storeMilliseconds),
                         .integer(lease.jobID),
@@ -331,9 +329,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     // MARK: Administration
 
     public func retry(_ selection: JobSelection) async throws -> Int {
-        if case let .state(state) = selection, state != .failed, state != .dead {
-            throw QueueError.invalidArgument("only failed or dead jobs can be retried, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.failed, .dead], "only failed or dead jobs can be retried")
         let now = configuration.clock.now().storeMilliseconds
         // A fresh set of attempts; the last error stays visible until the next attempt ends.
         return try await update(
@@ -344,9 +340,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     }
 
     public func requeue(_ selection: JobSelection, forModel modelID: String) async throws -> Int {
-        if case let .state(state) = selection, state != .done {
-            throw QueueError.invalidArgument("only done jobs can be queued again for another model, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.done], "only done jobs can be queued again for another model")
         let now = configuration.clock.now().storeMilliseconds
         // The earlier results stay: the job keeps its image, and the image its embeddings.
         let eligible = """
@@ -372,9 +366,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     }
 
     public func cancel(_ selection: JobSelection) async throws -> Int {
-        if case let .state(state) = selection, state != .queued {
-            throw QueueError.invalidArgument("only queued jobs can be cancelled, not \(state.rawValue) ones")
-        }
+        try StoreInput.check(selection, takes: [.queued], "only queued jobs can be cancelled")
         let now = configuration.clock.now().storeMilliseconds
         return try await update(
             selection, eligible: "state = 'queued'",
@@ -505,7 +497,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             """,
             [
                 .integer(imageID), .text(result.modelID), .integer(result.embedding.count),
-                .blob(bytes(result.embedding)), .integer(now),
+                .blob(StoreInput.bytes(result.embedding)), .integer(now),
             ])
         if inserted == 1 {
             let embeddingID =
@@ -520,30 +512,6 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
             }
         }
         return imageID
-    }
-
-    private static func validate(_ result: JobResult) throws {
-        guard result.image.sha256.count == 32 else {
-            throw QueueError.invalidArgument("image sha256 must be 32 bytes, got \(result.image.sha256.count)")
-        }
-        guard !result.embedding.isEmpty, result.embedding.allSatisfy(\.isFinite) else {
-            throw QueueError.invalidArgument("an embedding must be non-empty and finite (model \(result.modelID))")
-        }
-    }
-
-    private static func validateLease(seconds: Double, owner: String) throws {
-        guard seconds > 0, seconds.isFinite else { throw QueueError.invalidArgument("lease seconds must be positive, got \(seconds)") }
-        guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }
-    }
-
-    /// Error texts are for people, and a hostile server can make them long: keep the first 1,000 characters.
-    private static func bounded(_ message: String) -> String {
-        message.count <= 1000 ? message : String(message.prefix(1000)) + "…"
-    }
-
-    /// Vectors are stored as little-endian float32, the in-memory layout of every platform Swift runs on here.
-    private static func bytes(_ vector: [Float]) -> [UInt8] {
-        vector.withUnsafeBytes { Array($0) }
     }
 
     static func floats(_ bytes: [UInt8]) -> [Float] {

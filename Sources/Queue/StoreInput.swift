@@ -1,0 +1,43 @@
+/// The checks every driver makes on what its callers hand it, in one place, so that each driver refuses
+/// the same things in the same words (`JobQueueConformanceTests` holds them to it), and the stored forms
+/// both drivers share.
+public enum StoreInput {
+    /// Jobs to enqueue: each needs at least one attempt.
+    public static func validate(_ jobs: [NewJob]) throws {
+        if let bad = jobs.first(where: { $0.maxAttempts < 1 }) {
+            throw QueueError.invalidArgument("max attempts must be at least 1 (got \(bad.maxAttempts) for \(bad.url))")
+        }
+    }
+
+    /// A result to store: a whole SHA-256 and a finite, non-empty embedding.
+    public static func validate(_ result: JobResult) throws {
+        guard result.image.sha256.count == 32 else {
+            throw QueueError.invalidArgument("image sha256 must be 32 bytes, got \(result.image.sha256.count)")
+        }
+        guard !result.embedding.isEmpty, result.embedding.allSatisfy(\.isFinite) else {
+            throw QueueError.invalidArgument("an embedding must be non-empty and finite (model \(result.modelID))")
+        }
+    }
+
+    public static func validateLease(seconds: Double, owner: String) throws {
+        guard seconds > 0, seconds.isFinite else { throw QueueError.invalidArgument("lease seconds must be positive, got \(seconds)") }
+        guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }
+    }
+
+    /// An administrative selection by state names one of the states the action takes jobs from.
+    public static func check(_ selection: JobSelection, takes states: Set<JobState>, _ refusal: String) throws {
+        if case let .state(state) = selection, !states.contains(state) {
+            throw QueueError.invalidArgument("\(refusal), not \(state.rawValue) ones")
+        }
+    }
+
+    /// Error texts are for people, and a hostile server can make them long: keep the first 1,000 characters.
+    public static func bounded(_ message: String) -> String {
+        message.count <= 1000 ? message : String(message.prefix(1000)) + "…"
+    }
+
+    /// Vectors are stored as little-endian float32, the in-memory layout of every platform Swift runs on here.
+    public static func bytes(_ vector: [Float]) -> [UInt8] {
+        vector.withUnsafeBytes { Array($0) }
+    }
+}
