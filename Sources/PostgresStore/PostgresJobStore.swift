@@ -249,7 +249,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let held = try await withClient { client in
             var ids = Set<Int64>()
             let statement = HeartbeatStatement(
-                ids: fence.ids, owners: fence.owners, attempts: fence.attempts, expiresAt: expiresAt, now: updatedAt)
+                fence: fence, expiresAt: expiresAt, now: updatedAt)
             for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
             return ids
         }
@@ -284,7 +284,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
             // Nothing to store: one statement, fenced row by row, is the whole transaction.
             let done = try await withClient { client in
                 var ids = Set<Int64>()
-                let statement = CompleteStatement(ids: fence.ids, owners: fence.owners, attempts: fence.attempts, now: now)
+                let statement = CompleteStatement(fence: fence, now: now)
                 for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
                 return ids
             }
@@ -612,16 +612,6 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         switch selection {
         case let .ids(ids): return (ids, nil)
         case let .state(state): return ([], state.rawValue)
-        }
-    }
-
-    /// Leases as the columns of an `unnest`: the fencing condition of every call that takes leases.
-    private struct Fence {
-        var ids: [Int64], owners: [String], attempts: [Int64]
-        init(_ leases: [JobLease]) {
-            ids = leases.map(\.jobID)
-            owners = leases.map(\.owner)
-            attempts = leases.map { Int64($0.attempt) }
         }
     }
 

@@ -1,4 +1,5 @@
 import PostgresNIO
+import Queue
 
 // The statements of a worker's hot path, prepared: each connection plans them once instead of at every call
 // (planning the claim cost about as much as running it).
@@ -33,6 +34,25 @@ struct ClaimStatement: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
 
+/// Leases as the columns of an `unnest` (`$1::bigint[], $2::text[], $3::bigint[]`): the fencing condition
+/// of every call that takes leases.
+struct Fence {
+    var ids: [Int64], owners: [String], attempts: [Int64]
+
+    init(_ leases: [JobLease]) {
+        ids = leases.map(\.jobID)
+        owners = leases.map(\.owner)
+        attempts = leases.map { Int64($0.attempt) }
+    }
+
+    /// Appends the three arrays, as a statement's first three parameters.
+    func append(to bindings: inout PostgresBindings) {
+        bindings.append(ids)
+        bindings.append(owners)
+        bindings.append(attempts)
+    }
+}
+
 /// Marks leased jobs done without a result; returns the ids whose lease still held.
 struct CompleteStatement: PostgresPreparedStatement {
     typealias Row = Int64
@@ -45,16 +65,12 @@ struct CompleteStatement: PostgresPreparedStatement {
         RETURNING jobs.id
         """
 
-    var ids: [Int64]
-    var owners: [String]
-    var attempts: [Int64]
+    var fence: Fence
     var now: Int64
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 4)
-        bindings.append(ids)
-        bindings.append(owners)
-        bindings.append(attempts)
+        fence.append(to: &bindings)
         bindings.append(now)
         return bindings
     }
@@ -73,17 +89,13 @@ struct HeartbeatStatement: PostgresPreparedStatement {
         RETURNING jobs.id
         """
 
-    var ids: [Int64]
-    var owners: [String]
-    var attempts: [Int64]
+    var fence: Fence
     var expiresAt: Int64
     var now: Int64
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 5)
-        bindings.append(ids)
-        bindings.append(owners)
-        bindings.append(attempts)
+        fence.append(to: &bindings)
         bindings.append(expiresAt)
         bindings.append(now)
         return bindings
