@@ -52,9 +52,11 @@ struct ExportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let search = try await store.searchService(embedder: model.embedder())
+        let embedder = model.embedder()
+        let search = try await store.searchService(embedder: embedder)
         let export = ResultExport(search: search, format: format, normalized: normalized)
-        let report = try await export.write(to: output, modelID: try await model.storedModelID(in: search.store, size: size))
+        let report = try await export.write(
+            to: output, modelID: try await model.storedModelID(in: search.store, size: size, embedder: embedder))
         if json { return try printJSON(report) }
         if !report.files.isEmpty {
             FileHandle.standardError.write(

@@ -45,11 +45,12 @@ extension IndexCommand {
         }
 
         func run() async throws {
-            let search = try await store.searchService(embedder: model.embedder())
+            let embedder = model.embedder()
+            let search = try await store.searchService(embedder: embedder)
             let maintenance = IndexMaintenance(search: search, threads: threads.count)
             let report = try await maintenance.build(
                 parameters: HNSWIndex.Parameters(m: m, efConstruction: efConstruction),
-                modelID: try await model.storedModelID(in: search.store, size: size))
+                modelID: try await model.storedModelID(in: search.store, size: size, embedder: embedder))
             if json { return try printJSON(report) }
             print(String(format: "indexed %d embeddings of %@ in %.1f s: %@", report.indexed, report.model, report.seconds, report.file))
         }

@@ -34,10 +34,11 @@ struct ModelOptions: ParsableArguments {
 
     /// Which of the store's models a command reads: this file's at `size` when given, or at its own input size
     /// when the store holds several; nil when it holds one (that one is read, whatever made it).
-    func storedModelID(in store: any ResultStore, size: Int?) async throws -> String? {
+    /// `embedder` is the command's own, so the model file is read once for this and for an image query alike.
+    func storedModelID(in store: any ResultStore, size: Int?, embedder: ModelFileEmbedder?) async throws -> String? {
         if let size { return try ModelFile.identifier(path, inputSize: size) }
         guard try await store.embeddingModels().count > 1 else { return nil }
-        return try ModelFile.identifier(path, inputSize: try load().inputSize)
+        return try ModelFile.identifier(path, inputSize: try embedder?.defaultInputSize() ?? load().inputSize)
     }
 
     /// What embeds query images for search: the model file, read only if a query needs it; nil when there is

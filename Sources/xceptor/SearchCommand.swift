@@ -87,11 +87,12 @@ struct SearchCommand: AsyncParsableCommand {
         var fetch = FetchConfiguration()
         fetch.allowPrivateNetworks = allowPrivateNetworks
         let jobStore = try await store.open()
-        let service = SearchService(store: jobStore, indexFile: store.indexFile, embedder: model.embedder(), fetchConfiguration: fetch)
+        let embedder = model.embedder()
+        let service = SearchService(store: jobStore, indexFile: store.indexFile, embedder: embedder, fetchConfiguration: fetch)
         let request = SearchRequest(
             query: try query(), k: k, filter: ResultFilter(label: label, metadata: `where`.map(\.condition)),
             minScore: minScore, exact: exact, indexThreshold: indexThreshold, ef: ef,
-            modelID: try await model.storedModelID(in: jobStore, size: size))
+            modelID: try await model.storedModelID(in: jobStore, size: size, embedder: embedder))
         let response = try await service.search(request)
         for warning in response.warnings {
             switch warning {
