@@ -161,6 +161,7 @@ public final class PostgresTestServer: Sendable {
     ///
     /// posix_spawn and waitpid, not Foundation's Process: Process learns that a child ended when a socket the
     /// child inherited closes, and the server pg_ctl starts inherits it too and keeps it open for its life.
+    /// For the same reason the child gets standard input, output and error only.
     public static func run(_ program: String, _ arguments: [String], as user: String? = nil) throws {
         let argv = user.map { ["/usr/sbin/runuser", "-u", $0, "--", program] + arguments } ?? [program] + arguments
         let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-pg-output-\(UUID().uuidString)")
@@ -171,6 +172,12 @@ public final class PostgresTestServer: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputFile.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process: the server outlives the call, and would keep open whatever it
+        // inherited (another test's pipe, the socket Foundation watches a child by), so their readers never
+        // see the end.
+        // (glibc ignores a close of a descriptor that another thread closed meanwhile.)
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
+        for descriptor in open where descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
         var pid = pid_t()
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
