@@ -64,10 +64,10 @@ let package = Package(
             name: "PostgresStore",
             dependencies: ["Queue", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
-        // Opens the store a --db value names, whichever driver that is.
+        // Opens the store a --db value names, whichever driver that is, and copies one store into another.
         .target(
             name: "Stores",
-            dependencies: ["Queue", "PostgresStore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Queue", "PostgresStore", "Digests", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "Ingest", dependencies: ["Queue"]),
         // libjpeg's errors must longjmp out of the library, which Swift cannot do, and giflib reads through

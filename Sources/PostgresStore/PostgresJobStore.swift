@@ -650,26 +650,24 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     static func jobs(_ rows: PostgresRowSequence) async throws -> [Job] {
         var jobs: [Job] = []
-        for try await row in rows {
-            let (
-                id, url, state, priority, attempts, maxAttempts, availableAt, leaseOwner, leaseExpiresAt, lastError, errorClass,
-                httpStatus, metadata, imageID, createdAt, updatedAt, finishedAt
-            ) = try row.decode(
-                (
-                    Int64, String, String, Int, Int, Int, Int64, String?, Int64?, String?, String?, Int?, String?, Int64?, Int64, Int64,
-                    Int64?
-                )
-                .self)
-            jobs.append(
-                Job(
-                    id: id, url: url, state: JobState(rawValue: state) ?? .failed, priority: priority, attempts: attempts,
-                    maxAttempts: maxAttempts, availableAt: Date(storeMilliseconds: availableAt), leaseOwner: leaseOwner,
-                    leaseExpiresAt: leaseExpiresAt.map(Date.init(storeMilliseconds:)), lastError: lastError,
-                    errorClass: errorClass.flatMap(ErrorClass.init(rawValue:)), httpStatus: httpStatus, metadataJSON: metadata,
-                    imageID: imageID, createdAt: Date(storeMilliseconds: createdAt), updatedAt: Date(storeMilliseconds: updatedAt),
-                    finishedAt: finishedAt.map(Date.init(storeMilliseconds:))))
-        }
+        for try await row in rows { jobs.append(try job(from: row)) }
         return jobs
+    }
+
+    /// A job from the first columns of a row, in `jobColumns` order (a row may carry more after them).
+    static func job(from row: PostgresRow) throws -> Job {
+        let columns = row.makeRandomAccess()
+        func column<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T { try columns[index].decode(T.self) }
+        let state = try column(2, String.self), errorClass = try column(10, String?.self)
+        return Job(
+            id: try column(0, Int64.self), url: try column(1, String.self), state: JobState(rawValue: state) ?? .failed,
+            priority: try column(3, Int.self), attempts: try column(4, Int.self), maxAttempts: try column(5, Int.self),
+            availableAt: Date(storeMilliseconds: try column(6, Int64.self)), leaseOwner: try column(7, String?.self),
+            leaseExpiresAt: try column(8, Int64?.self).map(Date.init(storeMilliseconds:)), lastError: try column(9, String?.self),
+            errorClass: errorClass.flatMap(ErrorClass.init(rawValue:)), httpStatus: try column(11, Int?.self),
+            metadataJSON: try column(12, String?.self), imageID: try column(13, Int64?.self),
+            createdAt: Date(storeMilliseconds: try column(14, Int64.self)), updatedAt: Date(storeMilliseconds: try column(15, Int64.self)),
+            finishedAt: try column(16, Int64?.self).map(Date.init(storeMilliseconds:)))
     }
 }
 

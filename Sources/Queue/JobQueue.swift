@@ -64,8 +64,9 @@ public protocol JobQueue: Sendable {
     func hasUnfinishedJobs() async throws -> Bool
 }
 
-/// A store that holds both halves: the queue and the results its jobs produced. Every driver is one.
-public typealias JobStore = JobQueue & ResultStore
+/// A store that holds both halves, the queue and the results its jobs produced, and can be copied whole.
+/// Every driver is one.
+public typealias JobStore = JobQueue & ResultStore & StoreTransfer
 
 /// Which jobs an administrative command acts on.
 public enum JobSelection: Sendable, Equatable {

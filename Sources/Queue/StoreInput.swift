@@ -19,6 +19,38 @@ public enum StoreInput {
         }
     }
 
+    /// An image a copy brings in: a whole SHA-256, positive dimensions, and finite, non-empty embeddings.
+    public static func validate(_ record: ImageRecord) throws {
+        let image = record.image
+        guard image.sha256.count == 32, image.width > 0, image.height > 0, image.byteCount >= 0 else {
+            throw QueueError.invalidArgument(
+                "image \(record.id) of the source is malformed (sha256 of \(image.sha256.count) bytes, \(image.width)x\(image.height))")
+        }
+        for embedding in record.embeddings where embedding.vector.isEmpty || !embedding.vector.allSatisfy(\.isFinite) {
+            throw QueueError.invalidArgument(
+                "image \(record.id) of the source has an empty or non-finite embedding by \(embedding.modelID)")
+        }
+    }
+
+    /// A job a copy brings in: a valid state of its own, at least one attempt, a whole image hash.
+    public static func validate(_ record: JobRecord) throws {
+        guard record.job.maxAttempts >= 1, record.job.attempts >= 0, record.imageSHA256.map({ $0.count == 32 }) ?? true else {
+            throw QueueError.invalidArgument("job \(record.job.id) (\(record.job.url)) of the source is malformed")
+        }
+    }
+
+    /// A job as another store receives it: a running job's lease belongs to the other store's workers, so
+    /// it arrives queued, its attempt given back, as a graceful release leaves it.
+    public static func arriving(_ job: Job) -> Job {
+        guard job.state == .running else { return job }
+        var arriving = job
+        arriving.state = .queued
+        arriving.attempts = max(0, job.attempts - 1)
+        arriving.leaseOwner = nil
+        arriving.leaseExpiresAt = nil
+        return arriving
+    }
+
     public static func validateLease(seconds: Double, owner: String) throws {
         guard seconds > 0, seconds.isFinite else { throw QueueError.invalidArgument("lease seconds must be positive, got \(seconds)") }
         guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }

@@ -38,6 +38,14 @@ public enum JobStores {
         return (try? PostgresLocation(parsing: location, environment: [:]).description) ?? "a PostgreSQL URL that does not parse"
     }
 
+    /// A store's name as a copy's checkpoint records it: a SQLite file's absolute path (the same file
+    /// wherever the command runs from), a PostgreSQL URL without its password.
+    public static func sourceName(of location: String) -> String {
+        guard !PostgresLocation.isPostgresURL(location) else { return displayName(of: location) }
+        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
+        return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
     /// Where the HNSW index of a store lives: beside a SQLite file; for PostgreSQL, whose search hosts each
     /// keep their own copy, `DATABASE.hnsw` in the current directory.
     public static func indexFile(for location: String) -> URL {

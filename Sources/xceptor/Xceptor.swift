@@ -23,7 +23,8 @@ struct Xceptor: AsyncParsableCommand {
         subcommands: [
             EnqueueCommand.self, WorkerCommand.self, ServeCommand.self, StatusCommand.self, SearchCommand.self, IndexCommand.self,
             DuplicatesCommand.self,
-            ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, MigrateCommand.self, BenchCommand.self,
+            ExportCommand.self, JobsCommand.self, EmbedCommand.self, ModelCommand.self, MigrateCommand.self, CopyCommand.self,
+            BenchCommand.self,
         ]
     )
 

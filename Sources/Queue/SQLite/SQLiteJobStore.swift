@@ -23,7 +23,7 @@ import Synchronization
 /// blocks Swift's cooperative thread pool.
 public final class SQLiteJobStore: JobQueue, ResultStore {
     public let path: String
-    private let configuration: QueueConfiguration
+    let configuration: QueueConfiguration
     private let connection: Mutex<SQLiteConnection>
     private let waitingQueue: DispatchQueue
 
