@@ -34,9 +34,14 @@ public struct EnqueueReport: Sendable, Equatable, Encodable {
 }
 
 extension EnqueueReport {
-    /// Adds the jobs of `lists` to the queue in one transaction and reports every bad line with its source;
-    /// with `strict`, any bad line adds nothing, and the queue is not even opened (a refused list creates no
-    /// database). The command line and `POST /v1/jobs` both enqueue here.
+    /// Jobs per transaction. A list of millions commits as it goes instead of holding one transaction (and
+    /// the store's write lock, for SQLite) for minutes; an enqueue that stopped part way is run again, and
+    /// the URLs it had added count as duplicates.
+    public static let jobsPerTransaction = 50_000
+
+    /// Adds the jobs of `lists` to the queue, `jobsPerTransaction` at a time, and reports every bad line with
+    /// its source; with `strict`, any bad line adds nothing, and the queue is not even opened (a refused list
+    /// creates no database). The command line and `POST /v1/jobs` both enqueue here.
     public static func enqueue(
         _ lists: [(list: JobList, source: Source)], into queue: () async throws -> any JobQueue, strict: Bool
     ) async throws -> EnqueueReport {
@@ -44,7 +49,14 @@ extension EnqueueReport {
             list.problems.map { LineError(line: $0.line, reason: $0.reason, source: source) }
         }
         guard !(strict && !errors.isEmpty) else { return EnqueueReport(counts: EnqueueCounts(), errors: errors) }
-        let counts = try await queue().enqueue(lists.flatMap { $0.list.entries.map(\.job) })
+        let jobs = lists.flatMap { $0.list.entries.map(\.job) }
+        let store = try await queue()
+        var counts = EnqueueCounts()
+        for start in stride(from: 0, to: max(jobs.count, 1), by: jobsPerTransaction) {
+            let chunk = try await store.enqueue(Array(jobs[start..<min(jobs.count, start + jobsPerTransaction)]))
+            counts.added += chunk.added
+            counts.duplicates += chunk.duplicates
+        }
         return EnqueueReport(counts: counts, errors: errors)
     }
 }

@@ -14,8 +14,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             the first line.
 
             Only absolute http(s) URLs with a host are accepted; each bad line is reported with its number and \
-            the reason, and the good ones are added. A URL already in the queue is not added again. Everything \
-            is added in one transaction: an error (a full disk, say) adds nothing.
+            the reason, and the good ones are added. A URL already in the queue is not added again. Jobs are \
+            committed 50,000 at a time: after an error (a full disk, say) run the same command again, and the \
+            URLs already added count as duplicates.
             """
     )
 

@@ -43,6 +43,23 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a list longer than one transaction commits in chunks: counts add up across them, and a rerun adds nothing")
+    func enqueueInChunks() async throws {
+        let dir = try makeScratchDirectory()
+        // 120,001 lines over three transactions; line 60,000 repeats line 10, so the duplicate is across chunks.
+        var lines = (0..<120_000).map { "http://a.test/\($0).jpg" }
+        lines.insert(lines[10], at: 60_000)
+        try lines.joined(separator: "\n").write(to: dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
+        let first = try jsonObject(try await XceptorProcess.run(["enqueue", "--from", "urls.txt", "--json"], in: dir).stdout)
+        #expect(first["added"] as? Int == 120_000 && first["duplicates"] as? Int == 1, "\(first)")
+        let again = try jsonObject(try await XceptorProcess.run(["enqueue", "--from", "urls.txt", "--json"], in: dir).stdout)
+        #expect(again["added"] as? Int == 0 && again["duplicates"] as? Int == 120_001, "\(again)")
+        let listed = try await XceptorProcess.run(["jobs", "list", "--json", "--limit", "3"], in: dir)
+        #expect(
+            listed.stdout.split(separator: "\n").map { try? jsonObject($0)["url"] as? String } == lines.prefix(3).map { $0 },
+            "in line order")
+    }
+
     @Test("CSV input keeps extra columns as metadata; --strict adds nothing when a line is bad")
     func csvAndStrict() async throws {
         let dir = try makeScratchDirectory()
