@@ -47,6 +47,11 @@ extension BenchCommand {
         @Option(name: .long, help: ArgumentHelp("Directory for the scratch databases (default: a new temporary one).", valueName: "dir"))
         var directory: String?
 
+        @Flag(
+            name: .long,
+            help: "PostgreSQL: do not vacuum the jobs table before each claim+complete step (measures a claim behind dead index entries).")
+        var noVacuum = false
+
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
@@ -66,9 +71,10 @@ extension BenchCommand {
                 directory.map { URL(fileURLWithPath: $0) }
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-bench-\(UUID().uuidString)")
             defer { if directory == nil { try? FileManager.default.removeItem(at: scratch) } }
-            let benchmark = QueueBenchmark(
+            var benchmark = QueueBenchmark(
                 executable: currentExecutable(), enqueueJobs: jobs, drainJobs: drainJobs,
                 processCounts: processes, batchSizes: batch, directory: scratch, location: db)
+            benchmark.vacuumFirst = !noVacuum
             let results = try await benchmark.run { line in if !json { print(line) } }
             if json {
                 try printBenchmark(results)
