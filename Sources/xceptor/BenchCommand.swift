@@ -117,13 +117,13 @@ extension BenchCommand {
             if waitForStart {
                 // The benchmark starts every child at once, as its Python anchor does behind a barrier, so
                 // the start-up of late children is not inside the measured time.
-                FileHandle.standardOutput.write(Data("ready\n".utf8))
+                try writeStandardOutput(Data("ready\n".utf8))
                 _ = readLine()
             }
             if hold {
                 let jobs = try await store.claim(limit: batch, leaseSeconds: leaseSeconds, owner: owner)
                 // Unbuffered: the parent waits for this line before it kills us.
-                FileHandle.standardOutput.write(Data("claimed \(jobs.map { String($0.id) }.joined(separator: " "))\n".utf8))
+                try writeStandardOutput(Data("claimed \(jobs.map { String($0.id) }.joined(separator: " "))\n".utf8))
                 while true { try await Task.sleep(for: .seconds(3600)) }
             }
             let drainer = QueueDrainer(store: store, owner: owner, batchSize: batch, leaseSeconds: leaseSeconds)
@@ -131,7 +131,7 @@ extension BenchCommand {
                 if printIDs { print(ids.map(String.init).joined(separator: "\n")) }
             }
             if json {
-                FileHandle.standardOutput.write(try JSONEncoder().encode(report) + Data("\n".utf8))
+                try writeStandardOutput(try JSONEncoder().encode(report) + Data("\n".utf8))
             }
         }
     }
@@ -411,5 +411,5 @@ func printBenchmark(_ value: some Encodable) throws {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.sortedKeys]
-    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+    try writeStandardOutput(try encoder.encode(value) + Data("\n".utf8))
 }

@@ -5,7 +5,21 @@ import Retrieval
 /// Writes an `Encodable` report as one JSON line on standard output, in the shape every command and the
 /// HTTP API share (`JSONReport`).
 func printJSON(_ value: some Encodable) throws {
-    FileHandle.standardOutput.write(try JSONReport.encoder().encode(value) + Data("\n".utf8))
+    try writeStandardOutput(try JSONReport.encoder().encode(value) + Data("\n".utf8))
+}
+
+/// Writes bytes to standard output. A reader that went away (`xceptor ... --json | head -1`) makes this a
+/// failure said in one line; FileHandle's non-throwing `write` traps on it instead.
+func writeStandardOutput(_ data: Data) throws {
+    do {
+        try FileHandle.standardOutput.write(contentsOf: data)
+    } catch {
+        let cause = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        let reason =
+            cause?.domain == NSPOSIXErrorDomain && cause?.code == Int(EPIPE)
+            ? "the program reading its pipe has exited" : String(cString: strerror(Int32(cause?.code ?? Int(EIO))))
+        throw CommandFailure("cannot write to standard output: \(reason)")
+    }
 }
 
 /// A warning for people, on standard error.

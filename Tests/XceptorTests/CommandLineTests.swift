@@ -60,6 +60,35 @@ struct CommandLineTests {
             "in line order")
     }
 
+    @Test("a JSON report into a pipe whose reader has gone ends the command as SIGPIPE or a one-line failure, never a trap")
+    func closedStandardOutput() async throws {
+        let dir = try makeScratchDirectory()
+        let postgres = try PostgresTestServer.shared().makeDatabase()
+        for db in ["q.sqlite", postgres] {
+            #expect(try await XceptorProcess.run(["enqueue", "--db", db, "http://a.test/1.jpg"], in: dir).status == 0)
+            let process = Process()
+            process.executableURL = XceptorProcess.executable
+            process.arguments = ["status", "--db", db, "--json"]
+            process.currentDirectoryURL = dir
+            let output = Pipe()
+            try output.fileHandleForReading.close()
+            let errors = dir.appendingPathComponent("stderr")
+            FileManager.default.createFile(atPath: errors.path, contents: nil)
+            process.standardOutput = output
+            process.standardError = try FileHandle(forWritingTo: errors)
+            try process.run()
+            await XceptorProcess.waitForExit(process)
+            let said = try String(contentsOf: errors, encoding: .utf8)
+            // Killed by SIGPIPE, as `cat` would be, where the signal is not ignored; where it is (the runtime of
+            // the PostgreSQL driver ignores it), the write fails and the command says so.
+            let brokenPipe = process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGPIPE && said.isEmpty
+            let failure =
+                process.terminationReason == .exit && process.terminationStatus == 1
+                && said.hasPrefix("error: cannot write to standard output") && said.split(separator: "\n").count == 1
+            #expect(brokenPipe || failure, "\(db): \(process.terminationReason) \(process.terminationStatus) \(said)")
+        }
+    }
+
     @Test("CSV input keeps extra columns as metadata; --strict adds nothing when a line is bad")
     func csvAndStrict() async throws {
         let dir = try makeScratchDirectory()
