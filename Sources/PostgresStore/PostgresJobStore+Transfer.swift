@@ -3,8 +3,7 @@ import PostgresNIO
 import Queue
 
 /// Whole-store records for `xceptor copy` (`StoreTransfer`). Reads take a page in two statements on one
-/// snapshot; imports write record by record inside one transaction per page (a copy is bounded by the
-/// source's reads and the destination's commits, not by these round trips on a local network).
+/// snapshot; imports write a page in one transaction of a few statements over arrays (see `importImages`).
 extension PostgresJobStore: StoreTransfer {
     public func holdsNothing() async throws -> Bool {
         try await withClient { client in
