@@ -18,5 +18,20 @@ if [ ! -x "$validate_env/bin/kubernetes-validate" ]; then
     "$validate_env/bin/pip" install -q kubernetes-validate==1.37.0
 fi
 export XCEPTOR_KUBERNETES_VALIDATE="$validate_env/bin/kubernetes-validate"
+# Model files written by Keras itself (tensorflow-cpu from PyPI, cached), for the importer's tests. Made once
+# per version of the generator script; when this cannot be done, the importer's test says why and fails.
+keras_env="${XCEPTOR_HOME:-$HOME/.cache/xceptor}/venvs/keras-fixtures-tensorflow-cpu-2.21.0"
+keras_fixtures="${XCEPTOR_HOME:-$HOME/.cache/xceptor}/keras-fixtures/$(sha256sum Tests/Fixtures/keras/make_fixtures.py | cut -c1-16)"
+if [ ! -f "$keras_fixtures/manifest.json" ]; then
+    mkdir -p "$(dirname "$keras_fixtures")"
+    if { [ -x "$keras_env/bin/python" ] || python3 -m venv "$keras_env"; } \
+        && "$keras_env/bin/python" -m pip install -q tensorflow-cpu==2.21.0 keras==3.15.1 h5py==3.14.0 \
+        && "$keras_env/bin/python" Tests/Fixtures/keras/make_fixtures.py "$keras_fixtures" 2>"$keras_fixtures.log"; then
+        rm -f "$keras_fixtures.log"
+    else
+        echo "warning: could not write the Keras fixtures (see $keras_fixtures.log); the importer's test will fail" >&2
+    fi
+fi
+[ -f "$keras_fixtures/manifest.json" ] && export XCEPTOR_KERAS_FIXTURES="$keras_fixtures"
 swift build --build-tests
 swift test --skip-build

@@ -67,6 +67,9 @@ final class HDF5File {
         let space = H5Aget_space(attribute)
         defer { H5Sclose(space) }
         let count = Int(H5Sget_simple_extent_npoints(space))
+        // h5py writes an empty list as an empty float64 array: Keras's `weight_names` of a layer without
+        // weights (input, activations, pooling) in every file its legacy writer makes.
+        guard count > 0 else { return [] }
         guard H5Tget_class(type) == H5T_STRING else {
             throw ModelError.unreadable(path: path, reason: "attribute \(name) on \(objectPath) is not a list of strings")
         }

@@ -132,12 +132,13 @@ struct Keras3Source: KerasWeightSource {
 
     var inputSize: Int { config.inputSize }
 
-    /// The next group of this class under the Xception sub-model ("dense" groups sit at the top level).
+    /// The next group of this class: Keras 3 names weight groups by class and counter, under the nested
+    /// Xception model's group (`functional`) or, for the flat graph, at the top; "dense" groups sit at the top.
     private mutating func next(_ className: String) -> String {
         let count = counters[className, default: 0]
         counters[className] = count + 1
         let name = count == 0 ? className : "\(className)_\(count)"
-        return className == "dense" ? "layers/" + name : "layers/functional/layers/" + name
+        return className == "dense" || config.flat ? "layers/" + name : "layers/functional/layers/" + name
     }
 
     mutating func convolutionKernel(named name: String) throws -> StoredTensor { try file.tensor(next("conv2d") + "/vars/0") }
@@ -300,7 +301,8 @@ struct BatchNorm {
     }
 }
 
-/// What the importer needs from config.json: the input size and the Dense layers of the head.
+/// What the importer needs from config.json: the input size, where the Xception layers sit, and the Dense
+/// layers of the head.
 struct KerasConfig {
     struct Dense {
         var units: Int
@@ -309,6 +311,12 @@ struct KerasConfig {
 
     var inputSize: Int
     var denseLayers: [Dense]
+    /// The Xception layers are the model's own (`keras.applications.Xception(...)` saved as it is), not a
+    /// nested base model (an Xception base inside a model with a head).
+    var flat: Bool
+
+    /// The layer classes keras.applications.Xception is built of, as they appear in a flat graph.
+    private static let xceptionClasses: Set = ["Conv2D", "BatchNormalization", "Activation", "SeparableConv2D", "MaxPooling2D", "Add"]
 
     init(json: Data, path: String) throws {
         guard let root = try? JSONSerialization.jsonObject(with: json) as? [String: Any],
@@ -316,30 +324,56 @@ struct KerasConfig {
         else { throw ModelError.unsupportedModel(path: path, reason: "config.json is not a Keras functional model") }
         var inputSize: Int?
         var dense: [Dense] = []
-        var sawXception = false
+        var sawXception = false, flat = false
         for layer in layers {
             let settings = layer["config"] as? [String: Any] ?? [:]
-            switch layer["class_name"] as? String {
+            let className = layer["class_name"] as? String ?? "?"
+            let name = settings["name"] as? String ?? "?"
+            switch className {
             case "InputLayer":
                 let shape = (settings["batch_shape"] ?? settings["batch_input_shape"]) as? [Any]
                 inputSize = shape?.count == 4 ? shape?[1] as? Int : nil
-            case "Functional" where (settings["name"] as? String)?.hasPrefix("xception") == true:
+            case "Functional" where name.hasPrefix("xception"):
                 sawXception = true
+            case "Conv2D" where name == "block1_conv1" && !sawXception:
+                // The flat graph keras.applications.Xception builds: its layers follow at the top level.
+                sawXception = true
+                flat = true
+            case _ where flat && dense.isEmpty && Self.xceptionClasses.contains(className):
+                continue
             case "Dense":
                 guard let units = settings["units"] as? Int,
                     let activation = DenseLayer.Activation(rawValue: settings["activation"] as? String ?? "linear")
-                else { throw ModelError.unsupportedModel(path: path, reason: "a Dense layer has an unsupported activation") }
+                else {
+                    throw ModelError.unsupportedModel(
+                        path: path,
+                        reason: "Dense layer \(name) has activation \(settings["activation"] ?? "?"); supported: linear, relu, softmax")
+                }
                 dense.append(Dense(units: units, activation: activation))
             case "GlobalAveragePooling2D", "Dropout", "Functional":
                 continue
-            case let other:
+            case "GlobalMaxPooling2D":
                 throw ModelError.unsupportedModel(
-                    path: path, reason: "layer \(other ?? "?") after Xception is not supported (only pooling, dropout and Dense)")
+                    path: path,
+                    reason:
+                        "layer \(name) pools by maximum; xceptor embeds by global average pooling (keras.applications.Xception(pooling=\"avg\") or include_top=True)"
+                )
+            default:
+                throw ModelError.unsupportedModel(
+                    path: path,
+                    reason:
+                        "layer \(name) (\(className)) after Xception is not supported: after keras.applications.Xception come only "
+                        + "GlobalAveragePooling2D, Dropout and Dense layers (relu, softmax or linear)")
             }
         }
-        guard sawXception else { throw ModelError.unsupportedModel(path: path, reason: "it does not contain keras.applications.Xception") }
-        guard !dense.isEmpty else { throw ModelError.unsupportedModel(path: path, reason: "it has no Dense head to classify with") }
+        guard sawXception else {
+            throw ModelError.unsupportedModel(
+                path: path,
+                reason: "it does not contain keras.applications.Xception (save one with keras.applications.Xception(...).save(\"x.keras\"))"
+            )
+        }
         self.inputSize = inputSize ?? 299
         self.denseLayers = dense
+        self.flat = flat
     }
 }

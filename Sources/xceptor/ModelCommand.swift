@@ -83,16 +83,39 @@ extension ModelCommand {
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Import a Keras 3 .keras file (keras.applications.Xception + Dense head) into an xceptor model file.",
-            discussion: "With --json, the imported model's summary (see 'model info --help').")
+            abstract: "Import a Keras Xception model (.keras, or a Keras 2 / legacy .h5) into an xceptor model file.",
+            discussion: """
+                Reads what keras.applications.Xception writes: model.save("x.keras") of the model itself (with its \
+                1000-class top, or include_top=False with pooling="avg" for embeddings only), an Xception base inside a \
+                model with GlobalAveragePooling2D and Dense layers, model.save("x.h5"), and weights-only .h5 files in \
+                the layout of the published ImageNet weights (with or without the top; give --size, as they do not say). \
+                With --json, the imported model's summary (see 'model info --help').
+                """)
 
-        @Argument(help: "The .keras file.")
+        @Argument(help: "The .keras or .h5 file.")
         var file: String
 
         @Option(
             name: .long,
             help: ArgumentHelp("Output labels, comma-separated, in index order (default: class0, class1, ...).", valueName: "names"))
         var labels: String?
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "Output labels from a file: one per line, or Keras's imagenet_class_index.json.", valueName: "file"))
+        var labelsFile: String?
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "The input size to record (default: what the file says, else 299); any size >= 71 works.", valueName: "pixels"))
+        var size: Int?
+
+        func validate() throws {
+            if labels != nil && labelsFile != nil { throw ValidationError("give --labels or --labels-file, not both") }
+            if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048 (Xception needs at least 71)") }
+        }
 
         @Option(name: .long, help: ArgumentHelp("Where to write the model (default: the default model path).", valueName: "file"))
         var output: String?
@@ -101,8 +124,11 @@ extension ModelCommand {
         var json = false
 
         func run() async throws {
-            let names = labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-            let weights = try KerasImporter().importModel(at: file, labels: names)
+            let names =
+                try labelsFile.map(LabelFile.read)
+                ?? labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+            var weights = try KerasImporter().importModel(at: file, labels: names)
+            if let size { weights.inputSize = size }
             let destination = output ?? BundledModel.defaultModelPath
             try FileManager.default.createDirectory(
                 at: URL(fileURLWithPath: destination).deletingLastPathComponent(), withIntermediateDirectories: true)

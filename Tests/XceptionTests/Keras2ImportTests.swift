@@ -5,7 +5,8 @@ import ZIPFoundation
 @testable import Xception
 
 /// The Keras 2 .h5 path, on files this test writes in keras.applications' layout from the kitchenware
-/// model's own tensors: the import must equal the Keras 3 import of the same weights.
+/// model's own tensors: the import must equal the Keras 3 import of the same weights. The evidence that the
+/// files Keras itself writes import is `KerasFixtureTests`; these files serve the layout's edge cases.
 @Suite("Keras 2 .h5 import", .serialized)
 struct Keras2ImportTests {
     /// The raw (unfolded) tensors of the kitchenware model, by Keras 2 layer name, in Keras order.

@@ -63,6 +63,31 @@ struct ModelCommandTests {
         }
     }
 
+    @Test("an ImageNet-shaped weights file Keras wrote imports with Keras's class index as labels, at the size given")
+    func importWeightsWithClassIndex() async throws {
+        let dir = try makeScratchDirectory()
+        let fixtures = try Self.environmentPath("XCEPTOR_KERAS_FIXTURES")
+        // Keras's imagenet_class_index.json layout ("index": [WordNet id, name]); the real file is not reachable here.
+        let index = Dictionary(uniqueKeysWithValues: (0..<1000).map { ("\($0)", ["n\($0)", $0 == 281 ? "tabby" : "class \($0)"]) })
+        try JSONSerialization.data(withJSONObject: index).write(to: dir.appendingPathComponent("imagenet_class_index.json"))
+        let imported = try await XceptorProcess.run(
+            [
+                "model", "import", fixtures + "/weights_top_71.h5", "--labels-file", "imagenet_class_index.json", "--size", "71",
+                "--output", "m.xcm",
+            ],
+            in: dir)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let info = try jsonObject(try await XceptorProcess.run(["model", "info", "--model", "m.xcm", "--json"], in: dir).stdout)
+        let labels = try #require(info["labels"] as? [String])
+        #expect(labels.count == 1000 && labels[281] == "tabby" && info["input_size"] as? Int == 71, "\(info["input_size"] ?? "")")
+
+        // A label file with a terminal escape in it is refused, with what is wrong.
+        try "cat\ndog\u{1B}[2J\n".write(to: dir.appendingPathComponent("bad.txt"), atomically: true, encoding: .utf8)
+        let bad = try await XceptorProcess.run(
+            ["model", "import", fixtures + "/weights_top_71.h5", "--labels-file", "bad.txt", "--output", "bad.xcm"], in: dir)
+        #expect(bad.status == 1 && bad.stderr.contains("label 1") && !bad.stderr.contains("\u{1B}"), "\(bad.stderr)")
+    }
+
     @Test("embed reports each unreadable file and still answers for the others, exit status 1")
     func embedBadFiles() async throws {
         let dir = try makeScratchDirectory()
