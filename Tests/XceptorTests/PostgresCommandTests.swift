@@ -155,7 +155,7 @@ struct MultiHostTests {
 
         // Small batches and short leases, so that every host holds a few jobs and the killed one's come back soon.
         let common = try await site.workerArgumentsWithoutDatabase()
-        let workers = try (0..<3).map { index in
+        func startHost(_ index: Int) throws -> (Process, URL, URL) {
             let arguments =
                 common + [
                     "--db", database, "--until-empty", "--batch", "1", "--fetch-concurrency", "2", "--lease-seconds", "3", "--id",
@@ -163,7 +163,10 @@ struct MultiHostTests {
                 ]
             return try XceptorProcess.start(arguments, in: site.dir, launcher: network?.launcher(host: index) ?? [])
         }
-        // Kill host 0 once it holds jobs (start-up takes longer on a busy machine).
+        // Host 0 first, and the others once it holds jobs: on a busy machine its start-up (loading the model)
+        // could otherwise outlast the whole run of the other two, and it would never hold a job to lose.
+        // The server restarts while the other two work.
+        var workers = [try startHost(0)]
         var held = false
         for _ in 0..<300 where !held {
             try await Task.sleep(for: .milliseconds(200))
@@ -172,7 +175,9 @@ struct MultiHostTests {
             held = running.stdout.contains("\"host-0\"")
         }
         #expect(held, "host 0 never held a job")
+        // Killed with its jobs leased; the other two take them over once the lease runs out.
         kill(workers[0].0.processIdentifier, SIGKILL)
+        workers += try [startHost(1), startHost(2)]
         try await Task.sleep(for: .seconds(1))
         try server.restart(downSeconds: 1)
         for (process, _, stderr) in workers.dropFirst() {
