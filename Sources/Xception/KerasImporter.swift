@@ -8,9 +8,16 @@ import ZIPFoundation
 public struct KerasImporter {
     public init() {}
 
+    /// The architectures a weights-only Keras 3 file (`model.save_weights("x.weights.h5")`) may be read as;
+    /// such a file holds weights without saying what they belong to.
+    public enum WeightsArchitecture: String, Sendable, CaseIterable {
+        /// `keras.applications.Xception`, with its `predictions` top if the file has one.
+        case xception
+    }
+
     /// Imports `path`; `labels` names the outputs of the last Dense layer, in index order (nil: "class0",
-    /// "class1", ...).
-    public func importModel(at path: String, labels: [String]? = nil) throws -> ModelWeights {
+    /// "class1", ...). `architecture` is needed only for a Keras 3 `.weights.h5`.
+    public func importModel(at path: String, labels: [String]? = nil, architecture: WeightsArchitecture? = nil) throws -> ModelWeights {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ModelError.unreadable(
                 path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
@@ -21,7 +28,11 @@ public struct KerasImporter {
             return try importKeras3(path, labels: labels)
         }
         if signature == [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A] {
-            var source = try Keras2Source(file: HDF5File(path: path))
+            let file = try HDF5File(path: path)
+            if !file.hasAttribute("layer_names", of: "/") && !file.contains("model_weights") && file.contains("layers") {
+                return try importKeras3Weights(file, labels: labels, architecture: architecture)
+            }
+            var source = try Keras2Source(file: file)
             return try assemble(&source, labels: labels, path: path)
         }
         throw ModelError.unreadable(path: path, reason: "neither a Keras 3 .keras archive nor an HDF5 .h5 file")
@@ -47,6 +58,24 @@ public struct KerasImporter {
         _ = try archive.extract(weightsEntry, to: scratch)
         var source = Keras3Source(file: try HDF5File(path: scratch.path), config: config)
         return try assemble(&source, labels: labels, path: path)
+    }
+
+    /// Keras 3's `save_weights`: the groups of a `.keras` file's weights, without its config, so the
+    /// architecture comes from the caller; the top is there when the file has its Dense group.
+    private func importKeras3Weights(_ file: HDF5File, labels: [String]?, architecture: WeightsArchitecture?) throws -> ModelWeights {
+        guard architecture == .xception else {
+            throw ModelError.unsupportedModel(
+                path: file.path,
+                reason:
+                    "a Keras 3 .weights.h5 holds weights without their architecture; if it is keras.applications.Xception's, say so with --architecture xception"
+            )
+        }
+        var head: [KerasConfig.Dense] = []
+        if file.contains("layers/dense/vars/1") {
+            head = [KerasConfig.Dense(units: try file.tensor("layers/dense/vars/1").values.count, activation: .softmax)]
+        }
+        var source = Keras3Source(file: file, config: KerasConfig(inputSize: 299, denseLayers: head, flat: true))
+        return try assemble(&source, labels: labels, path: file.path)
     }
 
     /// The walk both layouts share: Keras order, shapes checked, batch norms folded.
@@ -314,6 +343,12 @@ struct KerasConfig {
     /// The Xception layers are the model's own (`keras.applications.Xception(...)` saved as it is), not a
     /// nested base model (an Xception base inside a model with a head).
     var flat: Bool
+
+    init(inputSize: Int, denseLayers: [Dense], flat: Bool) {
+        self.inputSize = inputSize
+        self.denseLayers = denseLayers
+        self.flat = flat
+    }
 
     /// The layer classes keras.applications.Xception is built of, as they appear in a flat graph.
     private static let xceptionClasses: Set = ["Conv2D", "BatchNormalization", "Activation", "SeparableConv2D", "MaxPooling2D", "Add"]

@@ -88,7 +88,8 @@ extension ModelCommand {
                 Reads what keras.applications.Xception writes: model.save("x.keras") of the model itself (with its \
                 1000-class top, or include_top=False with pooling="avg" for embeddings only), an Xception base inside a \
                 model with GlobalAveragePooling2D and Dense layers, model.save("x.h5"), and weights-only .h5 files in \
-                the layout of the published ImageNet weights (with or without the top; give --size, as they do not say). \
+                the layout of the published ImageNet weights (with or without the top; give --size, as they do not say), \
+                and Keras 3's model.save_weights("x.weights.h5") with --architecture xception. \
                 With --json, the imported model's summary (see 'model info --help').
                 """)
 
@@ -112,6 +113,13 @@ extension ModelCommand {
                 "The input size to record (default: what the file says, else 299); any size >= 71 works.", valueName: "pixels"))
         var size: Int?
 
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "What a Keras 3 .weights.h5 holds (it does not say): xception, keras.applications.Xception's weights, with its top if saved.",
+                valueName: "name"))
+        var architecture: KerasImporter.WeightsArchitecture?
+
         func validate() throws {
             if labels != nil && labelsFile != nil { throw ValidationError("give --labels or --labels-file, not both") }
             if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048 (Xception needs at least 71)") }
@@ -127,7 +135,7 @@ extension ModelCommand {
             let names =
                 try labelsFile.map(LabelFile.read)
                 ?? labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
-            var weights = try KerasImporter().importModel(at: file, labels: names)
+            var weights = try KerasImporter().importModel(at: file, labels: names, architecture: architecture)
             if let size { weights.inputSize = size }
             let destination = output ?? BundledModel.defaultModelPath
             try FileManager.default.createDirectory(
@@ -179,3 +187,5 @@ extension ModelOptions {
         return try ModelSummary(path: path, weights: ModelFile.read(path), fileBytes: bytes)
     }
 }
+
+extension KerasImporter.WeightsArchitecture: ExpressibleByArgument {}

@@ -15,6 +15,8 @@ struct KerasFixtureTests {
         var head: Bool
         var embeddings: [[Float]]
         var outputs: [[Float]]?
+        /// What to tell the importer a weights-only Keras 3 file holds.
+        var architecture: String?
     }
 
     struct Manifest: Decodable {
@@ -40,16 +42,30 @@ struct KerasFixtureTests {
         try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: try directory.get().appendingPathComponent("manifest.json")))
     }
 
+    @Test("a Keras 3 .weights.h5 without --architecture is refused with what to say")
+    func weightsNeedArchitecture() throws {
+        let directory = try Self.directory.get()
+        let form = try #require(try Self.manifest().forms.first { $0.architecture != nil })
+        #expect(throws: ModelError.self) { try KerasImporter().importModel(at: directory.appendingPathComponent(form.file).path) }
+        do {
+            _ = try KerasImporter().importModel(at: directory.appendingPathComponent(form.file).path)
+        } catch {
+            #expect("\(error)".contains("--architecture xception"), "\(error)")
+        }
+    }
+
     @Test("every form Keras writes imports and computes what Keras computed from it")
     func everyForm() throws {
         let directory = try Self.directory.get()
         let manifest = try Self.manifest()
         #expect(Set(manifest.forms.map(\.size)).count == 2, "two input sizes")
-        for kind in ["flat_top", "flat_notop_avg", "nested", "weights_top", "weights_notop"] {
+        for kind in ["flat_top", "flat_notop_avg", "flat_notop_none", "nested", "weights_top", "weights_notop", "notop"] {
             #expect(manifest.forms.contains { $0.file.hasPrefix(kind) }, "no \(kind) fixture")
         }
         for form in manifest.forms {
-            let weights = try KerasImporter().importModel(at: directory.appendingPathComponent(form.file).path)
+            let weights = try KerasImporter().importModel(
+                at: directory.appendingPathComponent(form.file).path,
+                architecture: form.architecture.flatMap(KerasImporter.WeightsArchitecture.init(rawValue:)))
             #expect(weights.head.isEmpty == !form.head, "\(form.file)")
             let network = try XceptionNetwork(weights: weights)
             let inputs = try form.images.map { name in

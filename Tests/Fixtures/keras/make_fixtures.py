@@ -9,6 +9,9 @@ The importer's evidence (issue 19): every form a user may hold, written by keras
   flat_top.h5            model.save("...h5"): the legacy full-model HDF5
   weights_top.h5         the legacy weights-only HDF5 (the layout of the published ImageNet files)
   weights_notop.h5       the same without the top
+  flat_top.weights.h5    Keras 3's model.save_weights (imported with --architecture xception)
+  notop.weights.h5       the same without the top
+  flat_notop_none.keras  include_top=False, pooling=None: a feature map, embedded by average pooling
 
 and a few random images already at the input size (raw RGB bytes), with Keras's pooled embedding and
 probabilities for each. Prints nothing; writes manifest.json last, so a half-written directory is never used.
@@ -45,10 +48,14 @@ def randomise_batch_norms(model, rng):
 
 
 def outputs(model, embedding_layer, images):
-    """The pooled 2048-d embedding and the model's output for each image (preprocessed as Keras does)."""
+    """The pooled 2048-d embedding and the model's output for each image (preprocessed as Keras does);
+    embedding_layer None: the model's output is a feature map, averaged over its positions."""
     x = keras.applications.xception.preprocess_input(images.astype("float32"))
+    predictions = np.asarray(model.predict(x, verbose=0))
+    if embedding_layer is None:
+        return predictions.mean(axis=(1, 2)), predictions
     embedder = keras.Model(model.inputs, embedding_layer.output)
-    return np.asarray(embedder.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0))
+    return np.asarray(embedder.predict(x, verbose=0)), predictions
 
 
 def main():
@@ -70,7 +77,7 @@ def main():
             manifest["forms"].append({
                 "file": file, "size": size, "images": image_files, "head": head,
                 "embeddings": embeddings.tolist(),
-                "outputs": predictions.tolist() if head else None, **extra})
+                "outputs": predictions.tolist() if head else None, "architecture": None, **extra})
 
         flat = keras.applications.Xception(weights=None, input_shape=(size, size, 3))
         randomise_batch_norms(flat, rng)
@@ -78,17 +85,26 @@ def main():
         flat.save(os.path.join(out, f"flat_top_{size}.h5"))
         with h5py.File(os.path.join(out, f"weights_top_{size}.h5"), "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, flat)
+        flat.save_weights(os.path.join(out, f"flat_top_{size}.weights.h5"))
         pooled = flat.get_layer("avg_pool")
         for file in [f"flat_top_{size}.keras", f"flat_top_{size}.h5", f"weights_top_{size}.h5"]:
             record(file, flat, pooled, True)
+        record(f"flat_top_{size}.weights.h5", flat, pooled, True, architecture="xception")
 
         base = keras.applications.Xception(weights=None, include_top=False, pooling="avg", input_shape=(size, size, 3))
         base.set_weights(flat.get_weights()[: len(base.get_weights())])
         base.save(os.path.join(out, f"flat_notop_avg_{size}.keras"))
         with h5py.File(os.path.join(out, f"weights_notop_{size}.h5"), "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, base)
+        base.save_weights(os.path.join(out, f"notop_{size}.weights.h5"))
         for file in [f"flat_notop_avg_{size}.keras", f"weights_notop_{size}.h5"]:
             record(file, base, base.layers[-1], False)
+        record(f"notop_{size}.weights.h5", base, base.layers[-1], False, architecture="xception")
+
+        unpooled = keras.applications.Xception(weights=None, include_top=False, input_shape=(size, size, 3))
+        unpooled.set_weights(flat.get_weights()[: len(unpooled.get_weights())])
+        unpooled.save(os.path.join(out, f"flat_notop_none_{size}.keras"))
+        record(f"flat_notop_none_{size}.keras", unpooled, None, False)
 
         inner = keras.applications.Xception(weights=None, include_top=False, input_shape=(size, size, 3))
         inner.set_weights(flat.get_weights()[: len(inner.get_weights())])
