@@ -131,7 +131,12 @@ extension ModelCommand {
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
+        /// Set in the child that does the reading (see `run`).
+        @Flag(name: .customLong("in-this-process"), help: .hidden)
+        var inThisProcess = false
+
         func run() async throws {
+            guard inThisProcess else { return try importInChild() }
             let names =
                 try labelsFile.map(LabelFile.read)
                 ?? labels.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
@@ -143,6 +148,32 @@ extension ModelCommand {
             try ModelFile.write(weights, to: destination, source: file)
             if json { return try printJSON(try ModelOptions.summary(of: destination)) }
             print("imported \(file) to \(destination): \(weights.labels.count) labels, input \(weights.inputSize)x\(weights.inputSize)")
+        }
+
+        /// libhdf5 (Debian 12's 1.10) crashes on some crafted files: the importer's fuzzer found a variable-
+        /// length string attribute that makes H5Aread copy gigabytes within a minute (Fuzz/run-importer.sh).
+        /// A crash in a library cannot be caught, so the file is read in a child process, and a child killed
+        /// by a signal becomes a one-line error instead of this command's own crash.
+        private func importInChild() throws {
+            let child = Process()
+            child.executableURL = currentExecutable()
+            child.arguments = Array(CommandLine.arguments.dropFirst()) + ["--in-this-process"]
+            // The runtime's crash report is for our bugs; for a crash in libhdf5 the line below says what happened.
+            child.environment = ProcessInfo.processInfo.environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { $1 }
+            try child.run()
+            child.waitUntilExit()
+            switch (child.terminationReason, child.terminationStatus) {
+            case (.exit, 0):
+                return
+            case let (.exit, status):
+                throw ExitCode(status)  // the child said why, on standard error
+            case let (.uncaughtSignal, signal):
+                throw CommandFailure(
+                    "reading \(file) crashed the model reader (signal \(signal)): the file is malformed, or made to attack readers; "
+                        + "import a file Keras wrote (see 'xceptor model import --help')")
+            @unknown default:
+                throw CommandFailure("reading \(file) ended unexpectedly")
+            }
         }
     }
 

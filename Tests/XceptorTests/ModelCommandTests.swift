@@ -88,6 +88,18 @@ struct ModelCommandTests {
         #expect(bad.status == 1 && bad.stderr.contains("label 1") && !bad.stderr.contains("\u{1B}"), "\(bad.stderr)")
     }
 
+    @Test("an HDF5 file that crashes libhdf5 (found by Fuzz/run-importer.sh) is a one-line error, not a crash of the command")
+    func hostileHDF5() async throws {
+        let dir = try makeScratchDirectory()
+        let hostile = FaultServer.fixtures.appendingPathComponent("hostile/hdf5-vlen-heap.h5").path
+        let result = try await XceptorProcess.run(["model", "import", hostile, "--output", "m.xcm"], in: dir)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("error: reading ") && result.stderr.contains("crashed the model reader"), "\(result.stderr)")
+        #expect(
+            result.stderr.split(separator: "\n").count == 1
+                && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("m.xcm").path))
+    }
+
     @Test("embed reports each unreadable file and still answers for the others, exit status 1")
     func embedBadFiles() async throws {
         let dir = try makeScratchDirectory()

@@ -1,0 +1,4 @@
+/// The importer's error type names a precision; the harness leaves oneDNN out, so it gets the enum alone.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, bf16
+}
