@@ -40,17 +40,35 @@ final class HDF5File {
         let space = H5Dget_space(dataset)
         defer { H5Sclose(space) }
         let rank = Int(H5Sget_simple_extent_ndims(space))
-        guard rank >= 0 else { throw ModelError.unreadable(path: path, reason: "\(datasetPath) has no simple shape") }
+        guard (0...8).contains(rank) else { throw ModelError.unreadable(path: path, reason: "\(datasetPath) has no simple shape") }
         var dimensions = [hsize_t](repeating: 0, count: rank)
         H5Sget_simple_extent_dims(space, &dimensions, nil)
+        // The shape comes from the file: checked before it sizes an allocation (a crafted file claimed 2^61 values).
+        var count: hsize_t = 1
+        for dimension in dimensions {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= Self.maxTensorValues else {
+                throw ModelError.unreadable(
+                    path: path,
+                    reason: "\(datasetPath) claims shape \(dimensions), over \(Self.maxTensorValues) values: the file is malformed")
+            }
+            count = product
+        }
         let shape = dimensions.map { Int($0) }
-        var values = [Float](repeating: 0, count: shape.reduce(1, *))
+        var values = [Float](repeating: 0, count: Int(count))
         let status = values.withUnsafeMutableBytes { buffer in
             H5Dread(dataset, xceptor_h5t_native_float(), xceptor_h5s_all(), xceptor_h5s_all(), xceptor_h5p_default(), buffer.baseAddress)
         }
         guard status >= 0 else { throw ModelError.unreadable(path: path, reason: "\(datasetPath) could not be read as float32") }
         return StoredTensor(shape: shape, values: values)
     }
+
+    /// The most values one tensor may hold: 128 MiB of float32 (Xception's largest, the 2048x1000 top, has 2M; a
+    /// head of 16,000 classes fits). At 1 GiB a fuzzed file still drove the importer past 3.5 GB.
+    static let maxTensorValues: hsize_t = 1 << 25
+    /// The most strings, and the widest fixed-length string, an attribute may hold.
+    static let maxAttributeStrings = 1 << 20
+    static let maxStringWidth = 1 << 20
 
     /// Whether the file (or group) at `objectPath` has an attribute `name`.
     func hasAttribute(_ name: String, of objectPath: String) -> Bool {
@@ -66,7 +84,12 @@ final class HDF5File {
         defer { H5Tclose(type) }
         let space = H5Aget_space(attribute)
         defer { H5Sclose(space) }
-        let count = Int(H5Sget_simple_extent_npoints(space))
+        let points = H5Sget_simple_extent_npoints(space)
+        guard points >= 0, points <= Self.maxAttributeStrings else {
+            throw ModelError.unreadable(
+                path: path, reason: "attribute \(name) on \(objectPath) claims \(points) strings: the file is malformed")
+        }
+        let count = Int(points)
         // h5py writes an empty list as an empty float64 array: Keras's `weight_names` of a layer without
         // weights (input, activations, pooling) in every file its legacy writer makes.
         guard count > 0 else { return [] }
@@ -82,6 +105,10 @@ final class HDF5File {
             return pointers.map { $0.map { String(cString: $0) } ?? "" }
         }
         let width = H5Tget_size(type)
+        guard width > 0, width <= Self.maxStringWidth else {
+            throw ModelError.unreadable(
+                path: path, reason: "attribute \(name) on \(objectPath) has strings of \(width) bytes: the file is malformed")
+        }
         var buffer = [UInt8](repeating: 0, count: width * count)
         guard H5Aread(attribute, type, &buffer) >= 0 else {
             throw ModelError.unreadable(path: path, reason: "attribute \(name) unreadable")

@@ -80,6 +80,10 @@ public struct KerasImporter {
 
     /// The walk both layouts share: Keras order, shapes checked, batch norms folded.
     private func assemble(_ source: inout some KerasWeightSource, labels: [String]?, path: String) throws -> ModelWeights {
+        guard (71...2048).contains(source.inputSize) else {
+            throw ModelError.unsupportedModel(
+                path: path, reason: "its input is \(source.inputSize) pixels; Xception takes 71 to 2048")
+        }
         var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: source.inputSize)
         var inputChannels = 3
         for stem in Architecture.stem {

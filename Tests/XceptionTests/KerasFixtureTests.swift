@@ -54,6 +54,17 @@ struct KerasFixtureTests {
         }
     }
 
+    @Test("a dataset that claims 2^40 values is refused before anything is allocated for it")
+    func hugeShape() throws {
+        let file = try Self.directory.get().appendingPathComponent("huge_shape.h5").path
+        #expect(throws: ModelError.self) { try KerasImporter().importModel(at: file) }
+        do {
+            _ = try KerasImporter().importModel(at: file)
+        } catch {
+            #expect("\(error)".contains("claims shape [1048576, 1048576]"), "\(error)")
+        }
+    }
+
     @Test("every form Keras writes imports and computes what Keras computed from it")
     func everyForm() throws {
         let directory = try Self.directory.get()

@@ -117,6 +117,12 @@ def main():
         nested = keras.Model(inputs, head)
         nested.save(os.path.join(out, f"nested_{size}.keras"))
         record(f"nested_{size}.keras", nested, nested.get_layer(pooled_nested._keras_history.operation.name), True)
+    # A malformed case for the reader's bounds: a dataset that claims 2^40 values and stores none.
+    with h5py.File(os.path.join(out, "huge_shape.h5"), "w") as f:
+        f.attrs["layer_names"] = [b"block1_conv1"]
+        group = f.create_group("block1_conv1")
+        group.attrs["weight_names"] = [b"block1_conv1/kernel:0"]
+        group.create_dataset("block1_conv1/kernel:0", shape=(1 << 20, 1 << 20), dtype="float32", chunks=(1, 1024))
     with open(os.path.join(out, "manifest.json.tmp"), "w") as f:
         json.dump(manifest, f)
     os.replace(os.path.join(out, "manifest.json.tmp"), os.path.join(out, "manifest.json"))
