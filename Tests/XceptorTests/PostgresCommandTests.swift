@@ -97,8 +97,8 @@ struct PostgresRestartTests {
         let site = try WorkerTests.Site()
         let server = try PostgresTestServer.startPrivate()
         let database = try server.makeDatabase()
-        // Slow files, so the run is still going when the server goes down.
-        let urls = site.images.map { site.url($0) + "?delay=0.4" }
+        // Slow files (36 of them, 1 s each, 4 at a time), so the run is still going when the server goes down.
+        let urls = site.images.map { site.url($0) + "?delay=1" }
         try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
