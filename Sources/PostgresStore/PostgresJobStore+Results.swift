@@ -6,9 +6,9 @@ import Queue
 /// in one repeatable-read transaction, so its answer comes from one snapshot while workers keep writing.
 extension PostgresJobStore {
     public func result(forJob id: JobID, modelID: String?) async throws -> StoredResult? {
-        try await withClient { client in
+        try await withConnection { connection in
             try await self.doneResult(
-                client.query(
+                connection.run(
                     """
                     \(unescaped: Self.resultSelect) WHERE j.id = \(id)
                         AND (\(modelID)::text IS NULL OR e.model_id = \(modelID)) ORDER BY e.id DESC LIMIT 1
@@ -18,9 +18,9 @@ extension PostgresJobStore {
 
     public func result(forURL url: String, modelID: String?) async throws -> StoredResult? {
         guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
-        return try await withClient { client in
+        return try await withConnection { connection in
             try await self.doneResult(
-                client.query(
+                connection.run(
                     """
                     \(unescaped: Self.resultSelect) WHERE j.url = \(normalized)
                         AND (\(modelID)::text IS NULL OR e.model_id = \(modelID)) ORDER BY e.id DESC LIMIT 1
@@ -52,10 +52,10 @@ extension PostgresJobStore {
     }
 
     public func embeddingModels() async throws -> [String: Int] {
-        try await withClient { client in
+        try await withConnection { connection in
             var models: [String: Int] = [:]
             // Kept by triggers: counting the rows at every search costs milliseconds per 100k.
-            let rows = try await client.query("SELECT model_id, embeddings FROM embedding_counts", logger: self.logger)
+            let rows = try await connection.run("SELECT model_id, embeddings FROM embedding_counts", logger: self.logger)
             for try await (model, count) in rows.decode((String, Int64).self) { models[model] = Int(count) }
             return models
         }
@@ -63,9 +63,9 @@ extension PostgresJobStore {
 
     public func embeddings(modelID: String, afterImageID: Int64?, limit: Int) async throws -> StoredEmbeddings {
         guard limit > 0 else { return StoredEmbeddings() }
-        return try await withClient { client in
+        return try await withConnection { connection in
             var page = StoredEmbeddings()
-            let rows = try await client.query(
+            let rows = try await connection.run(
                 """
                 SELECT image_id, dimensions, vector FROM embeddings
                 WHERE model_id = \(modelID) AND image_id > \(afterImageID ?? Int64.min) ORDER BY image_id LIMIT \(Int64(limit))
@@ -107,14 +107,14 @@ extension PostgresJobStore {
                 """
         }
         let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
-        return try await withClient { client in try await client.query(query, logger: self.logger).ids() }
+        return try await withConnection { connection in try await connection.run(query, logger: self.logger).ids() }
     }
 
     public func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary] {
         guard !imageIDs.isEmpty else { return [:] }
         return try await transaction(readOnly: true) { connection in
             var summaries: [Int64: ImageSummary] = [:]
-            let jobs = try await connection.query(
+            let jobs = try await connection.run(
                 "SELECT image_id, id, url FROM jobs WHERE image_id = ANY(\(imageIDs)::bigint[]) ORDER BY id",
                 logger: self.logger)
             for try await (image, id, url) in jobs.decode((Int64, Int64, String).self) {
@@ -125,7 +125,7 @@ extension PostgresJobStore {
                     summaries[image]?.sameBytes.append(job)
                 }
             }
-            let labels = try await connection.query(
+            let labels = try await connection.run(
                 """
                 SELECT e.image_id, l.label, l.score FROM embeddings e JOIN labels l ON l.embedding_id = e.id
                 WHERE e.model_id = \(modelID) AND e.image_id = ANY(\(imageIDs)::bigint[]) ORDER BY e.image_id, l.rank
@@ -139,9 +139,9 @@ extension PostgresJobStore {
 
     public func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow] {
         guard limit > 0 else { return [] }
-        return try await withClient { client in
+        return try await withConnection { connection in
             var results: [ResultRow] = []
-            let rows = try await client.query(
+            let rows = try await connection.run(
                 """
                 SELECT j.id, j.url, j.metadata::text, i.id, i.sha256, i.width, i.height, e.vector,
                        (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
@@ -162,8 +162,8 @@ extension PostgresJobStore {
     }
 
     public func thumbnail(imageID: Int64) async throws -> [UInt8]? {
-        try await withClient { client in
-            let rows = try await client.query("SELECT thumbnail FROM images WHERE id = \(imageID)", logger: self.logger)
+        try await withConnection { connection in
+            let rows = try await connection.run("SELECT thumbnail FROM images WHERE id = \(imageID)", logger: self.logger)
             for try await thumbnail in rows.decode(ByteBuffer?.self) { return thumbnail.map { Array($0.readableBytesView) } }
             return nil
         }
@@ -171,7 +171,7 @@ extension PostgresJobStore {
 
     public func footprint() async throws -> StoreFootprint {
         try await transaction(readOnly: true) { connection in
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 SELECT pg_database_size(current_database()),
                        (SELECT count(*) FROM images), (SELECT coalesce(sum(octet_length(thumbnail)), 0)::bigint FROM images),
@@ -194,11 +194,8 @@ extension PostgresJobStore {
     /// message is the URL without its password.
     func translate(_ error: Error) -> Error { Self.translate(error, location: location) }
 
-    /// The SQLSTATE of a server error, inside a failed transaction or not.
+    /// The SQLSTATE of a server error.
     static func sqlState(of error: Error) -> String? {
-        if let error = error as? PostgresTransactionError {
-            return (error.closureError ?? error.beginError ?? error.commitError).flatMap(sqlState(of:))
-        }
         return (error as? PSQLError)?.serverInfo?[.sqlState]
     }
 
@@ -223,17 +220,13 @@ extension PostgresJobStore {
     }
 
     static func translate(_ error: Error, location: PostgresLocation) -> Error {
-        if let error = error as? PostgresTransactionError {
-            return translate(
-                error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError
-                    ?? QueueError.database(location: location.description, message: "a transaction failed"), location: location)
-        }
         let place = location.description
         // The pool's own error (its type lives in an underscored module): it gave up creating connections.
         if String(reflecting: type(of: error)).hasSuffix("ConnectionPoolError") {
             return QueueError.unavailable(
                 location: place, reason: "no connection could be made (\(PostgresLocation.printable("\(error)")))")
         }
+        if let error = error as? ConnectionClosedError { return QueueError.unavailable(location: place, reason: error.description) }
         guard let error = error as? PSQLError else { return error }
         if let state = error.serverInfo?[.sqlState] {
             let message = PostgresLocation.printable(error.serverInfo?[.message] ?? "")

@@ -6,16 +6,16 @@ import Queue
 /// snapshot; imports write a page in one transaction of a few statements over arrays (see `importImages`).
 extension PostgresJobStore: StoreTransfer {
     public func holdsNothing() async throws -> Bool {
-        try await withClient { client in
-            try await client.query(
+        try await withConnection { connection in
+            try await connection.run(
                 "SELECT NOT EXISTS (SELECT 1 FROM jobs) AND NOT EXISTS (SELECT 1 FROM images)", logger: self.logger
             ).first(Bool.self) ?? true
         }
     }
 
     public func transferCheckpoint(source: String) async throws -> TransferCheckpoint? {
-        try await withClient { client in
-            let rows = try await client.query(
+        try await withConnection { connection in
+            let rows = try await connection.run(
                 "SELECT keep_ids, after_image_id, after_job_id, finished FROM copy_checkpoints WHERE source = \(source)",
                 logger: self.logger)
             for try await (keepIDs, afterImageID, afterJobID, finished) in rows.decode((Bool, Int64?, Int64?, Bool).self) {
@@ -30,7 +30,7 @@ extension PostgresJobStore: StoreTransfer {
         guard limit > 0 else { return [] }
         return try await transaction(readOnly: true) { connection in
             try await self.imageRecords(
-                connection.query(
+                connection.run(
                     """
                     SELECT \(unescaped: Self.imageColumns) FROM images WHERE id > \(afterImageID ?? Int64.min)
                     ORDER BY id LIMIT \(Int64(limit))
@@ -43,7 +43,7 @@ extension PostgresJobStore: StoreTransfer {
         let hex = sha256.map(Self.hex)
         return try await transaction(readOnly: true) { connection in
             try await self.imageRecords(
-                connection.query(
+                connection.run(
                     """
                     SELECT \(unescaped: Self.imageColumns) FROM images
                     WHERE sha256 IN (SELECT decode(h, 'hex') FROM unnest(\(hex)::text[]) AS t (h)) ORDER BY id
@@ -53,9 +53,9 @@ extension PostgresJobStore: StoreTransfer {
 
     public func jobRecords(afterJobID: JobID?, limit: Int) async throws -> [JobRecord] {
         guard limit > 0 else { return [] }
-        return try await withClient { client in
+        return try await withConnection { connection in
             try await Self.jobRecords(
-                client.query(
+                connection.run(
                     """
                     SELECT \(unescaped: Self.qualifiedJobColumns), i.sha256 FROM jobs j LEFT JOIN images i ON i.id = j.image_id
                     WHERE j.id > \(afterJobID ?? Int64.min) ORDER BY j.id LIMIT \(Int64(limit))
@@ -65,9 +65,9 @@ extension PostgresJobStore: StoreTransfer {
 
     public func jobRecords(urls: [String]) async throws -> [JobRecord] {
         guard !urls.isEmpty else { return [] }
-        return try await withClient { client in
+        return try await withConnection { connection in
             try await Self.jobRecords(
-                client.query(
+                connection.run(
                     """
                     SELECT \(unescaped: Self.qualifiedJobColumns), i.sha256 FROM jobs j LEFT JOIN images i ON i.id = j.image_id
                     WHERE j.url = ANY(\(urls)::text[]) ORDER BY j.id
@@ -93,7 +93,7 @@ extension PostgresJobStore: StoreTransfer {
             // Images here already: locked, so a concurrent copy cannot fill the same thumbnail.
             var imageIDs: [String: Int64] = [:]
             var lacksThumbnail: Set<String> = []
-            for try await (id, sha, noThumbnail) in try await connection.query(
+            for try await (id, sha, noThumbnail) in try await connection.run(
                 """
                 SELECT id, encode(sha256, 'hex'), thumbnail IS NULL FROM images
                 WHERE sha256 IN (SELECT decode(h, 'hex') FROM unnest(\(hashes)::text[]) AS t (h)) ORDER BY id FOR UPDATE
@@ -106,7 +106,7 @@ extension PostgresJobStore: StoreTransfer {
             if !new.isEmpty {
                 let wanted = new.map { keepIDs ? $0.id : 0 }
                 let facts = new.map(\.image)
-                let rows = try await connection.query(
+                let rows = try await connection.run(
                     """
                     INSERT INTO images (id, sha256, width, height, bytes, content_type, thumbnail, created_at)
                     SELECT coalesce(CASE WHEN w > 0 AND NOT EXISTS (SELECT 1 FROM images WHERE id = w) THEN w END,
@@ -124,7 +124,7 @@ extension PostgresJobStore: StoreTransfer {
             }
             let filled = page.filter { lacksThumbnail.contains(Self.hex($0.image.sha256)) && $0.image.thumbnail != nil }
             if !filled.isEmpty {
-                try await connection.query(
+                try await connection.run(
                     """
                     UPDATE images SET thumbnail = decode(t, 'hex')
                     FROM unnest(\(filled.map { imageIDs[Self.hex($0.image.sha256)] ?? 0 })::bigint[],
@@ -157,7 +157,7 @@ extension PostgresJobStore: StoreTransfer {
             var labelEmbeddings: [Int64] = [], ranks: [Int64] = [], names: [String] = [], scores: [Double] = []
             var added = 0
             // In the records' order (ORDINALITY): an image's embeddings keep their order, and "the newest" with them.
-            for try await (embeddingID, imageID, model) in try await connection.query(
+            for try await (embeddingID, imageID, model) in try await connection.run(
                 """
                 INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
                 SELECT i, m, d, decode(v, 'hex'), a
@@ -178,7 +178,7 @@ extension PostgresJobStore: StoreTransfer {
             }
             tally.embeddings = TransferTally(added: added, present: embeddingImages.count - added)
             if !labelEmbeddings.isEmpty {
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO labels (embedding_id, rank, label, score)
                     SELECT * FROM unnest(\(labelEmbeddings)::bigint[], \(ranks)::bigint[], \(names)::text[], \(scores)::float8[])
@@ -208,7 +208,7 @@ extension PostgresJobStore: StoreTransfer {
             let hashes = Array(Set(records.compactMap { $0.imageSHA256.map(Self.hex) }))
             var imageIDs: [String: Int64] = [:]
             if !hashes.isEmpty {
-                for try await (id, sha) in try await connection.query(
+                for try await (id, sha) in try await connection.run(
                     """
                     SELECT id, encode(sha256, 'hex') FROM images
                     WHERE sha256 IN (SELECT decode(h, 'hex') FROM unnest(\(hashes)::text[]) AS t (h))
@@ -216,7 +216,7 @@ extension PostgresJobStore: StoreTransfer {
                 ).decode((Int64, String).self) { imageIDs[sha] = id }
             }
             var existing: [String: (id: Int64, lacksResult: Bool)] = [:]
-            for try await (id, url, lacksResult) in try await connection.query(
+            for try await (id, url, lacksResult) in try await connection.run(
                 "SELECT id, url, image_id IS NULL FROM jobs WHERE url = ANY(\(records.map(\.job.url))::text[]) ORDER BY id FOR UPDATE",
                 logger: self.logger
             ).decode((Int64, String, Bool).self) { existing[url] = (id, lacksResult) }
@@ -242,7 +242,7 @@ extension PostgresJobStore: StoreTransfer {
                     continue
                 }
                 // Rare (a merge into a job without a result): one statement each.
-                try await connection.query(
+                try await connection.run(
                     """
                     UPDATE jobs SET state = \(job.state.rawValue), priority = \(job.priority), attempts = \(job.attempts),
                         max_attempts = \(job.maxAttempts), available_at = \(job.availableAt.storeMilliseconds),
@@ -256,7 +256,7 @@ extension PostgresJobStore: StoreTransfer {
             }
             if !new.isEmpty {
                 // Columns that may be NULL travel with a flag each, as arrays of optionals do not bind.
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO jobs (id, url, state, priority, attempts, max_attempts, available_at, last_error, error_class,
                         http_status, metadata, image_id, created_at, updated_at, finished_at)
@@ -288,7 +288,7 @@ extension PostgresJobStore: StoreTransfer {
     /// Moves a table's identity past `id` and every id it holds, so rows that keep their source ids never
     /// meet an id the table hands out later.
     private func advanceIdentity(of table: String, past id: Int64, _ connection: PostgresConnection) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             SELECT setval(pg_get_serial_sequence(\(table), 'id'),
                           greatest(\(id), (SELECT coalesce(max(id), 0) FROM \(unescaped: table)), 1))
@@ -296,7 +296,7 @@ extension PostgresJobStore: StoreTransfer {
     }
 
     private func record(_ checkpoint: TransferCheckpoint, _ connection: PostgresConnection, now: Int64) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO copy_checkpoints (source, keep_ids, after_image_id, after_job_id, finished, updated_at)
             VALUES (\(checkpoint.source), \(checkpoint.keepIDs), \(checkpoint.afterImageID), \(checkpoint.afterJobID),
@@ -339,7 +339,7 @@ extension PostgresJobStore: StoreTransfer {
         }
         guard !images.isEmpty else { return [] }
         var embeddings: [Int64: [EmbeddingRecord]] = [:]
-        let embeddingRows = try await connection.query(
+        let embeddingRows = try await connection.run(
             """
             SELECT e.image_id, e.model_id, e.vector, e.created_at,
                    (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),

@@ -162,7 +162,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                 let chunk = jobs[start..<min(jobs.count, start + Self.enqueueChunk)]
                 let urls = chunk.map(\.url), priorities = chunk.map { Int64($0.priority) }
                 let attempts = chunk.map { Int64($0.maxAttempts) }, metadata = chunk.map { $0.metadataJSON ?? "" }
-                let rows = try await connection.query(
+                let rows = try await connection.run(
                     """
                     WITH inserted AS (
                         INSERT INTO jobs (url, priority, max_attempts, metadata, available_at, created_at, updated_at)
@@ -197,14 +197,14 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let expiresAt = now.addingTimeInterval(leaseSeconds)
         let (nowMilliseconds, expiresMilliseconds) = (now.storeMilliseconds, expiresAt.storeMilliseconds)
         let rescue = rescueDue(now: nowMilliseconds)
-        return try await withClient { client in
+        return try await withConnection { connection in
             // Its own statement first, so that jobs rescued now can be claimed by this very call.
-            if rescue { try await self.requeueExpiredLeases(client, now: nowMilliseconds) }
+            if rescue { try await self.requeueExpiredLeases(connection, now: nowMilliseconds) }
             var claimed: [ClaimedJob] = []
-            let rows = try await client.execute(
+            let rows = try await connection.run(
                 ClaimStatement(owner: owner, expiresAt: expiresMilliseconds, now: nowMilliseconds, limit: Int64(limit)), logger: self.logger
             )
-            for try await (id, url, attempts, maxAttempts, priority, metadata) in rows {
+            for (id, url, attempts, maxAttempts, priority, metadata) in rows {
                 claimed.append(
                     ClaimedJob(
                         lease: JobLease(jobID: id, owner: owner, attempt: attempts), url: url, priority: priority,
@@ -227,8 +227,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     /// Jobs whose lease ran out go back to the queue (their attempt is spent), or die if none are left.
     /// Rows another claimer is rescuing at this moment are skipped, not waited for.
-    private func requeueExpiredLeases(_ client: PostgresClient, now: Int64) async throws {
-        try await client.query(
+    private func requeueExpiredLeases(_ connection: PostgresConnection, now: Int64) async throws {
+        try await connection.run(
             """
             UPDATE jobs SET
                 state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
@@ -246,11 +246,11 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let now = configuration.clock.now()
         let expiresAt = now.addingTimeInterval(leaseSeconds).storeMilliseconds, updatedAt = now.storeMilliseconds
         let fence = Fence(leases)
-        let held = try await withClient { client in
+        let held = try await withConnection { connection in
             var ids = Set<Int64>()
             let statement = HeartbeatStatement(
                 fence: fence, expiresAt: expiresAt, now: updatedAt)
-            for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
+            for id in try await connection.run(statement, logger: self.logger) { ids.insert(id) }
             return ids
         }
         return leases.filter { !held.contains($0.jobID) }
@@ -260,8 +260,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         guard !leases.isEmpty else { return 0 }
         let now = configuration.clock.now().storeMilliseconds
         let fence = Fence(leases)
-        return try await withClient { client in
-            try await client.query(
+        return try await withConnection { connection in
+            try await connection.run(
                 """
                 UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
                     available_at = \(now), updated_at = \(now)
@@ -282,17 +282,17 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let fence = Fence(completions.map(\.lease))
         if completions.allSatisfy({ $0.result == nil }) {
             // Nothing to store: one statement, fenced row by row, is the whole transaction.
-            let done = try await withClient { client in
+            let done = try await withConnection { connection in
                 var ids = Set<Int64>()
                 let statement = CompleteStatement(fence: fence, now: now)
-                for try await id in try await client.execute(statement, logger: self.logger) { ids.insert(id) }
+                for id in try await connection.run(statement, logger: self.logger) { ids.insert(id) }
                 return ids
             }
             return completions.map(\.lease).filter { !done.contains($0.jobID) }
         }
         return try await transaction { connection in
             // Lock the rows still held under these leases: a rescue or another worker waits until we commit.
-            let held = try await connection.query(
+            let held = try await connection.run(
                 """
                 SELECT j.id FROM jobs j
                 JOIN unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
@@ -313,7 +313,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                 }
             }
             if !finishedIDs.isEmpty {
-                try await connection.query(
+                try await connection.run(
                     """
                     UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
                         image_id = NULLIF(c.image_id, 0), last_error = NULL, error_class = NULL, http_status = NULL,
@@ -332,7 +332,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let unitRandom = configuration.unitRandom()
         return try await transaction { connection in
             guard
-                let maxAttempts = try await connection.query(
+                let maxAttempts = try await connection.run(
                     """
                     SELECT max_attempts FROM jobs
                     WHERE id = \(lease.jobID) AND state = 'running' AND lease_owner = \(lease.owner) AND attempts = \(lease.attempt)
@@ -354,7 +354,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                         afterFailedAttempts: lease.attempt, retryAfterSeconds: failure.retryAfterSeconds, unitRandom: unitRandom))
             }
             let finishedAt: Int64? = state == .queued ? nil : now.storeMilliseconds
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE jobs SET state = \(state.rawValue), lease_owner = NULL, lease_expires_at = NULL,
                     last_error = \(Self.bounded(failure.message)), error_class = \(failure.errorClass.rawValue),
@@ -371,7 +371,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let image = result.image
         let sha = ByteBuffer(bytes: image.sha256)
         let thumbnail = image.thumbnail.map { ByteBuffer(bytes: $0) }
-        var imageID = try await connection.query(
+        var imageID = try await connection.run(
             """
             WITH inserted AS (
                 INSERT INTO images (sha256, width, height, bytes, content_type, thumbnail, created_at)
@@ -384,13 +384,13 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         if imageID == nil {
             // Another transaction stored the same bytes while this statement waited for it; its row is
             // visible to a new statement.
-            imageID = try await connection.query("SELECT id FROM images WHERE sha256 = \(sha)", logger: logger).first(Int64.self)
+            imageID = try await connection.run("SELECT id FROM images WHERE sha256 = \(sha)", logger: logger).first(Int64.self)
         }
         guard let imageID else {
             throw QueueError.database(location: location.description, message: "an image row vanished as it was stored")
         }
         let vector = ByteBuffer(bytes: StoreInput.bytes(result.embedding))
-        if let embeddingID = try await connection.query(
+        if let embeddingID = try await connection.run(
             """
             INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
             VALUES (\(imageID), \(result.modelID), \(Int64(result.embedding.count)), \(vector), \(now))
@@ -398,7 +398,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
             """, logger: logger
         ).first(Int64.self), !result.labels.isEmpty {
             let ranks = (0..<result.labels.count).map(Int64.init), names = result.labels.map(\.label), scores = result.labels.map(\.score)
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO labels (embedding_id, rank, label, score)
                 SELECT \(embeddingID), r, l, s FROM unnest(\(ranks)::bigint[], \(names)::text[], \(scores)::float8[]) AS t (r, l, s)
@@ -413,7 +413,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let now = configuration.clock.now().storeMilliseconds
         return try await transaction(readOnly: true) { connection in
             // Each state is counted with a literal `state = '...'`, so the planner reads that phase's partial index.
-            let figures = try await connection.query(
+            let figures = try await connection.run(
                 """
                 SELECT (SELECT count(*) FROM jobs WHERE state = 'queued'),
                        (SELECT count(*) FROM jobs WHERE state = 'running'),
@@ -431,7 +431,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
             let (queued, running, done, failed, dead, waiting, expired, oldest, lastMinute, lastTen) = try row.decode(
                 (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64).self)
             var topErrors: [QueueStatus.ErrorCount] = []
-            let errors = try await connection.query(
+            let errors = try await connection.run(
                 """
                 SELECT error_class, coalesce(last_error, '(no message)'), count(*) FROM jobs
                 WHERE state IN ('failed', 'dead') GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 5
@@ -449,9 +449,9 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     public func jobs(state: JobState?, afterID: JobID?, limit: Int) async throws -> [Job] {
         guard limit > 0 else { return [] }
-        return try await withClient { client in
+        return try await withConnection { connection in
             try await Self.jobs(
-                client.query(
+                connection.run(
                     """
                     SELECT \(unescaped: Self.jobColumns) FROM jobs
                     WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue)) AND id > \(afterID ?? 0)
@@ -461,24 +461,25 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     }
 
     public func job(id: JobID) async throws -> Job? {
-        try await withClient { client in
-            try await Self.jobs(client.query("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = \(id)", logger: self.logger)).first
+        try await withConnection { connection in
+            try await Self.jobs(connection.run("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = \(id)", logger: self.logger))
+                .first
         }
     }
 
     public func job(url: String) async throws -> Job? {
         guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
-        return try await withClient { client in
+        return try await withConnection { connection in
             try await Self.jobs(
-                client.query("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE url = \(normalized)", logger: self.logger)
+                connection.run("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE url = \(normalized)", logger: self.logger)
             )
             .first
         }
     }
 
     public func storedResult(sha256: [UInt8], modelID: String) async throws -> JobResult? {
-        try await withClient { client in
-            let rows = try await client.query(
+        try await withConnection { connection in
+            let rows = try await connection.run(
                 """
                 SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.vector,
                        (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
@@ -500,8 +501,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     }
 
     public func hasUnfinishedJobs() async throws -> Bool {
-        try await withClient { client in
-            try await client.query("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))", logger: self.logger)
+        try await withConnection { connection in
+            try await connection.run("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))", logger: self.logger)
                 .first(Bool.self) ?? false
         }
     }
@@ -513,8 +514,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
         // A fresh set of attempts; the last error stays visible until the next attempt ends.
-        return try await withClient { client in
-            try await client.query(
+        return try await withConnection { connection in
+            try await connection.run(
                 """
                 UPDATE jobs SET state = 'queued', attempts = 0, available_at = \(now), finished_at = NULL, updated_at = \(now)
                 WHERE state IN ('failed', 'dead') AND (id = ANY(\(ids)::bigint[]) OR state = \(state))
@@ -529,8 +530,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
         // The earlier results stay: the job keeps its image, and the image its embeddings.
-        return try await withClient { client in
-            try await client.query(
+        return try await withConnection { connection in
+            try await connection.run(
                 """
                 UPDATE jobs SET state = 'queued', attempts = 0, available_at = \(now), finished_at = NULL, updated_at = \(now)
                 WHERE state = 'done' AND (id = ANY(\(ids)::bigint[]) OR state = \(state))
@@ -545,8 +546,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         try StoreInput.check(selection, takes: [.queued], "only queued jobs can be cancelled")
         let now = configuration.clock.now().storeMilliseconds
         let (ids, state) = Self.selected(selection)
-        return try await withClient { client in
-            try await client.query(
+        return try await withConnection { connection in
+            try await connection.run(
                 """
                 UPDATE jobs SET state = 'failed', last_error = 'cancelled by an operator', error_class = 'permanent',
                     http_status = NULL, finished_at = \(now), updated_at = \(now)
@@ -560,11 +561,11 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     public func purgeDone(finishedBefore cutoff: Date) async throws -> PurgeCounts {
         let cutoffMilliseconds = cutoff.storeMilliseconds
         return try await transaction { connection in
-            let jobs = try await connection.query(
+            let jobs = try await connection.run(
                 "DELETE FROM jobs WHERE state = 'done' AND finished_at < \(cutoffMilliseconds) RETURNING id", logger: self.logger
             ).ids().count
             // Embeddings and labels go with their image (ON DELETE CASCADE).
-            let images = try await connection.query(
+            let images = try await connection.run(
                 "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.image_id = images.id) RETURNING id",
                 logger: self.logger
             ).ids().count
@@ -575,9 +576,10 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     // MARK: Helpers
 
     /// Runs `body` with the pool and translates PostgreSQL's errors into `QueueError`.
-    func withClient<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws -> T {
+    /// Runs `body` on one connection of the pool; its statements go through `run` (`ClosingConnections`).
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await body(client)
+            return try await client.withConnection { connection in try await body(connection) }
         } catch {
             throw translate(error)
         }
@@ -591,11 +593,13 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: logger) { connection in
-                    if readOnly {
-                        try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+                return try await client.withConnection { connection in
+                    try await connection.transaction(logger: self.logger) { connection in
+                        if readOnly {
+                            _ = try await connection.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+                        }
+                        return try await body(connection)
                     }
-                    return try await body(connection)
                 }
             } catch {
                 if attempt < 5, let state = Self.sqlState(of: error), state == "40P01" || state == "40001" {
@@ -673,7 +677,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
 extension PostgresRowSequence {
     /// The first column of the first row, or nil when there is no row.
-    func first<T: PostgresDecodable>(_ type: T.Type) async throws -> T? {
+    func first<T: PostgresDecodable & Sendable>(_ type: T.Type) async throws -> T? {
         for try await value in decode(T.self) { return value }
         return nil
     }
@@ -704,12 +708,12 @@ extension PostgresJobStore {
     /// steps start from the state a steadily running queue is in, not behind the dead index entries of the
     /// step before (a claim walks those until vacuum removes them).
     public func vacuumJobs() async throws {
-        try await withClient { client in _ = try await client.query("VACUUM (ANALYZE) jobs", logger: self.logger) }
+        try await withConnection { connection in _ = try await connection.run("VACUUM (ANALYZE) jobs", logger: self.logger) }
     }
 
     public func jobsTableHealth() async throws -> TableHealth {
-        try await withClient { client in
-            let rows = try await client.query(
+        try await withConnection { connection in
+            let rows = try await connection.run(
                 """
                 SELECT n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, autovacuum_count,
                        pg_relation_size('jobs'), pg_indexes_size('jobs')

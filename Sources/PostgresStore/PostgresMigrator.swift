@@ -20,9 +20,9 @@ struct PostgresMigrator {
     func migrate(_ connection: PostgresConnection, location: PostgresLocation, create: Bool, now: Int64, logger: Logger) async throws
         -> [Int]
     {
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-            let tables = try await connection.query(
+        try await connection.transaction(logger: logger) { connection in
+            try await connection.run("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            let tables = try await connection.run(
                 """
                 SELECT count(*), count(*) FILTER (WHERE tablename = 'schema_migrations')
                 FROM pg_tables WHERE schemaname = current_schema()
@@ -32,7 +32,7 @@ struct PostgresMigrator {
             if ours == 0 {
                 guard tableCount == 0 else { throw QueueError.notAnXceptorDatabase(location: location.description) }
                 guard create else { throw QueueError.missing(location: location.description) }
-                try await connection.query(
+                try await connection.run(
                     """
                     CREATE TABLE schema_migrations (
                         version     integer PRIMARY KEY,
@@ -42,7 +42,7 @@ struct PostgresMigrator {
                     """, logger: logger)
             }
             let current =
-                try await connection.query("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", logger: logger)
+                try await connection.run("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", logger: logger)
                 .collect().first?.decode(Int64.self) ?? 0
             if current > latestVersion {
                 throw QueueError.newerSchema(location: location.description, found: Int(current), supported: latestVersion)
@@ -50,9 +50,9 @@ struct PostgresMigrator {
             var applied: [Int] = []
             for migration in migrations where migration.version > current {
                 for statement in Self.statements(migration.sql) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query(
+                try await connection.run(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), \(now))",
                     logger: logger)
                 applied.append(migration.version)

@@ -2,6 +2,7 @@ import Foundation
 import PostgresStore
 import Queue
 import Stores
+import Synchronization
 import TestSupport
 import Testing
 
@@ -147,6 +148,55 @@ struct PostgresStoreTests {
         #expect(try await store.status().counts[.queued] == 2)
     }
 
+    @Test("connections cut between a transaction's statements fail those calls as unavailable and never leave one waiting")
+    func connectionsCut() async throws {
+        let server = try PostgresTestServer.shared()
+        let location = try PostgresLocation(parsing: try server.makeDatabase())
+        let store = try await PostgresJobStore.open(location)
+        _ = try await store.enqueue((0..<50).map { NewJob(url: "http://a/\($0)") })
+        // Callers as fast as they can go: status() is a transaction of several statements, hasUnfinishedJobs() one.
+        let stop = Flag(), finished = Flag()
+        let calls = Task {
+            defer { finished.set() }
+            return try await withThrowingTaskGroup(of: (answered: Int, unavailable: Int).self) { group in
+                for caller in 0..<4 {
+                    group.addTask {
+                        var tally = (answered: 0, unavailable: 0)
+                        while !stop.isSet {
+                            do {
+                                if caller % 2 == 0 { _ = try await store.status() } else { _ = try await store.hasUnfinishedJobs() }
+                                tally.answered += 1
+                            } catch let error as QueueError where error.isUnavailable {
+                                tally.unavailable += 1
+                            }
+                        }
+                        return tally
+                    }
+                }
+                return try await group.reduce(into: (answered: 0, unavailable: 0)) {
+                    $0.answered += $1.answered
+                    $0.unavailable += $1.unavailable
+                }
+            }
+        }
+        // The server ends the store's sessions (FATAL 57P01, as in a fast shutdown), again and again, with
+        // statements in flight and between them.
+        for _ in 0..<60 {
+            try server.psql(
+                database: "postgres",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(location.database)' AND pid <> pg_backend_pid()")
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...40)))
+        }
+        stop.set()
+        // A call still waiting a minute later is lost, not slow: every call here takes milliseconds.
+        for _ in 0..<600 where !finished.isSet { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(finished.isSet, "a store call never returned after its connection was cut")
+        guard finished.isSet else { return }
+        let tally = try await calls.value
+        #expect(tally.unavailable > 0 && tally.answered > 0, "\(tally)")
+        #expect(try await store.status().counts[.queued] == 50)
+    }
+
     @Test("an idle waiter is woken by an enqueue from another store (LISTEN/NOTIFY), long before its timeout")
     func arrivals() async throws {
         let url = try PostgresTestServer.shared().makeDatabase()
@@ -168,4 +218,11 @@ struct PostgresStoreTests {
         sender.cancel()
         #expect(waited < .seconds(30), "woken after \(waited), not by an announcement")
     }
+}
+
+/// A flag set once, read from any task.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -106,9 +106,9 @@ struct PostgresRestartTests {
             $0 == "q.sqlite" ? database : $0
         }
         let (worker, _, stderr) = try XceptorProcess.start(arguments, in: site.dir)
-        // Restarted once the worker is working (it has claimed jobs). A restart during the worker's first
-        // second, while its connection pool starts, left it waiting forever in one CI run of 2026-12-02: a bug
-        // this test does not cover yet (see the session note).
+        // Restarted once the worker is working (it has claimed jobs). A statement written just as the server
+        // said goodbye once left a worker waiting forever; `PostgresStoreTests.connectionsCut` provokes that
+        // race hundreds of times, this test the whole worker's recovery.
         var doneBefore = -1
         for _ in 0..<300 {
             try await Task.sleep(for: .milliseconds(200))
