@@ -55,7 +55,7 @@ final class InferencePlan {
                     stride: 2, padding: 0, relu: false, accumulateInto: x)
             }
         }
-        pooled = try builder.globalAveragePool(x)
+        pooled = try builder.globalPool(x, maximum: weights.pooling == .maximum)
         try builder.finalize()
     }
 

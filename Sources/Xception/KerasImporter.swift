@@ -84,7 +84,8 @@ public struct KerasImporter {
             throw ModelError.unsupportedModel(
                 path: path, reason: "its input is \(source.inputSize) pixels; Xception takes 71 to 2048")
         }
-        var weights = ModelWeights(convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: source.inputSize)
+        var weights = ModelWeights(
+            convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: source.inputSize, pooling: source.pooling)
         var inputChannels = 3
         for stem in Architecture.stem {
             let kernel = try source.convolutionKernel(named: stem.name)
@@ -145,6 +146,7 @@ public struct KerasImporter {
 /// convolution), which is what Keras 3's numbering depends on.
 protocol KerasWeightSource {
     var inputSize: Int { get }
+    var pooling: ModelWeights.Pooling { get }
     mutating func convolutionKernel(named name: String) throws -> StoredTensor
     mutating func separableKernels(named name: String) throws -> (depthwise: StoredTensor, pointwise: StoredTensor)
     mutating func shortcutKernel(for block: Architecture.Block) throws -> StoredTensor
@@ -164,6 +166,7 @@ struct Keras3Source: KerasWeightSource {
     }
 
     var inputSize: Int { config.inputSize }
+    var pooling: ModelWeights.Pooling { config.pooling }
 
     /// The next group of this class: Keras 3 names weight groups by class and counter, under the nested
     /// Xception model's group (`functional`) or, for the flat graph, at the top; "dense" groups sit at the top.
@@ -209,6 +212,8 @@ struct Keras2Source: KerasWeightSource {
     private var unnamedBatchNorms: [String]
     private var activations: [String: DenseLayer.Activation] = [:]
     private(set) var inputSize = 299
+    /// From a full model's config; weights-only files carry none, and embed by average.
+    private(set) var pooling = ModelWeights.Pooling.average
 
     init(file: HDF5File) throws {
         self.file = file
@@ -237,6 +242,7 @@ struct Keras2Source: KerasWeightSource {
             let config = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
             let body = config["config"] as? [String: Any], let configLayers = body["layers"] as? [[String: Any]]
         {
+            if KerasConfig.poolsByMaximum(configLayers) { pooling = .maximum }
             for layer in configLayers {
                 let settings = layer["config"] as? [String: Any] ?? [:]
                 if let shape = (settings["batch_input_shape"] ?? settings["batch_shape"]) as? [Any], shape.count == 4,
@@ -344,6 +350,7 @@ struct KerasConfig {
 
     var inputSize: Int
     var denseLayers: [Dense]
+    var pooling: ModelWeights.Pooling = .average
     /// The Xception layers are the model's own (`keras.applications.Xception(...)` saved as it is), not a
     /// nested base model (an Xception base inside a model with a head).
     var flat: Bool
@@ -374,6 +381,8 @@ struct KerasConfig {
                 inputSize = shape?.count == 4 ? shape?[1] as? Int : nil
             case "Functional" where name.hasPrefix("xception"):
                 sawXception = true
+                // keras.applications.Xception(include_top=False, pooling="max") nested in a model.
+                if Self.poolsByMaximum(settings["layers"] as? [[String: Any]] ?? []) { pooling = .maximum }
             case "Conv2D" where name == "block1_conv1" && !sawXception:
                 // The flat graph keras.applications.Xception builds: its layers follow at the top level.
                 sawXception = true
@@ -391,18 +400,14 @@ struct KerasConfig {
                 dense.append(Dense(units: units, activation: activation))
             case "GlobalAveragePooling2D", "Dropout", "Functional":
                 continue
-            case "GlobalMaxPooling2D":
-                throw ModelError.unsupportedModel(
-                    path: path,
-                    reason:
-                        "layer \(name) pools by maximum; xceptor embeds by global average pooling (keras.applications.Xception(pooling=\"avg\") or include_top=True)"
-                )
+            case "GlobalMaxPooling2D" where dense.isEmpty:
+                pooling = .maximum
             default:
                 throw ModelError.unsupportedModel(
                     path: path,
                     reason:
                         "layer \(name) (\(className)) after Xception is not supported: after keras.applications.Xception come only "
-                        + "GlobalAveragePooling2D, Dropout and Dense layers (relu, softmax or linear)")
+                        + "GlobalAveragePooling2D or GlobalMaxPooling2D, Dropout and Dense layers (relu, softmax or linear)")
             }
         }
         guard sawXception else {
@@ -414,5 +419,13 @@ struct KerasConfig {
         self.inputSize = inputSize ?? 299
         self.denseLayers = dense
         self.flat = flat
+    }
+
+    /// Whether a list of Keras layer configs (nested models' too) pools by maximum.
+    static func poolsByMaximum(_ layers: [[String: Any]]) -> Bool {
+        layers.contains { layer in
+            layer["class_name"] as? String == "GlobalMaxPooling2D"
+                || poolsByMaximum((layer["config"] as? [String: Any])?["layers"] as? [[String: Any]] ?? [])
+        }
     }
 }

@@ -33,6 +33,8 @@ public enum ModelFile {
         var head: [Dense]
         var tensors: [Tensor]
         var source: String?
+        /// "max" for global max pooling; absent for average pooling, so such files keep their bytes and id.
+        var pooling: String?
     }
 
     /// Writes `weights` to `path` (atomically: a reader never sees half a file).
@@ -56,7 +58,7 @@ public enum ModelFile {
             head: weights.head.map {
                 Description.Dense(inputWidth: $0.inputWidth, outputWidth: $0.outputWidth, activation: $0.activation.rawValue)
             },
-            tensors: [], source: source)
+            tensors: [], source: source, pooling: weights.pooling == .average ? nil : weights.pooling.rawValue)
         // Sorted keys: the same weights must give the same bytes (and so the same model id) in any process;
         // dictionary order changes from run to run.
         let encoder = JSONEncoder()
@@ -145,8 +147,13 @@ public enum ModelFile {
             guard let found = values[name] else { throw ModelError.missingTensor(path: path, tensor: name) }
             return found
         }
+        guard let pooling = ModelWeights.Pooling(rawValue: description.pooling ?? "avg") else {
+            throw ModelError.unreadable(
+                path: path,
+                reason: "unknown pooling '\(String((description.pooling ?? "").prefix(40)))'; import the model again with this xceptor")
+        }
         var weights = ModelWeights(
-            convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize)
+            convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize, pooling: pooling)
         for entry in description.tensors where entry.name.hasSuffix("/kernel") && !entry.name.hasPrefix("head") {
             let name = String(entry.name.dropLast("/kernel".count))
             weights.convolutions[name] = FoldedConvolution(

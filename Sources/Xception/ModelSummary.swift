@@ -9,12 +9,14 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
     public var parameters: Int
     public var fileBytes: Int
     public var embeddingDimensions = 2048
+    /// The global pool that makes the embedding: "avg" or "max".
+    public var pooling: String
     /// The head's layers, e.g. "Dense(6, softmax)".
     public var head: [String]
     public var gflopsPerImage: Double
 
     private enum CodingKeys: String, CodingKey {
-        case file, model, architecture, labels, parameters, head
+        case file, model, architecture, labels, parameters, head, pooling
         case inputSize = "input_size"
         case fileBytes = "file_bytes"
         case embeddingDimensions = "embedding_dimensions"
@@ -29,6 +31,7 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
         labels = weights.labels
         parameters = weights.parameterCount
         self.fileBytes = fileBytes
+        pooling = weights.pooling.rawValue
         head = weights.head.map { "Dense(\($0.outputWidth), \($0.activation.rawValue))" }
         gflopsPerImage = XceptionNetwork.flopsPerImage(size: weights.inputSize) / 1e9
     }

@@ -29,6 +29,14 @@ public struct ModelWeights: Sendable, Equatable {
     public var head: [DenseLayer]
     public var labels: [String]
     public var inputSize: Int
+    /// How the last feature map becomes the 2048-d embedding the head reads.
+    public var pooling: Pooling = .average
+
+    /// Keras's global pooling after the base: `pooling="avg"` (and every full Xception), or `pooling="max"`.
+    public enum Pooling: String, Sendable {
+        case average = "avg"
+        case maximum = "max"
+    }
 
     /// Parameters in the network (after folding), for `model info`.
     public var parameterCount: Int {

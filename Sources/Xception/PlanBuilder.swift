@@ -247,8 +247,8 @@ final class PlanBuilder {
         return Activation(tensor: output, channels: x.channels, height: outHeight, width: outWidth)
     }
 
-    /// Mean over the whole grid, reordered to a plain [batch][channels] matrix.
-    func globalAveragePool(_ x: Activation) throws -> DNNLTensor {
+    /// Mean (or maximum) over the whole grid, reordered to a plain [batch][channels] matrix.
+    func globalPool(_ x: Activation, maximum: Bool) throws -> DNNLTensor {
         // In float32 whatever the plan's precision: the mean of a few hundred values is the embedding,
         // and bf16 would round it to three digits.
         var float32 = x.tensor.descriptor
@@ -262,10 +262,10 @@ final class PlanBuilder {
         let kernel: [Int64] = [Int64(x.height), Int64(x.width)]
         try DNNL.check(
             dnnl_pooling_v2_forward_desc_init(
-                &operation, dnnl_forward_inference, dnnl_pooling_avg_exclude_padding,
+                &operation, dnnl_forward_inference, maximum ? dnnl_pooling_max : dnnl_pooling_avg_exclude_padding,
                 &source, &destination, ones, kernel, zeros, zeros, zeros),
-            "describing the global average pool")
-        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global average pool")
+            "describing the global pool")
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, input), (DNNL_ARG_DST, output)])
         let plain = try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))

@@ -86,8 +86,8 @@ extension ModelCommand {
             abstract: "Import a Keras Xception model (.keras, or a Keras 2 / legacy .h5) into an xceptor model file.",
             discussion: """
                 Reads what keras.applications.Xception writes: model.save("x.keras") of the model itself (with its \
-                1000-class top, or include_top=False with pooling="avg" for embeddings only), an Xception base inside a \
-                model with GlobalAveragePooling2D and Dense layers, model.save("x.h5"), and weights-only .h5 files in \
+                1000-class top, or include_top=False with pooling="avg" or "max" for embeddings only), an Xception base inside a \
+                model with GlobalAveragePooling2D or GlobalMaxPooling2D and Dense layers, model.save("x.h5"), and weights-only .h5 files in \
                 the layout of the published ImageNet weights (with or without the top; give --size, as they do not say), \
                 and Keras 3's model.save_weights("x.weights.h5") with --architecture xception. \
                 With --json, the imported model's summary (see 'model info --help').
@@ -199,7 +199,7 @@ extension ModelCommand {
                 model        \(summary.file)
                 id           \(summary.model)
                 architecture Xception (Chollet 2017, keras.applications), batch norms folded
-                embedding    \(summary.embeddingDimensions)-d global average pool
+                embedding    \(summary.embeddingDimensions)-d global \(summary.pooling == "max" ? "max" : "average") pool
                 head         \(summary.head.joined(separator: " -> "))
                 labels       \(summary.labels.joined(separator: ", "))
                 input        \(summary.inputSize)x\(summary.inputSize) RGB, x/127.5 - 1 (any size >= 71 works)

@@ -70,7 +70,10 @@ struct KerasFixtureTests {
         let directory = try Self.directory.get()
         let manifest = try Self.manifest()
         #expect(Set(manifest.forms.map(\.size)).count == 2, "two input sizes")
-        for kind in ["flat_top", "flat_notop_avg", "flat_notop_none", "nested", "weights_top", "weights_notop", "notop"] {
+        for kind in [
+            "flat_top", "flat_notop_avg", "flat_notop_none", "flat_notop_max", "nested", "nested_max", "weights_top", "weights_notop",
+            "notop",
+        ] {
             #expect(manifest.forms.contains { $0.file.hasPrefix(kind) }, "no \(kind) fixture")
         }
         for form in manifest.forms {

@@ -228,27 +228,27 @@ struct OperatorTests {
         Self.expectClose(Self.read(output, count: reference.count), reference, seed: data.seed, "max pool \(height)x\(width)")
     }
 
-    @Test("global average pool to a plain [batch][channels] matrix")
-    func globalAveragePool() throws {
+    @Test("global average and max pools to a plain [batch][channels] matrix", arguments: [false, true])
+    func globalPool(maximum: Bool) throws {
         var data = Data()
         let shape = Shape(batch: 3, height: 5, width: 3, channels: 13)
         let input = data.values(shape.count)
         let builder = PlanBuilder(batch: shape.batch, context: try DNNLContext())
         let x = try builder.input(channels: shape.channels, height: shape.height, width: shape.width)
-        let output = try builder.globalAveragePool(x)
+        let output = try builder.globalPool(x, maximum: maximum)
         Self.write(input, into: x.tensor)
         try builder.run()
 
         var reference = [Float](repeating: 0, count: shape.batch * shape.channels)
         for n in 0..<shape.batch {
             for c in 0..<shape.channels {
-                var sum: Double = 0
-                for p in 0..<(shape.height * shape.width) {
-                    sum += Double(input[(n * shape.height * shape.width + p) * shape.channels + c])
+                let values = (0..<(shape.height * shape.width)).map {
+                    Double(input[(n * shape.height * shape.width + $0) * shape.channels + c])
                 }
-                reference[n * shape.channels + c] = Float(sum / Double(shape.height * shape.width))
+                reference[n * shape.channels + c] = Float(maximum ? values.max()! : values.reduce(0, +) / Double(values.count))
             }
         }
-        Self.expectClose(Self.read(output, count: reference.count), reference, seed: data.seed, "global average pool")
+        Self.expectClose(
+            Self.read(output, count: reference.count), reference, seed: data.seed, maximum ? "global max pool" : "global average pool")
     }
 }

@@ -12,6 +12,8 @@ The importer's evidence (issue 19): every form a user may hold, written by keras
   flat_top.weights.h5    Keras 3's model.save_weights (imported with --architecture xception)
   notop.weights.h5       the same without the top
   flat_notop_none.keras  include_top=False, pooling=None: a feature map, embedded by average pooling
+  flat_notop_max.keras   include_top=False, pooling="max": embeddings by global max pooling (and as .h5)
+  nested_max.keras       an Xception base, GlobalMaxPooling2D and a Dense head
 
 and a few random images already at the input size (raw RGB bytes), with Keras's pooled embedding and
 probabilities for each. Prints nothing; writes manifest.json last, so a half-written directory is never used.
@@ -106,6 +108,13 @@ def main():
         unpooled.save(os.path.join(out, f"flat_notop_none_{size}.keras"))
         record(f"flat_notop_none_{size}.keras", unpooled, None, False)
 
+        maxed = keras.applications.Xception(weights=None, include_top=False, pooling="max", input_shape=(size, size, 3))
+        maxed.set_weights(flat.get_weights()[: len(maxed.get_weights())])
+        maxed.save(os.path.join(out, f"flat_notop_max_{size}.keras"))
+        maxed.save(os.path.join(out, f"flat_notop_max_{size}.h5"))
+        for file in [f"flat_notop_max_{size}.keras", f"flat_notop_max_{size}.h5"]:
+            record(file, maxed, maxed.layers[-1], False)
+
         inner = keras.applications.Xception(weights=None, include_top=False, input_shape=(size, size, 3))
         inner.set_weights(flat.get_weights()[: len(inner.get_weights())])
         inputs = keras.Input((size, size, 3))
@@ -117,6 +126,12 @@ def main():
         nested = keras.Model(inputs, head)
         nested.save(os.path.join(out, f"nested_{size}.keras"))
         record(f"nested_{size}.keras", nested, nested.get_layer(pooled_nested._keras_history.operation.name), True)
+
+        pooled_max = keras.layers.GlobalMaxPooling2D()(features)
+        head_max = keras.layers.Dense(6, activation="softmax")(pooled_max)
+        nested_max = keras.Model(inputs, head_max)
+        nested_max.save(os.path.join(out, f"nested_max_{size}.keras"))
+        record(f"nested_max_{size}.keras", nested_max, nested_max.get_layer(pooled_max._keras_history.operation.name), True)
     # A malformed case for the reader's bounds: a dataset that claims 2^40 values and stores none.
     with h5py.File(os.path.join(out, "huge_shape.h5"), "w") as f:
         f.attrs["layer_names"] = [b"block1_conv1"]
