@@ -31,21 +31,25 @@ public struct QueueDrainer: Sendable {
     public func run(onCompleted: ([JobID]) -> Void = { _ in }) async throws -> Report {
         let startedAt = Date().timeIntervalSince1970
         var completed = 0
-        var lostLeases = 0
+        var lostLeaseCount = 0
+        // Each round trip hands back the last batch and takes the next, as a worker's claims carry its
+        // finished jobs (`complete(_:thenClaim:)`).
+        var held: [ClaimedJob] = []
         while true {
-            let jobs = try await store.claim(limit: batchSize, leaseSeconds: leaseSeconds, owner: owner)
+            let (lost, jobs) = try await store.complete(
+                held.map { JobCompletion(lease: $0.lease, result: nil) }, thenClaim: batchSize, leaseSeconds: leaseSeconds, owner: owner)
+            let lostLeases = Set(lost)
+            let done = held.filter { !lostLeases.contains($0.lease) }.map(\.id)
+            completed += done.count
+            lostLeaseCount += lost.count
+            if !done.isEmpty || !lost.isEmpty { onCompleted(done) }
+            held = jobs
             if jobs.isEmpty {
                 // Jobs leased by another process may come back when that lease expires.
                 guard try await store.hasUnfinishedJobs() else { break }
                 try await Task.sleep(for: .seconds(idlePollSeconds))
-                continue
             }
-            let lost = Set(try await store.complete(jobs.map { JobCompletion(lease: $0.lease, result: nil) }))
-            let done = jobs.filter { !lost.contains($0.lease) }.map(\.id)
-            completed += done.count
-            lostLeases += lost.count
-            onCompleted(done)
         }
-        return Report(completed: completed, lostLeases: lostLeases, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970)
+        return Report(completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970)
     }
 }

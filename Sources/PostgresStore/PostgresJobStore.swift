@@ -10,8 +10,9 @@ import Synchronization
 /// How the queue stays fast under churn:
 /// - Claims take queued rows with `FOR UPDATE SKIP LOCKED` from a partial index that holds queued rows only,
 ///   so concurrent claimers never wait for each other and finished jobs cost the claim nothing.
-/// - Claims and completions without results are one statement each (one round trip, one commit), in
-///   batches; expired leases are rescued by a claim at most once a second per process, not by every claim.
+/// - A worker's claim carries its finished jobs (`complete(_:thenClaim:)`): without results to store, handing
+///   back one batch and taking the next is one statement (one round trip, one commit); expired leases are
+///   rescued by a claim at most once a second per process, not by every claim.
 /// - The jobs table is vacuumed often: each state change leaves a dead row version (`bench queue` reports them).
 /// - Every call is one statement, or one short transaction; nothing holds a transaction open between calls.
 ///
@@ -193,25 +194,33 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
         try StoreInput.validateLease(seconds: leaseSeconds, owner: owner)
         guard limit > 0 else { return [] }
-        let now = configuration.clock.now()
-        let expiresAt = now.addingTimeInterval(leaseSeconds)
-        let (nowMilliseconds, expiresMilliseconds) = (now.storeMilliseconds, expiresAt.storeMilliseconds)
-        let rescue = rescueDue(now: nowMilliseconds)
+        let lease = LeaseTerms(now: configuration.clock.now(), seconds: leaseSeconds, owner: owner)
+        let rescue = rescueDue(now: lease.now)
         return try await withConnection { connection in
             // Its own statement first, so that jobs rescued now can be claimed by this very call.
-            if rescue { try await self.requeueExpiredLeases(connection, now: nowMilliseconds) }
-            var claimed: [ClaimedJob] = []
+            if rescue { try await self.requeueExpiredLeases(connection, now: lease.now) }
             let rows = try await connection.run(
-                ClaimStatement(owner: owner, expiresAt: expiresMilliseconds, now: nowMilliseconds, limit: Int64(limit)), logger: self.logger
-            )
-            for (id, url, attempts, maxAttempts, priority, metadata) in rows {
-                claimed.append(
-                    ClaimedJob(
-                        lease: JobLease(jobID: id, owner: owner, attempt: attempts), url: url, priority: priority,
-                        maxAttempts: maxAttempts, metadataJSON: metadata, leaseExpiresAt: expiresAt))
-            }
-            // RETURNING gives no order guarantee; hand jobs out in claim order.
-            return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
+                ClaimStatement(owner: owner, expiresAt: lease.expires, now: lease.now, limit: Int64(limit)), logger: self.logger)
+            return lease.claimed(rows)
+        }
+    }
+
+    /// A claim's time, expiry and owner, and the jobs its rows describe.
+    struct LeaseTerms {
+        var now: Int64, expires: Int64, expiresAt: Date, owner: String
+
+        init(now: Date, seconds: Double, owner: String) {
+            expiresAt = now.addingTimeInterval(seconds)
+            (self.now, expires, self.owner) = (now.storeMilliseconds, expiresAt.storeMilliseconds, owner)
+        }
+
+        /// RETURNING gives no order guarantee; jobs are handed out in claim order.
+        func claimed(_ rows: [ClaimStatement.Row]) -> [ClaimedJob] {
+            rows.map { id, url, attempts, maxAttempts, priority, metadata in
+                ClaimedJob(
+                    lease: JobLease(jobID: id, owner: owner, attempt: attempts), url: url, priority: priority,
+                    maxAttempts: maxAttempts, metadataJSON: metadata, leaseExpiresAt: expiresAt)
+            }.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
         }
     }
 
@@ -276,54 +285,77 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     // MARK: Outcomes
 
     public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
-        guard !completions.isEmpty else { return [] }
+        try await complete(completions, thenClaim: 0, leaseSeconds: 60, owner: completions.first?.lease.owner ?? "-").lost
+    }
+
+    public func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
+        -> (lost: [JobLease], claimed: [ClaimedJob])
+    {
         for completion in completions { try completion.result.map(StoreInput.validate) }
-        let now = configuration.clock.now().storeMilliseconds
+        guard !completions.isEmpty else { return ([], try await claim(limit: limit, leaseSeconds: leaseSeconds, owner: owner)) }
+        if limit > 0 { try StoreInput.validateLease(seconds: leaseSeconds, owner: owner) }
+        let lease = LeaseTerms(now: configuration.clock.now(), seconds: leaseSeconds, owner: owner)
         let fence = Fence(completions.map(\.lease))
+        let rescue = limit > 0 && rescueDue(now: lease.now)
         if completions.allSatisfy({ $0.result == nil }) {
-            // Nothing to store: one statement, fenced row by row, is the whole transaction.
-            let done = try await withConnection { connection in
-                var ids = Set<Int64>()
-                let statement = CompleteStatement(fence: fence, now: now)
-                for id in try await connection.run(statement, logger: self.logger) { ids.insert(id) }
-                return ids
+            // Nothing to store: one statement, fenced row by row, is the whole transaction (claim included).
+            return try await withConnection { connection in
+                if rescue { try await self.requeueExpiredLeases(connection, now: lease.now) }
+                let rows = try await connection.run(
+                    CompleteAndClaimStatement(fence: fence, owner: owner, expiresAt: lease.expires, now: lease.now, limit: Int64(limit)),
+                    logger: self.logger)
+                let done = Set(rows.filter { $0.finished }.map(\.claim.0))
+                return (
+                    completions.map(\.lease).filter { !done.contains($0.jobID) }, lease.claimed(rows.filter { !$0.finished }.map(\.claim))
+                )
             }
-            return completions.map(\.lease).filter { !done.contains($0.jobID) }
         }
+        if rescue { try await withConnection { connection in try await self.requeueExpiredLeases(connection, now: lease.now) } }
         return try await transaction { connection in
-            // Lock the rows still held under these leases: a rescue or another worker waits until we commit.
-            let held = try await connection.run(
-                """
-                SELECT j.id FROM jobs j
-                JOIN unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
-                    ON j.id = l.id AND j.state = 'running' AND j.lease_owner = l.owner AND j.attempts = l.attempt
-                FOR UPDATE OF j
-                """, logger: self.logger
-            ).ids()
-            var finishedIDs: [Int64] = [], imageIDs: [Int64] = []
-            // Images in hash order: two workers storing the same images lock their index entries in the same
-            // order, instead of each waiting for the other.
-            let ordered = completions.sorted { ($0.result?.image.sha256 ?? []).lexicographicallyPrecedes($1.result?.image.sha256 ?? []) }
-            for completion in ordered where held.contains(completion.lease.jobID) {
-                finishedIDs.append(completion.lease.jobID)
-                if let result = completion.result {
-                    imageIDs.append(try await self.store(result, connection, now: now))
-                } else {
-                    imageIDs.append(0)
-                }
-            }
-            if !finishedIDs.isEmpty {
-                try await connection.run(
-                    """
-                    UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
-                        image_id = NULLIF(c.image_id, 0), last_error = NULL, error_class = NULL, http_status = NULL,
-                        finished_at = \(now), updated_at = \(now)
-                    FROM unnest(\(finishedIDs)::bigint[], \(imageIDs)::bigint[]) AS c (id, image_id)
-                    WHERE jobs.id = c.id
-                    """, logger: self.logger)
-            }
-            return completions.map(\.lease).filter { !held.contains($0.jobID) }
+            let lost = try await self.store(completions, fence: fence, connection, now: lease.now)
+            guard limit > 0 else { return (lost, []) }
+            let rows = try await connection.run(
+                ClaimStatement(owner: owner, expiresAt: lease.expires, now: lease.now, limit: Int64(limit)), logger: self.logger)
+            return (lost, lease.claimed(rows))
         }
+    }
+
+    /// Marks the jobs still held done and stores their results, inside the caller's transaction; returns the lost leases.
+    private func store(_ completions: [JobCompletion], fence: Fence, _ connection: PostgresConnection, now: Int64) async throws
+        -> [JobLease]
+    {
+        // Lock the rows still held under these leases: a rescue or another worker waits until we commit.
+        let held = try await connection.run(
+            """
+            SELECT j.id FROM jobs j
+            JOIN unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
+                ON j.id = l.id AND j.state = 'running' AND j.lease_owner = l.owner AND j.attempts = l.attempt
+            FOR UPDATE OF j
+            """, logger: self.logger
+        ).ids()
+        var finishedIDs: [Int64] = [], imageIDs: [Int64] = []
+        // Images in hash order: two workers storing the same images lock their index entries in the same
+        // order, instead of each waiting for the other.
+        let ordered = completions.sorted { ($0.result?.image.sha256 ?? []).lexicographicallyPrecedes($1.result?.image.sha256 ?? []) }
+        for completion in ordered where held.contains(completion.lease.jobID) {
+            finishedIDs.append(completion.lease.jobID)
+            if let result = completion.result {
+                imageIDs.append(try await self.store(result, connection, now: now))
+            } else {
+                imageIDs.append(0)
+            }
+        }
+        if !finishedIDs.isEmpty {
+            try await connection.run(
+                """
+                UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
+                    image_id = NULLIF(c.image_id, 0), last_error = NULL, error_class = NULL, http_status = NULL,
+                    finished_at = \(now), updated_at = \(now)
+                FROM unnest(\(finishedIDs)::bigint[], \(imageIDs)::bigint[]) AS c (id, image_id)
+                WHERE jobs.id = c.id
+                """, logger: self.logger)
+        }
+        return completions.map(\.lease).filter { !held.contains($0.jobID) }
     }
 
     public func fail(_ lease: JobLease, _ failure: JobFailure) async throws -> JobState? {

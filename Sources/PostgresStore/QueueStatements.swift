@@ -53,29 +53,51 @@ struct Fence {
     }
 }
 
-/// Marks leased jobs done without a result; returns the ids whose lease still held.
-struct CompleteStatement: PostgresPreparedStatement {
-    typealias Row = Int64
+/// Marks the jobs still held done (without results), then claims up to `limit` more: one statement, one
+/// commit. Both updates see one snapshot and touch disjoint rows (running ones, queued ones). Rows: each
+/// finished id (`finished` true), then each claimed job as `ClaimStatement` returns it.
+struct CompleteAndClaimStatement: PostgresPreparedStatement {
+    typealias Row = (finished: Bool, claim: ClaimStatement.Row)
 
     static let sql = """
-        UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, image_id = NULL,
-            last_error = NULL, error_class = NULL, http_status = NULL, finished_at = $4::bigint, updated_at = $4::bigint
-        FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
-        WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
-        RETURNING jobs.id
+        WITH finished AS (
+            UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, image_id = NULL,
+                last_error = NULL, error_class = NULL, http_status = NULL, finished_at = $6::bigint, updated_at = $6::bigint
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
+            WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
+            RETURNING jobs.id),
+        claimed AS (
+            UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                lease_owner = $4::text, lease_expires_at = $5::bigint, updated_at = $6::bigint
+            WHERE id IN (
+                SELECT id FROM jobs WHERE state = 'queued' AND available_at <= $6::bigint
+                ORDER BY priority DESC, id LIMIT $7::bigint FOR UPDATE SKIP LOCKED)
+            RETURNING id, url, attempts, max_attempts, priority, metadata::text)
+        SELECT true, id, '', 0, 0, 0, NULL::text FROM finished
+        UNION ALL SELECT false, id, url, attempts, max_attempts, priority, metadata FROM claimed
         """
 
     var fence: Fence
+    var owner: String
+    var expiresAt: Int64
     var now: Int64
+    var limit: Int64
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 4)
+        var bindings = PostgresBindings(capacity: 7)
         fence.append(to: &bindings)
+        bindings.append(owner)
+        bindings.append(expiresAt)
         bindings.append(now)
+        bindings.append(limit)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (finished, id, url, attempts, maxAttempts, priority, metadata) = try row.decode(
+            (Bool, Int64, String, Int, Int, Int, String?).self)
+        return (finished, (id, url, attempts, maxAttempts, priority, metadata))
+    }
 }
 
 /// Extends the leases still held; returns their ids.

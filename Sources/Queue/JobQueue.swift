@@ -22,6 +22,12 @@ public protocol JobQueue: Sendable {
     /// (those jobs are left untouched, and their results are not written).
     func complete(_ completions: [JobCompletion]) async throws -> [JobLease]
 
+    /// `complete`, then `claim`, in one transaction (and on PostgreSQL, without results to store, in one
+    /// statement): a worker that hands back finished jobs and takes new ones pays one commit and one
+    /// round trip instead of two.
+    func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
+        -> (lost: [JobLease], claimed: [ClaimedJob])
+
     /// Records a failure: transient ones go back to the queue after a backoff until `maxAttempts`, then
     /// `dead`; permanent ones go to `failed` at once. Returns the job's new state, or nil if the lease was lost.
     func fail(_ lease: JobLease, _ failure: JobFailure) async throws -> JobState?

@@ -42,14 +42,26 @@ actor ResultWriter {
 
     /// Writes what is pending, after any write already under way.
     func flush() async throws {
+        _ = try await write(claiming: 0, leaseSeconds: 0, owner: "")
+    }
+
+    /// Claims up to `limit` jobs in the same store call (one transaction, one round trip) that writes what
+    /// is pending, after any write already under way: a busy worker's claims carry its finished jobs.
+    func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
+        try await write(claiming: limit, leaseSeconds: leaseSeconds, owner: owner)
+    }
+
+    private func write(claiming limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
         let batch = pending
         pending = []
         let previous = lastWrite
-        let write = Task { [store, leases, metrics, logger] in
+        let write = Task { [store, leases, metrics, logger] () async throws -> [ClaimedJob] in
             _ = try? await previous?.value
-            guard !batch.isEmpty else { return }
+            guard !batch.isEmpty || limit > 0 else { return [] }
             let start = ContinuousClock.now
-            let lost = try await StoreRetry.run(logger: logger) { try await store.complete(batch) }
+            let (lost, claimed) = try await StoreRetry.run(logger: logger) {
+                try await store.complete(batch, thenClaim: limit, leaseSeconds: leaseSeconds, owner: owner)
+            }
             metrics.record(.store, since: start)
             leases.remove(batch.map(\.lease))
             metrics.jobsDone(batch.count - lost.count)
@@ -60,9 +72,10 @@ actor ResultWriter {
                     "leases lost before results were written; other workers redo those jobs",
                     metadata: ["jobs": "\(lost.map(\.jobID))"])
             }
+            return claimed
         }
-        lastWrite = write
-        try await write.value
+        lastWrite = Task { _ = try await write.value }
+        return try await write.value
     }
 }
 

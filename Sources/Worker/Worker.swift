@@ -126,11 +126,9 @@ public final class Worker: Service, Sendable {
                     }
                 } else if configuration.maxJobsInFlight - inFlight >= claimBatch || inFlight == 0, ContinuousClock.now >= nextClaim {
                     let room = configuration.maxJobsInFlight - inFlight
-                    let jobs = try await StoreRetry.run(logger: logger) { [store, configuration] in
-                        try await store.claim(
-                            limit: min(room, configuration.claimBatch), leaseSeconds: configuration.leaseSeconds,
-                            owner: configuration.owner)
-                    }
+                    // Through the writer: the claim hands back the finished jobs waiting there in the same call.
+                    let jobs = try await writer.claim(
+                        limit: min(room, configuration.claimBatch), leaseSeconds: configuration.leaseSeconds, owner: configuration.owner)
                     metrics.claimed.increment(by: jobs.count)
                     for job in jobs {
                         leases.add(job.lease)

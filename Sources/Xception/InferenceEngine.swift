@@ -51,6 +51,7 @@ public final class InferenceEngine: Sendable {
             // the kernel threads oneDNN starts from here inherit the name.
             try? "xc-inference".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             Self.serve(state: state, network: network, configuration: configuration)
+            state.served()
         }
         thread.start()
     }
@@ -67,8 +68,13 @@ public final class InferenceEngine: Sendable {
 
     public var statistics: Statistics { state.statistics }
 
-    /// Stops the engine thread once the queue is empty; later calls fail.
-    public func shutdown() { state.stop() }
+    /// Stops the engine: images still queued fail, later calls fail, and this waits (up to 30 s) for the
+    /// batch running now, so that the process never exits with the network's threads mid-batch (oneDNN's
+    /// memory freed under them crashed a worker stopped by SIGTERM).
+    public func shutdown() {
+        state.stop()
+        state.waitUntilServed(timeout: 30)
+    }
 
     private static func serve(state: EngineState, network: XceptionNetwork, configuration: Configuration) {
         let sharing = configuration.coreSharing
@@ -117,6 +123,7 @@ private final class EngineState: @unchecked Sendable {
     private var roomWaiters: [CheckedContinuation<Void, Error>] = []
     private var reserved = 0
     private var stopped = false
+    private var serving = true
     private var counters = InferenceEngine.Statistics()
 
     var statistics: InferenceEngine.Statistics { condition.withLock { counters } }
@@ -149,8 +156,7 @@ private final class EngineState: @unchecked Sendable {
         }
     }
 
-    /// Waits for work, then for up to `wait` seconds more while the batch is not full; nil once stopped
-    /// and drained. Requests of another input size wait for a later batch. `whileWaiting` is called
+    /// Waits for work, then for up to `wait` seconds more while the batch is not full; nil once stopped. Requests of another input size wait for a later batch. `whileWaiting` is called
     /// before any wait.
     func nextBatch(max maxBatch: Int, wait: Double, whileWaiting: () -> Void) -> [Request]? {
         condition.lock()
@@ -184,9 +190,27 @@ private final class EngineState: @unchecked Sendable {
     func stop() {
         condition.withLock {
             stopped = true
-            for waiter in roomWaiters { waiter.resume(throwing: ModelError.backend("the inference engine has shut down")) }
+            let shutDown = ModelError.backend("the inference engine has shut down")
+            for waiter in roomWaiters { waiter.resume(throwing: shutDown) }
+            for request in pending { request.continuation.resume(throwing: shutDown) }
             roomWaiters.removeAll()
+            pending.removeAll()
             condition.broadcast()
+        }
+    }
+
+    /// The engine thread has left its loop.
+    func served() {
+        condition.withLock {
+            serving = false
+            condition.broadcast()
+        }
+    }
+
+    func waitUntilServed(timeout: Double) {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.withLock {
+            while serving, condition.wait(until: deadline) {}
         }
     }
 }

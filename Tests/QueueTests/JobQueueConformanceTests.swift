@@ -91,6 +91,41 @@ struct JobQueueConformanceTests {
         #expect(try await h.store.result(forJob: 999) == nil)
     }
 
+    @Test(
+        "complete-then-claim finishes the held jobs (with or without results) and claims others in one call; a lost lease is reported",
+        arguments: StoreDriver.allCases)
+    func completeThenClaim(driver: StoreDriver) async throws {
+        let h = try await StoreHarness(driver)
+        let ids = try await h.enqueue((1...6).map { "http://a/\($0)" })
+        let held = try await h.store.claim(limit: 3, leaseSeconds: 30, owner: "w")
+        let stale = JobLease(jobID: held[2].id, owner: "w", attempt: 7)
+        for withResults in [false, true] {
+            let completions = [
+                JobCompletion(lease: held[withResults ? 1 : 0].lease, result: withResults ? sampleResult(contentByte: 3) : nil),
+                JobCompletion(lease: stale, result: nil),
+            ]
+            let (lost, claimed) = try await h.store.complete(completions, thenClaim: withResults ? 5 : 2, leaseSeconds: 30, owner: "w2")
+            #expect(lost == [stale])
+            if withResults {
+                // One job was left: the limit takes what there is.
+                #expect(claimed.map(\.id) == [ids[5]])
+                #expect(try await h.state(of: ids[1]).imageID != nil)
+            } else {
+                #expect(claimed.map(\.id) == [ids[3], ids[4]])
+                #expect(claimed.allSatisfy { $0.lease.owner == "w2" && $0.leaseExpiresAt == h.clock.now().addingTimeInterval(30) })
+                #expect(try await h.state(of: ids[0]).state == .done)
+            }
+        }
+        #expect(try await h.state(of: ids[2]).state == .running, "the stale lease's job was left alone")
+        // Nothing to hand back: a plain claim; nothing to claim: a plain complete.
+        #expect(try await h.store.complete([], thenClaim: 1, leaseSeconds: 30, owner: "w3").claimed.isEmpty)
+        let (lost, claimed) = try await h.store.complete(
+            [JobCompletion(lease: held[2].lease, result: nil)], thenClaim: 0, leaseSeconds: 30, owner: "w3")
+        let last = try await h.state(of: ids[2])
+        #expect(lost.isEmpty && claimed.isEmpty && last.state == .done)
+        await #expect(throws: QueueError.self) { try await h.store.complete([], thenClaim: 1, leaseSeconds: 30, owner: "") }
+    }
+
     @Test("a stored result is found again by its content hash and model, and only by those", arguments: StoreDriver.allCases)
     func storedResultByContent(driver: StoreDriver) async throws {
         let h = try await StoreHarness(driver)

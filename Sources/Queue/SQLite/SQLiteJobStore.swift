@@ -85,35 +85,32 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     // MARK: Leases
 
     public func claim(limit: Int, leaseSeconds: Double, owner: String) async throws -> [ClaimedJob] {
-        try StoreInput.validateLease(seconds: leaseSeconds, owner: owner)
-        guard limit > 0 else { return [] }
-        let now = configuration.clock.now()
-        let expiresAt = now.addingTimeInterval(leaseSeconds)
-        return try await withConnection { db in
-            try db.transaction {
-                try Self.requeueExpiredLeases(db, now: now.storeMilliseconds)
-                var claimed: [ClaimedJob] = []
-                try db.query(
-                    """
-                    UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                        lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
-                    WHERE id IN (
-                        SELECT id FROM jobs INDEXED BY jobs_claim_order
-                        WHERE state = 'queued' AND available_at <= ?3
-                        ORDER BY priority DESC, id LIMIT ?4)
-                    RETURNING id, url, attempts, max_attempts, priority, metadata
-                    """, [.text(owner), .integer(expiresAt.storeMilliseconds), .integer(now.storeMilliseconds), .integer(limit)]
-                ) { row in
-                    claimed.append(
-                        ClaimedJob(
-                            lease: JobLease(jobID: row.int64(0), owner: owner, attempt: row.int(2)),
-                            url: row.text(1), priority: row.int(4), maxAttempts: row.int(3),
-                            metadataJSON: row.optionalText(5), leaseExpiresAt: expiresAt))
-                }
-                // RETURNING gives no order guarantee; hand jobs out in claim order.
-                return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
-            }
+        try await complete([], thenClaim: limit, leaseSeconds: leaseSeconds, owner: owner).claimed
+    }
+
+    /// Claims inside the caller's transaction.
+    private static func claim(_ db: SQLiteConnection, limit: Int, owner: String, now: Date, expiresAt: Date) throws -> [ClaimedJob] {
+        try requeueExpiredLeases(db, now: now.storeMilliseconds)
+        var claimed: [ClaimedJob] = []
+        try db.query(
+            """
+            UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3
+            WHERE id IN (
+                SELECT id FROM jobs INDEXED BY jobs_claim_order
+                WHERE state = 'queued' AND available_at <= ?3
+                ORDER BY priority DESC, id LIMIT ?4)
+            RETURNING id, url, attempts, max_attempts, priority, metadata
+            """, [.text(owner), .integer(expiresAt.storeMilliseconds), .integer(now.storeMilliseconds), .integer(limit)]
+        ) { row in
+            claimed.append(
+                ClaimedJob(
+                    lease: JobLease(jobID: row.int64(0), owner: owner, attempt: row.int(2)),
+                    url: row.text(1), priority: row.int(4), maxAttempts: row.int(3),
+                    metadataJSON: row.optionalText(5), leaseExpiresAt: expiresAt))
         }
+        // RETURNING gives no order guarantee; hand jobs out in claim order.
+        return claimed.sorted { ($0.priority, $1.id) > ($1.priority, $0.id) }
     }
 
     public func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease] {
@@ -153,9 +150,16 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     // MARK: Outcomes
 
     public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
-        guard !completions.isEmpty else { return [] }
+        try await complete(completions, thenClaim: 0, leaseSeconds: 60, owner: completions.first?.lease.owner ?? "-").lost
+    }
+
+    public func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
+        -> (lost: [JobLease], claimed: [ClaimedJob])
+    {
         for completion in completions { try completion.result.map(StoreInput.validate) }
-        let now = configuration.clock.now().storeMilliseconds
+        if limit > 0 { try StoreInput.validateLease(seconds: leaseSeconds, owner: owner) }
+        guard !completions.isEmpty || limit > 0 else { return ([], []) }
+        let now = configuration.clock.now()
         return try await withConnection { db in
             try db.transaction {
                 var lost: [JobLease] = []
@@ -164,16 +168,17 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                         lost.append(completion.lease)
                         continue
                     }
-                    let imageID = try completion.result.map { try Self.store($0, db, now: now) }
+                    let imageID = try completion.result.map { try Self.store($0, db, now: now.storeMilliseconds) }
                     try db.run(
                         """
                         UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL,
                             image_id = ?1, last_error = NULL, error_class = NULL, http_status = NULL,
                             finished_at = ?2, updated_at = ?2
                         WHERE id = ?3
-                        """, [imageID.map { .integer($0) } ?? .null, .integer(now), .integer(completion.lease.jobID)])
+                        """, [imageID.map { .integer($0) } ?? .null, .integer(now.storeMilliseconds), .integer(completion.lease.jobID)])
                 }
-                return lost
+                guard limit > 0 else { return (lost, []) }
+                return (lost, try Self.claim(db, limit: limit, owner: owner, now: now, expiresAt: now.addingTimeInterval(leaseSeconds)))
             }
         }
     }
