@@ -32,6 +32,13 @@ extension ImageDecoder {
         withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
+    /// Width and height from a WebP header (simple or extended), without decoding.
+    static func webpSize(_ bytes: [UInt8]) -> (Int, Int)? {
+        var (width, height): (Int32, Int32) = (0, 0)
+        guard WebPGetInfo(bytes, bytes.count, &width, &height) != 0 else { return nil }
+        return (Int(width), Int(height))
+    }
+
     func decodeWebP(_ bytes: [UInt8]) throws -> RGBImage {
         var (width, height): (Int32, Int32) = (0, 0)
         guard WebPGetInfo(bytes, bytes.count, &width, &height) != 0 else {

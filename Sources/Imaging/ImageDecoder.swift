@@ -57,6 +57,10 @@ public struct ImageDecoder: Sendable {
             let turned = (ExifOrientation.read(jpeg: bytes) ?? 1) >= 5
             return turned ? (Int(height), Int(width)) : (Int(width), Int(height))
         }
+        if format == .webp {
+            guard let size = Self.webpSize(bytes) else { throw ImageError.corrupt(format: format.rawValue, reason: "unreadable header") }
+            return size
+        }
         guard let size = Self.claimedSize(bytes, format: format) else {
             throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header")
         }

@@ -33,7 +33,9 @@ public struct InputPipeline: Sendable {
     /// than `keepingAtLeast` (or the input size) on its shorter side.
     public func prepare(_ bytes: [UInt8], keepingAtLeast side: Int = 0) throws -> Prepared {
         let image = try decoder.decode(bytes, atLeast: dctDownscale ? max(size, side) : nil)
-        let (width, height) = dctDownscale ? try decoder.dimensions(bytes) : (image.width, image.height)
+        // Only JPEGs shrink while decoding; other formats come out at their own size.
+        let shrunk = dctDownscale && ImageFormat.sniff(bytes) == .jpeg
+        let (width, height) = shrunk ? try decoder.dimensions(bytes) : (image.width, image.height)
         let resized = BilinearResize.resize(image, width: size, height: size)
         return Prepared(width: width, height: height, decoded: image, resized: resized, input: Self.normalized(resized))
     }

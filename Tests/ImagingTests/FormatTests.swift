@@ -14,7 +14,7 @@ struct FormatTests {
     }
 
     @Test(
-        "each format decodes to the reference pixels",
+        "each format decodes to the reference pixels, and its header gives its size",
         arguments: [
             ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
             ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2),
@@ -22,6 +22,8 @@ struct FormatTests {
     func decodes(name: String, tolerance: Int) throws {
         let image = try ImageDecoder().decode(try Self.fixture(name))
         #expect(image.width == 64 && image.height == 48)
+        let header = try ImageDecoder().dimensions(try Self.fixture(name))
+        #expect(header.width == 64 && header.height == 48, "\(name): the header's size")
         let expected = try Self.fixture(name + ".rgb")
         let worst = zip(image.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? .max
         #expect(image.pixels.count == expected.count && worst <= tolerance, "\(name): worst difference \(worst)")

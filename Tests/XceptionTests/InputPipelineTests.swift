@@ -43,6 +43,21 @@ struct InputPipelineTests {
         #expect(worstMean < 0.03)
     }
 
+    @Test(
+        "every decoding option works on every format (files Pillow wrote), and the prepared image keeps its own size",
+        arguments: ["rgb.png", "grey16.png", "palette.png", "interlaced.gif", "lossless.webp", "lossy.webp", "jpeg"],
+        [false, true])
+    func optionsOnEveryFormat(file: String, dctDownscale: Bool) throws {
+        let formats = Golden.directory.appendingPathComponent("../formats").standardizedFileURL
+        let bytes =
+            file == "jpeg"
+            ? try Self.jpeg(try #require(try Golden.names(size: 150).first))
+            : [UInt8](try Data(contentsOf: formats.appendingPathComponent(file)))
+        let own = try ImageDecoder().decode(bytes)
+        let prepared = try InputPipeline(size: 32, dctDownscale: dctDownscale).prepare(bytes)
+        #expect(prepared.width == own.width && prepared.height == own.height && prepared.input.count == 32 * 32 * 3)
+    }
+
     @Test("normalisation is x/127.5 - 1 for every byte value")
     func normalisation() {
         let image = RGBImage(width: 256, height: 1, pixels: (0..<256).flatMap { [UInt8($0), UInt8($0), UInt8($0)] })
