@@ -109,12 +109,24 @@ struct SQLiteJobStoreTests {
         #expect(error?.description.contains("upgrade this one") == true)
     }
 
-    @Test("another program's SQLite file is refused and left untouched")
+    @Test("another program's SQLite file is refused and left byte for byte as it was (still in its own journal mode)")
     func foreignDatabaseRefused() throws {
-        let db = try SQLiteConnection(path: path("other.sqlite"))
-        try db.execute("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')")
-        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: path("other.sqlite")) }
-        #expect(error == .notAnXceptorDatabase(location: path("other.sqlite")))
+        // Written by SQLite's own shell, in its default rollback-journal mode.
+        let file = path("other.sqlite")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        shell.arguments = [file, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');"]
+        try shell.run()
+        shell.waitUntilExit()
+        #expect(shell.terminationStatus == 0, "sqlite3 (Debian's sqlite3 package) wrote the fixture")
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+
+        let error = #expect(throws: QueueError.self) { try SQLiteJobStore(path: file) }
+        #expect(error == .notAnXceptorDatabase(location: file))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before, "the refused file was written to")
+        #expect(!FileManager.default.fileExists(atPath: file + "-wal"), "the refused file was switched to WAL")
+        let db = try SQLiteConnection(path: file)
+        #expect(try db.first("PRAGMA journal_mode") { $0.text(0) } == "delete")
         var tables: [String] = []
         try db.query("SELECT name FROM sqlite_schema") { tables.append($0.text(0)) }
         #expect(tables == ["notes"])

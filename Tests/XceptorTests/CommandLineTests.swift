@@ -123,6 +123,18 @@ struct CommandLineTests {
         let junk = try await XceptorProcess.run(["status", "--db", "junk.sqlite"], in: dir)
         #expect(junk.status != 0 && junk.stderr.contains("not a usable database"))
 
+        // Another program's file (written by SQLite's own shell): refused by enqueue, and not written to.
+        let other = dir.appendingPathComponent("other.sqlite")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        shell.arguments = [other.path, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me');"]
+        try shell.run()
+        shell.waitUntilExit()
+        let before = try Data(contentsOf: other)
+        let foreign = try await XceptorProcess.run(["enqueue", "--db", "other.sqlite", "http://a.test/1"], in: dir)
+        #expect(foreign.status == 1 && foreign.stderr.contains("database of another program"), "\(foreign.stderr)")
+        #expect(try Data(contentsOf: other) == before && !FileManager.default.fileExists(atPath: other.path + "-wal"))
+
         let typo = try await XceptorProcess.run(["status", "--db", "typo.sqlite"], in: dir)
         #expect(typo.status != 0 && typo.stderr.contains("no job database at typo.sqlite"))
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("typo.sqlite").path))

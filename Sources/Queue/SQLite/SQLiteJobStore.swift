@@ -39,6 +39,8 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         do {
             let db = try SQLiteConnection(path: path)
             db.setBusyTimeout(milliseconds: configuration.busyTimeoutMilliseconds)
+            // Only reads until the file is known to be ours (or empty): WAL mode is written into the file.
+            try SQLiteMigrator.checkOwnership(db)
             let mode = try db.first("PRAGMA journal_mode = WAL") { $0.text(0) }
             guard mode?.lowercased() == "wal" else {
                 throw QueueError.cannotOpen(

@@ -12,16 +12,21 @@ struct SQLiteMigrator {
 
     var latestVersion: Int { migrations.last?.version ?? 0 }
 
+    /// Throws `notAnXceptorDatabase` for a file that holds another program's tables; reads only.
+    static func checkOwnership(_ connection: SQLiteConnection) throws {
+        let applicationID = try connection.first("PRAGMA application_id") { Int32(truncatingIfNeeded: $0.int64(0)) } ?? 0
+        guard applicationID != Self.applicationID else { return }
+        let tableCount = try connection.first("SELECT count(*) FROM sqlite_schema") { $0.int(0) } ?? 0
+        guard applicationID == 0, tableCount == 0 else { throw QueueError.notAnXceptorDatabase(location: connection.path) }
+    }
+
     /// Brings the schema up to date; returns the versions applied now.
     @discardableResult
     func migrate(_ connection: SQLiteConnection, now: Date) throws -> [Int] {
         try connection.transaction {
-            let applicationID = try connection.first("PRAGMA application_id") { Int32(truncatingIfNeeded: $0.int64(0)) } ?? 0
-            let tableCount = try connection.first("SELECT count(*) FROM sqlite_schema") { $0.int(0) } ?? 0
-            if applicationID != Self.applicationID {
-                guard applicationID == 0, tableCount == 0 else {
-                    throw QueueError.notAnXceptorDatabase(location: connection.path)
-                }
+            // Again inside the write transaction: another program may have filled an empty file meanwhile.
+            try Self.checkOwnership(connection)
+            if try connection.first("PRAGMA application_id") { Int32(truncatingIfNeeded: $0.int64(0)) } != Self.applicationID {
                 try connection.execute("PRAGMA application_id = \(Self.applicationID)")
             }
             try connection.execute(
