@@ -78,3 +78,10 @@ enum FailureMessage {
         }
     }
 }
+
+/// Refuses a command-line number outside `range` (NaN included) with a usage error naming the flag.
+func requireRange<T: Comparable>(_ flag: String, _ value: T, _ range: ClosedRange<T>) throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(flag) must be \(range.lowerBound)-\(range.upperBound), got \(value)")
+    }
+}

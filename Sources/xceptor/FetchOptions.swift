@@ -39,16 +39,15 @@ struct FetchOptions: ParsableArguments {
     var ignoreOptOut = false
 
     func validate() throws {
-        for (name, value) in [
-            ("--fetch-concurrency", fetchConcurrency), ("--per-host-connections", perHostConnections),
-            ("--connect-timeout", connectTimeout), ("--fetch-timeout", fetchTimeout),
-            ("--max-body-bytes", maxBodyBytes), ("--max-decoded-bytes", maxDecodedBytes),
-        ] where value < 1 {
-            throw ValidationError("\(name) must be at least 1, got \(value)")
-        }
-        guard maxRedirects >= 0, lowSpeedBytes >= 0, lowSpeedSeconds >= 0 else {
-            throw ValidationError("--max-redirects, --low-speed-bytes and --low-speed-seconds cannot be negative")
-        }
+        try requireRange("--fetch-concurrency", fetchConcurrency, 1...4096)
+        try requireRange("--per-host-connections", perHostConnections, 1...1024)
+        try requireRange("--connect-timeout", connectTimeout, 1...3600)
+        try requireRange("--fetch-timeout", fetchTimeout, 1...86_400)
+        try requireRange("--max-body-bytes", maxBodyBytes, 1...(1 << 34))
+        try requireRange("--max-decoded-bytes", maxDecodedBytes, 1...(1 << 36))
+        try requireRange("--max-redirects", maxRedirects, 0...50)
+        try requireRange("--low-speed-bytes", lowSpeedBytes, 0...(1 << 40))
+        try requireRange("--low-speed-seconds", lowSpeedSeconds, 0...86_400)
     }
 
     var configuration: FetchConfiguration {

@@ -85,13 +85,16 @@ struct WorkerCommand: AsyncParsableCommand {
     enum ProgressChoice: String, ExpressibleByArgument, CaseIterable { case auto, bar, log, none }
 
     func validate() throws {
-        if let size, size < 71 { throw ValidationError("--size must be at least 71") }
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard thumbnailSize >= 0 else { throw ValidationError("--thumbnail-size cannot be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let decodeThreads, decodeThreads < 1 { throw ValidationError("--decode-threads must be at least 1") }
-        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
-        guard graceSeconds >= 0 else { throw ValidationError("--grace-seconds cannot be negative") }
+        // Upper bounds too: a number from a typo (1e300, NaN) would trap where it becomes a Duration or a
+        // thread count, and a day is longer than any lease or pause a worker needs.
+        if let size { try requireRange("--size", size, 71...2048) }
+        try requireRange("--batch", batch, 1...1024)
+        try requireRange("--thumbnail-size", thumbnailSize, 0...4096)
+        if let threads { try requireRange("--threads", threads, 1...1024) }
+        if let decodeThreads { try requireRange("--decode-threads", decodeThreads, 1...1024) }
+        try requireRange("--lease-seconds", leaseSeconds, 1...86_400)
+        try requireRange("--grace-seconds", graceSeconds, 0...86_400)
+        try requireRange("--progress-interval", progressInterval, 0.1...86_400)
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0-65535") }
         if let id, id.isEmpty { throw ValidationError("--id cannot be empty") }
     }

@@ -165,6 +165,22 @@ struct CommandLineTests {
         #expect(bad.status != 0)
     }
 
+    @Test("worker numbers out of range (1e300, NaN, 2^67, negative) are usage errors naming the flag, never a trap")
+    func hostileNumbers() async throws {
+        let dir = try makeScratchDirectory()
+        let flags = [
+            "--lease-seconds", "--grace-seconds", "--progress-interval", "--batch", "--threads", "--decode-threads", "--thumbnail-size",
+            "--size", "--fetch-concurrency", "--per-host-connections", "--connect-timeout", "--fetch-timeout", "--max-body-bytes",
+            "--max-decoded-bytes", "--max-redirects", "--low-speed-bytes", "--low-speed-seconds",
+        ]
+        for flag in flags {
+            for value in ["1e300", "nan", "99999999999999999999", "-5"] {
+                let run = try await XceptorProcess.run(["worker", "--db", "q.sqlite", flag, value], in: dir)
+                #expect(run.status == 64 && run.stderr.contains(flag), "\(flag) \(value): exit \(run.status), \(run.stderr)")
+            }
+        }
+    }
+
     @Test("exit status: runtime failures exit 1 with one line and no usage; usage mistakes exit 64 with the usage")
     func exitCodes() async throws {
         let dir = try makeScratchDirectory()
