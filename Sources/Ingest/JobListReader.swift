@@ -40,6 +40,9 @@ public enum JobListError: Error, CustomStringConvertible, Equatable {
 public struct JobListReader {
     /// Longest record accepted, in bytes; a longer line is reported and skipped without being held in memory.
     public static let maxLineBytes = 1 << 20
+    /// The most lines one CSV record may span (a quoted field with line breaks; together at most
+    /// `maxLineBytes`); past it the quote counts as unclosed, and the lines after it are read as records of their own.
+    public static let maxRecordLines = 100
 
     public var priority: Int
     public var maxAttempts: Int
@@ -81,7 +84,11 @@ public struct JobListReader {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
-        while let line = try lines.next() {
+        // Lines a CSV record read ahead for a quoted field that never closed: they are records of their own.
+        var readAgain: [LineReader.Line] = []
+        func nextLine() throws -> LineReader.Line? { readAgain.isEmpty ? try lines.next() : readAgain.removeFirst() }
+
+        while let line = try nextLine() {
             if line.tooLong {
                 list.problems.append(.init(line: line.number, reason: "line is longer than \(Self.maxLineBytes / 1024) KiB"))
                 continue
@@ -107,8 +114,14 @@ public struct JobListReader {
 
             case .csv:
                 var continuationInvalid = false
+                var continuation: [LineReader.Line] = []
+                var continuationBytes = 0
                 let parsed = try CSVRecord.parse(firstLine: Array(text.utf8)) {
-                    guard let more = try lines.next() else { return nil }
+                    // A quoted field may span lines, but not the rest of the file.
+                    guard continuation.count < Self.maxRecordLines, continuationBytes < Self.maxLineBytes, let more = try nextLine()
+                    else { return nil }
+                    continuation.append(more)
+                    continuationBytes += more.bytes.count
                     if more.tooLong || String(validating: more.bytes, as: UTF8.self) == nil { continuationInvalid = true }
                     return more.bytes
                 }
@@ -121,6 +134,7 @@ public struct JobListReader {
                 case let .success(values): fields = values
                 case .failure(.unterminatedQuote):
                     list.problems.append(.init(line: line.number, reason: "a quoted field is never closed (missing \")"))
+                    readAgain = continuation + readAgain
                     continue
                 case .failure(.textAfterClosingQuote):
                     list.problems.append(

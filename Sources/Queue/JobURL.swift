@@ -15,6 +15,7 @@ public enum JobURL {
         case missingHost
         case invalidPort
         case malformed
+        case credentials
 
         public var description: String {
             switch self {
@@ -26,6 +27,9 @@ public enum JobURL {
             case .missingHost: return "no host; write the URL as http(s)://HOST/PATH"
             case .invalidPort: return "port is not a number between 1 and 65535"
             case .malformed: return "not a valid URL (RFC 3986)"
+            case .credentials:
+                return "URL carries credentials (user:password@), which would be stored and exported in clear text; "
+                    + "serve the images without them, or from a location that needs none"
             }
         }
     }
@@ -59,6 +63,8 @@ public enum JobURL {
         }
         guard let host = components.host, !host.isEmpty else { return .failure(.missingHost) }
         if let port = components.port, !(1...65535).contains(port) { return .failure(.invalidPort) }
+        // Never stored: the queue, exports, logs and the search page would all show them.
+        if components.percentEncodedUser != nil || components.percentEncodedPassword != nil { return .failure(.credentials) }
 
         components.scheme = scheme
         components.host = host.lowercased()

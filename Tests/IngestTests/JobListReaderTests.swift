@@ -80,16 +80,18 @@ struct JobListReaderTests {
             ])
     }
 
-    @Test("CSV: an unclosed quote and text after a closing quote are reported")
+    @Test("CSV: an unclosed quote and text after a closing quote are reported; the lines after an unclosed quote still count")
     func csvQuoting() throws {
         let afterQuote = try read("url,x\n\"http://a.com/1\"junk,1\nhttp://a.com/2,2\n", format: .csv)
         #expect(afterQuote.entries.map(\.line) == [3])
         #expect(afterQuote.problems.first?.line == 2)
         #expect(afterQuote.problems.first?.reason.contains("after a closing quote") == true)
 
-        let unclosed = try read("url,x\nhttp://a.com/1,\"never closed\nhttp://a.com/2,2\n", format: .csv)
-        #expect(unclosed.entries.isEmpty)
-        #expect(unclosed.problems == [JobListProblem(line: 2, reason: "a quoted field is never closed (missing \")")])
+        // The lines after an unclosed quote are records of their own, not swallowed into it.
+        let unclosed = try read("url,x\nhttp://a.com/0,\"two\nlines\"\nhttp://a.com/1,\"never closed\nhttp://a.com/2,2\n", format: .csv)
+        #expect(unclosed.entries.map(\.line) == [2, 5])
+        #expect(unclosed.entries.first?.job.metadataJSON == #"{"x":"two\nlines"}"#)
+        #expect(unclosed.problems == [JobListProblem(line: 4, reason: "a quoted field is never closed (missing \")")])
     }
 
     @Test("CSV without a url column is refused as a whole, naming the columns")

@@ -40,6 +40,9 @@ struct JobURLTests {
             ("http://exa mple.com/", .malformed),
             ("http://example.com/\u{0}x", .controlCharacter),
             ("http://example.com/\tx", .controlCharacter),
+            ("http://ana:s3cret@example.com/a.jpg", .credentials),
+            ("https://TOKEN@example.com/a.jpg", .credentials),
+            ("http://:pw@example.com/", .credentials),
         ])
     func refuses(raw: String, rejection: JobURL.Rejection) {
         #expect(throws: rejection) { try JobURL.normalize(raw).get() }

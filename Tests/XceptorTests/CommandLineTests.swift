@@ -28,6 +28,11 @@ struct CommandLineTests {
         let again = try await XceptorProcess.run(["enqueue", "http://a.test/3.jpg", "http://a.test/4.jpg"], in: dir)
         #expect(again.stdout.hasPrefix("added 1, duplicates 1, invalid 0"))
 
+        // Credentials in a URL are refused, and the password is echoed nowhere.
+        let secret = try await XceptorProcess.run(["enqueue", "http://ana:s3cret@a.test/5.jpg"], in: dir)
+        #expect(secret.stdout.hasPrefix("added 0, duplicates 0, invalid 1") && secret.stdout.contains("credentials"), "\(secret.stdout)")
+        #expect(!(secret.stdout + secret.stderr).contains("s3cret"))
+
         let status = try jsonObject(try await XceptorProcess.run(["status", "--json"], in: dir).stdout)
         let counts = try #require(status["counts"] as? [String: Any])
         #expect(counts["queued"] as? Int == 3)
