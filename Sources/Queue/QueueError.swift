@@ -25,6 +25,12 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
     /// Anything else the database reported.
     case database(location: String, message: String)
 
+    /// Another process held the database's write lock past the busy timeout: it is busy, not broken.
+    public var isLocked: Bool {
+        if case .busy = self { return true }
+        return false
+    }
+
     /// The database server is down or unreachable for now: waiting and retrying may succeed.
     public var isUnavailable: Bool {
         if case .unavailable = self { return true }

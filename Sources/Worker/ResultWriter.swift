@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Queue
 
 /// Commits finished jobs in batches (one transaction per batch, or per interval when work is slow), and
@@ -81,7 +82,15 @@ actor ResultWriter {
 
 /// Store calls that fail (disk full, the database restarting) are retried a few times with a growing
 /// pause; after that the worker stops, and its leased jobs return to the queue when the leases expire.
+/// A database another process holds locked (a long enqueue, a backup, an operator's shell) is waited for
+/// as long as it takes: that is not a failure, and the worker carries on when the lock is released.
 enum StoreRetry {
+    /// Seconds store calls spent waiting, by why: `locked` (another process's write lock) or `unreachable`.
+    static let waitSeconds = (
+        locked: FloatingPointCounter(label: "xceptor_store_wait_seconds_total", dimensions: [("reason", "locked")]),
+        unreachable: FloatingPointCounter(label: "xceptor_store_wait_seconds_total", dimensions: [("reason", "unreachable")])
+    )
+
     static let pauses: [Double] = [0.1, 0.3, 1, 3]
     /// A database server that cannot be reached (restarting, failing over, a network cut) is waited for
     /// this long, with growing pauses, before the worker gives up.
@@ -89,12 +98,23 @@ enum StoreRetry {
 
     static func run<T: Sendable>(logger: Logger, _ call: @Sendable () async throws -> T) async throws -> T {
         var failures = 0, outageFailures = 0
-        var outageStart: ContinuousClock.Instant?
+        var outageStart: ContinuousClock.Instant?, lockedStart: ContinuousClock.Instant?
         while true {
+            let attemptStart = ContinuousClock.now
             do {
                 let value = try await call()
                 if outageStart != nil { logger.notice("the job store is reachable again") }
+                if lockedStart != nil { logger.notice("the job store's lock was released; carrying on") }
                 return value
+            } catch let error as QueueError where error.isLocked {
+                // The call itself waited the busy timeout for the lock; look again after a breath, forever.
+                let start = lockedStart ?? attemptStart
+                lockedStart = start
+                waitSeconds.locked.increment(by: Double((ContinuousClock.now - attemptStart) / .milliseconds(1)) / 1000 + 1)
+                logger.warning(
+                    "another process holds the job store's write lock; waiting for it",
+                    metadata: ["error": "\(error)", "waited_s": "\(Int(Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000))"])
+                try await Task.sleep(for: .seconds(1))
             } catch let error as QueueError where error.isUnavailable {
                 let start = outageStart ?? .now
                 outageStart = start
@@ -102,6 +122,7 @@ enum StoreRetry {
                 guard waited < outageSeconds else { throw WorkerError.storeUnavailable(underlying: "\(error)") }
                 outageFailures += 1
                 let pause = min(15, 0.25 * Double(1 << min(outageFailures, 6)))
+                waitSeconds.unreachable.increment(by: Double((ContinuousClock.now - attemptStart) / .milliseconds(1)) / 1000 + pause)
                 logger.warning(
                     "the job store cannot be reached; waiting for it",
                     metadata: ["error": "\(error)", "retry_in_s": "\(pause)", "waited_s": "\(Int(waited))"])

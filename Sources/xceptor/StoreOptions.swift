@@ -44,6 +44,10 @@ struct StoreOptions: ParsableArguments {
                 logger.warning("the job store cannot be reached yet; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(pause)"])
                 try await Task.sleep(for: .seconds(pause))
                 pause = min(15, pause * 2)
+            } catch let error as QueueError where error.isLocked {
+                // Another process holds the write lock (a long enqueue, a backup): not a failure, wait it out.
+                logger.warning("another process holds the job store's write lock; waiting for it", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
             }
         }
     }

@@ -414,6 +414,53 @@ struct WorkerTests {
         #expect(output.contains("released unfinished jobs"), "\(output)")
     }
 
+    @Test("a write lock held by another process for three minutes is waited out: the worker says so, then finishes its queue")
+    func heldLock() async throws {
+        let site = try Site()
+        // Slow files, so jobs are still in flight when the lock is taken.
+        try await site.enqueue(site.images.map { site.url($0) + "?delay=1" })
+        let (worker, _, stderr) = try XceptorProcess.start(
+            try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4", "--metrics-port", "0"]), in: site.dir)
+        defer { stopIfRunning(worker) }
+        try await waitUntil(timeout: 120) { try await site.store().status().counts[.running] ?? 0 >= 1 }
+
+        // SQLite's own shell takes the write lock and keeps it (longer than the old give-up of about a minute).
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        shell.arguments = [site.dir.appendingPathComponent("q.sqlite").path]
+        let input = Pipe(), output = Pipe()
+        (shell.standardInput, shell.standardOutput) = (input, output)
+        try shell.run()
+        defer { if shell.isRunning { shell.terminate() } }
+        input.fileHandleForWriting.write(Data(".timeout 60000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
+        let answer = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(answer.contains("locked"), "the shell did not take the lock: \(answer)")
+        let taken = ContinuousClock.now
+        while ContinuousClock.now - taken < .seconds(180) {
+            #expect(worker.isRunning, "the worker gave up while the lock was held")
+            guard worker.isRunning else { break }
+            try await Task.sleep(for: .seconds(5))
+        }
+        let duringLock = try String(contentsOf: stderr, encoding: .utf8)
+        #expect(duringLock.contains("holds the job store's write lock; waiting for it"), "\(duringLock)")
+        let log = try String(contentsOf: stderr, encoding: .utf8)
+        let port = try #require(log.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1, "\(log)")
+        let metrics = try await httpGet("http://127.0.0.1:\(port)/metrics")
+        let waited = try #require(
+            metrics.firstMatch(of: /xceptor_store_wait_seconds_total\{reason="locked"\} ([0-9.e+-]+)/)?.1, "\(metrics)")
+        #expect((Double(waited) ?? 0) >= 60, "\(metrics)")
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        shell.waitUntilExit()
+
+        for _ in 0..<600 where worker.isRunning { try await Task.sleep(for: .milliseconds(200)) }
+        await XceptorProcess.waitForExit(worker)
+        let after = try String(contentsOf: stderr, encoding: .utf8)
+        #expect(worker.terminationStatus == 0, "\(after)")
+        #expect(after.contains("lock was released; carrying on"), "\(after)")
+        let counts = try await site.store().status().counts
+        #expect(counts[.done] == site.images.count && counts.values.reduce(0, +) == site.images.count, "\(counts)")
+    }
+
     @Test("a second SIGTERM exits at once")
     func secondSignal() async throws {
         let site = try Site()
