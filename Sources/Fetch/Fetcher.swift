@@ -139,6 +139,9 @@ private final class CurlEngine: @unchecked Sendable {
         // Only http and https, also after redirects (no file://, gopher://, ...).
         xceptor_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         xceptor_curl_set_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        // Never a proxy from the environment (http_proxy, https_proxy, ALL_PROXY): the address guard would
+        // see only the proxy's address, and any private target would be reached through it.
+        xceptor_curl_set_string(easy, CURLOPT_PROXY, "")
         xceptor_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, 1)
         xceptor_curl_set_long(easy, CURLOPT_MAXREDIRS, limits.maxRedirects)
         xceptor_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT, limits.connectTimeoutSeconds)

@@ -461,6 +461,21 @@ struct WorkerTests {
         #expect(counts[.done] == site.images.count && counts.values.reduce(0, +) == site.images.count, "\(counts)")
     }
 
+    @Test("proxies from the environment are never used: with http_proxy naming a dead port, every job is fetched directly")
+    func environmentProxiesIgnored() async throws {
+        let site = try Site()
+        try await site.enqueue(Array(site.images.prefix(4)).map(site.url))
+        // Port 1 on loopback: nothing listens, so a fetch through the proxy would fail to connect.
+        let proxy = "http://127.0.0.1:1"
+        let run = try await XceptorProcess.run(
+            try await site.workerArguments(["--until-empty"]),
+            environment: ["http_proxy": proxy, "HTTP_PROXY": proxy, "https_proxy": proxy, "ALL_PROXY": proxy, "all_proxy": proxy],
+            in: site.dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let counts = try await site.store().status().counts
+        #expect(counts[.done] == 4, "\(counts): fetched through the environment's proxy")
+    }
+
     @Test("a second SIGTERM exits at once")
     func secondSignal() async throws {
         let site = try Site()
