@@ -6,6 +6,7 @@ enum FetchClassifier {
     static func classify(code: CURLcode, status: Int, transfer: Transfer) -> Result<Void, FetchFailure> {
         let limits = transfer.configuration
         if let failure = transfer.failure { return .failure(failure) }  // a callback said why it aborted
+        if code == CURLE_COULDNT_CONNECT, let refused = transfer.refusedAddress { return .failure(refused) }
         switch code {
         case CURLE_OK:
             break

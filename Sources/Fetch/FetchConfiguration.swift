@@ -17,6 +17,8 @@ public struct FetchConfiguration: Sendable {
     public var allowPrivateNetworks = false
     /// Addresses allowed even though private (tests, or one internal mirror), e.g. "127.0.0.1".
     public var allowedPrivateAddresses: Set<String> = []
+    /// Names answered without DNS, as curl's `--resolve` takes them: "HOST:PORT:ADDRESS[,ADDRESS...]".
+    public var pinnedAddresses: [String] = []
     /// Refuse responses carrying `X-Robots-Tag: noai` or `noimageai`.
     public var honourOptOut = true
     public var userAgent = "xceptor/0.1.0 (image embedding worker)"

@@ -48,6 +48,8 @@ final class Transfer: @unchecked Sendable {
     var headers: [String: String] = [:]
     /// Set by a callback that aborted the transfer, saying why.
     var failure: FetchFailure?
+    /// Set when an address of the host was refused: the failure, should no other address connect.
+    var refusedAddress: FetchFailure?
 
     init(url: String, configuration: FetchConfiguration, continuation: CheckedContinuation<FetchedResource, Error>) {
         self.url = url
@@ -67,12 +69,15 @@ private final class CurlEngine: @unchecked Sendable {
     private let configuration: FetchConfiguration
     private let queue = Mutex<(pending: [Transfer], stopped: Bool)>(([], false))
     private var active = 0
+    /// `pinnedAddresses` as libcurl's list, kept for the engine's life.
+    private let pinned: UnsafeMutablePointer<curl_slist>?
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
     init(configuration: FetchConfiguration) {
         _ = Self.globalInit
         self.configuration = configuration
+        pinned = configuration.pinnedAddresses.reduce(nil) { list, entry in curl_slist_append(list, entry) }
         multi = curl_multi_init()
         xceptor_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         let thread = Thread { [self] in
@@ -97,7 +102,10 @@ private final class CurlEngine: @unchecked Sendable {
     }
 
     /// The thread keeps the engine alive while it runs, so the handle outlives every call on it.
-    deinit { curl_multi_cleanup(multi) }
+    deinit {
+        curl_multi_cleanup(multi)
+        curl_slist_free_all(pinned)
+    }
 
     func stop() {
         queue.withLock { $0.stopped = true }
@@ -142,6 +150,7 @@ private final class CurlEngine: @unchecked Sendable {
         // Never a proxy from the environment (http_proxy, https_proxy, ALL_PROXY): the address guard would
         // see only the proxy's address, and any private target would be reached through it.
         xceptor_curl_set_string(easy, CURLOPT_PROXY, "")
+        if let pinned { xceptor_curl_set_pointer(easy, CURLOPT_RESOLVE, pinned) }
         xceptor_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, 1)
         xceptor_curl_set_long(easy, CURLOPT_MAXREDIRS, limits.maxRedirects)
         xceptor_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT, limits.connectTimeoutSeconds)
@@ -241,7 +250,9 @@ private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, 
     if purpose == CURLSOCKTYPE_IPCXN, let ip = ipAddress(address), ip.isPrivate,
         !transfer.configuration.allowPrivateNetworks, !transfer.configuration.allowedPrivateAddresses.contains(ip.text)
     {
-        transfer.failure = FetchFailure(
+        // Not the transfer's failure yet: libcurl goes on to the host's other addresses, and a public one
+        // may serve it. It is the failure when none connects.
+        transfer.refusedAddress = FetchFailure(
             reason: .privateAddress,
             message: "refused to connect to \(ip.text), a private or local address (--allow-private-networks allows it)",
             isTransient: false)

@@ -101,6 +101,25 @@ struct FetcherTests {
         #expect(failure.message.contains("--allow-private-networks"))
     }
 
+    @Test("a host with a refused address and an allowed one is fetched from the allowed one; with only refused ones, refused")
+    func hostWithSeveralAddresses() async throws {
+        let server = try FaultServer.shared.get()
+        let port = server.port
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        // Pinned as DNS would answer them: a private address first (refused here), then the server's own.
+        configuration.pinnedAddresses = ["two.test:\(port):10.255.255.1,127.0.0.1", "refused.test:\(port):10.255.255.1,127.0.0.2"]
+        let fetcher = Fetcher(configuration: configuration)
+        let resource = try await fetcher.fetch("http://two.test:\(port)/image.jpg")
+        #expect(resource.status == 200 && Data(resource.body) == Self.image)
+        await #expect {
+            try await fetcher.fetch("http://refused.test:\(port)/image.jpg")
+        } throws: { error in
+            guard let failure = error as? FetchFailure else { return false }
+            return failure.reason == .privateAddress && !failure.isTransient
+        }
+    }
+
     @Test("a body that stalls after the headers, or drips 1 byte a second, is abandoned by the low-speed limit")
     func slowBodies() async throws {
         for path in ["/stall", "/drip"] {
