@@ -284,15 +284,13 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     // MARK: Outcomes
 
-    public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
-        try await complete(completions, thenClaim: 0, leaseSeconds: 60, owner: completions.first?.lease.owner ?? "-").lost
-    }
-
     public func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
         -> (lost: [JobLease], claimed: [ClaimedJob])
     {
         for completion in completions { try completion.result.map(StoreInput.validate) }
-        guard !completions.isEmpty else { return ([], try await claim(limit: limit, leaseSeconds: leaseSeconds, owner: owner)) }
+        guard !completions.isEmpty else {
+            return ([], limit > 0 ? try await claim(limit: limit, leaseSeconds: leaseSeconds, owner: owner) : [])
+        }
         if limit > 0 { try StoreInput.validateLease(seconds: leaseSeconds, owner: owner) }
         let lease = LeaseTerms(now: configuration.clock.now(), seconds: leaseSeconds, owner: owner)
         let fence = Fence(completions.map(\.lease))
@@ -312,7 +310,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         }
         if rescue { try await withConnection { connection in try await self.requeueExpiredLeases(connection, now: lease.now) } }
         return try await transaction { connection in
-            let lost = try await self.store(completions, fence: fence, connection, now: lease.now)
+            let lost = try await self.finish(completions, fence: fence, connection, now: lease.now)
             guard limit > 0 else { return (lost, []) }
             let rows = try await connection.run(
                 ClaimStatement(owner: owner, expiresAt: lease.expires, now: lease.now, limit: Int64(limit)), logger: self.logger)
@@ -321,7 +319,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
     }
 
     /// Marks the jobs still held done and stores their results, inside the caller's transaction; returns the lost leases.
-    private func store(_ completions: [JobCompletion], fence: Fence, _ connection: PostgresConnection, now: Int64) async throws
+    private func finish(_ completions: [JobCompletion], fence: Fence, _ connection: PostgresConnection, now: Int64) async throws
         -> [JobLease]
     {
         // Lock the rows still held under these leases: a rescue or another worker waits until we commit.

@@ -18,13 +18,11 @@ public protocol JobQueue: Sendable {
     /// Extends the leases still held; returns the ones that were lost (expired and re-claimed, or finished).
     func heartbeat(_ leases: [JobLease], leaseSeconds: Double) async throws -> [JobLease]
 
-    /// Marks jobs done and stores their results, all in one transaction; returns the leases that were lost
-    /// (those jobs are left untouched, and their results are not written).
-    func complete(_ completions: [JobCompletion]) async throws -> [JobLease]
-
-    /// `complete`, then `claim`, in one transaction (and on PostgreSQL, without results to store, in one
-    /// statement): a worker that hands back finished jobs and takes new ones pays one commit and one
-    /// round trip instead of two.
+    /// Marks jobs done and stores their results, then claims up to `limit` more as `claim` does, all in one
+    /// transaction (on PostgreSQL, without results to store, in one statement): a worker that hands back
+    /// finished jobs and takes new ones pays one commit and one round trip instead of two. Returns the
+    /// leases that were lost (those jobs are left untouched, and their results are not written) and the
+    /// jobs claimed; with `limit` 0 the lease arguments are not used.
     func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
         -> (lost: [JobLease], claimed: [ClaimedJob])
 
@@ -144,4 +142,11 @@ public protocol JobArrivals: Sendable {
     /// the task is cancelled. A spurious return is allowed; an arrival announced just before the call may
     /// be noticed only at the timeout, so callers keep `seconds` short enough to poll by.
     func waitForJobs(upTo seconds: Double) async
+}
+
+extension JobQueue {
+    /// Marks jobs done and stores their results, all in one transaction; returns the leases that were lost.
+    public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
+        try await complete(completions, thenClaim: 0, leaseSeconds: 0, owner: "").lost
+    }
 }

@@ -151,10 +151,6 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     // MARK: Outcomes
 
-    public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
-        try await complete(completions, thenClaim: 0, leaseSeconds: 60, owner: completions.first?.lease.owner ?? "-").lost
-    }
-
     public func complete(_ completions: [JobCompletion], thenClaim limit: Int, leaseSeconds: Double, owner: String) async throws
         -> (lost: [JobLease], claimed: [ClaimedJob])
     {

@@ -12,12 +12,15 @@ struct SQLiteMigrator {
 
     var latestVersion: Int { migrations.last?.version ?? 0 }
 
-    /// Throws `notAnXceptorDatabase` for a file that holds another program's tables; reads only.
-    static func checkOwnership(_ connection: SQLiteConnection) throws {
+    /// Throws `notAnXceptorDatabase` for a file that holds another program's tables; reads only. Returns
+    /// whether the file is already marked as ours (false: empty, to be marked).
+    @discardableResult
+    static func checkOwnership(_ connection: SQLiteConnection) throws -> Bool {
         let applicationID = try connection.first("PRAGMA application_id") { Int32(truncatingIfNeeded: $0.int64(0)) } ?? 0
-        guard applicationID != Self.applicationID else { return }
+        guard applicationID != Self.applicationID else { return true }
         let tableCount = try connection.first("SELECT count(*) FROM sqlite_schema") { $0.int(0) } ?? 0
         guard applicationID == 0, tableCount == 0 else { throw QueueError.notAnXceptorDatabase(location: connection.path) }
+        return false
     }
 
     /// Brings the schema up to date; returns the versions applied now.
@@ -25,8 +28,7 @@ struct SQLiteMigrator {
     func migrate(_ connection: SQLiteConnection, now: Date) throws -> [Int] {
         try connection.transaction {
             // Again inside the write transaction: another program may have filled an empty file meanwhile.
-            try Self.checkOwnership(connection)
-            if try connection.first("PRAGMA application_id") { Int32(truncatingIfNeeded: $0.int64(0)) } != Self.applicationID {
+            if try !Self.checkOwnership(connection) {
                 try connection.execute("PRAGMA application_id = \(Self.applicationID)")
             }
             try connection.execute(
