@@ -15,6 +15,8 @@ extension HNSWIndex {
     /// 2: sections aligned for mapping.
     static let formatVersion: UInt32 = 2
     static let sectionAlignment = 64
+    /// Widest vectors an index file may hold.
+    static let maximumDimensions = 1 << 16
 
     public struct FileHeader: Sendable, Equatable {
         public var label: String
@@ -111,7 +113,8 @@ extension HNSWIndex {
             throw reader.damaged("it has \(reader.file.bytes.count - reader.offset) bytes too many")
         }
 
-        // Counts must fit their slots and links must point at nodes, or a search would read out of bounds.
+        // Counts must fit their slots and links must point at nodes on their layer, or a search would read out of
+        // bounds.
         let valid = 0..<Int32(count)
         guard count == 0 || valid.contains(index.entryPoint) else { throw reader.damaged("its entry point is outside the index") }
         for node in 0..<count {
@@ -122,7 +125,12 @@ extension HNSWIndex {
                 let run = layer == 0 ? nil : index.upperSlots.pointer + index.upperStart[node] + (layer - 1) * index.upperRun
                 guard run.map({ (0...Int32(m)).contains($0.pointee) }) ?? true else { throw reader.damaged("a link count is out of range") }
                 let (links, linkCount) = index.linkSlots(Int32(node), layer: layer)
-                guard UnsafeBufferPointer(start: links, count: linkCount).allSatisfy(valid.contains) else {
+                // A link on a layer must lead to a node that has that layer, or the walk reads its missing links.
+                guard
+                    UnsafeBufferPointer(start: links, count: linkCount).allSatisfy({
+                        valid.contains($0) && Int(index.levels[Int($0)]) >= layer
+                    })
+                else {
                     throw reader.damaged("a link points outside the index")
                 }
             }
@@ -174,13 +182,18 @@ extension HNSWIndex {
             let dimensions = Int(try integer(UInt32.self))
             let m = Int(try integer(UInt32.self))
             let efConstruction = Int(try integer(UInt32.self))
-            let count = Int(try integer(UInt64.self))
+            let storedCount = try integer(UInt64.self)
             entryPoint = try integer(Int64.self)
             let key = try integer(Int64.self)
             let labelLength = Int(try integer(UInt32.self))
-            guard dimensions > 0, (2...127).contains(m), efConstruction >= 1, labelLength < 4096 else {
+            // Nodes are numbered in Int32, and every size below is a product of these: bounded here, none
+            // of them can overflow.
+            guard (1...HNSWIndex.maximumDimensions).contains(dimensions), (2...127).contains(m), (1...100_000).contains(efConstruction),
+                labelLength < 4096, storedCount <= UInt64(Int32.max), (-1..<Int64(storedCount)).contains(entryPoint)
+            else {
                 throw damaged("its header is out of range")
             }
+            let count = Int(storedCount)
             let label = String(decoding: try bytes(labelLength), as: UTF8.self)
             return FileHeader(
                 label: label, key: key, count: count, dimensions: dimensions,

@@ -43,6 +43,8 @@ enum Architecture {
     static let embeddingWidth = 2048
     /// Smallest input the valid convolutions and five halvings leave a non-empty grid for.
     static let minimumInputSize = 71
+    /// Input sides a model may be imported at (larger ones would only waste memory on a 2048-d embedding).
+    static let inputSizes = minimumInputSize...2048
     /// Keras' BatchNormalization epsilon in Xception.
     static let batchNormEpsilon = 0.001
 

@@ -80,9 +80,12 @@ public struct KerasImporter {
 
     /// The walk both layouts share: Keras order, shapes checked, batch norms folded.
     private func assemble(_ source: inout some KerasWeightSource, labels: [String]?, path: String) throws -> ModelWeights {
-        guard (71...2048).contains(source.inputSize) else {
+        guard Architecture.inputSizes.contains(source.inputSize) else {
             throw ModelError.unsupportedModel(
-                path: path, reason: "its input is \(source.inputSize) pixels; Xception takes 71 to 2048")
+                path: path,
+                reason:
+                    "its input is \(source.inputSize) pixels; Xception takes \(Architecture.inputSizes.lowerBound) to \(Architecture.inputSizes.upperBound)"
+            )
         }
         var weights = ModelWeights(
             convolutions: [:], depthwise: [:], head: [], labels: [], inputSize: source.inputSize, pooling: source.pooling)

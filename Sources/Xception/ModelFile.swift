@@ -134,14 +134,15 @@ public enum ModelFile {
             throw ModelError.unreadable(path: path, reason: "its description is unreadable")
         }
 
+        // Shapes, offsets and counts come from the file: every one is checked against the architecture and
+        // the file's size before anything is mapped or copied (a checksum only proves the file is whole).
+        if let problem = problem(in: description, fileSize: bytes.count, descriptionEnd: BlobFile.fixedHeaderSize + json.count) {
+            throw ModelError.unreadable(
+                path: path, reason: "\(problem); it was not written by `xceptor model import` or was edited since. Import the model again")
+        }
         var values: [String: WeightValues] = [:]
         for tensor in description.tensors {
-            let count = tensor.shape.reduce(1, *)
-            guard tensor.offset >= BlobFile.fixedHeaderSize, tensor.offset % 4 == 0, count >= 0, tensor.offset + count * 4 <= bytes.count
-            else {
-                throw ModelError.unreadable(path: path, reason: "tensor \(tensor.name) lies outside the file")
-            }
-            values[tensor.name] = WeightValues(mapping: file, offset: tensor.offset, count: count)
+            values[tensor.name] = WeightValues(mapping: file, offset: tensor.offset, count: tensor.shape.reduce(1, *))
         }
         func tensor(_ name: String) throws -> WeightValues {
             guard let found = values[name] else { throw ModelError.missingTensor(path: path, tensor: name) }
@@ -173,6 +174,92 @@ public enum ModelFile {
                     kernel: Array(try tensor("head\(index)/kernel")), bias: Array(try tensor("head\(index)/bias")), activation: activation))
         }
         return weights
+    }
+
+    /// Widest Dense layer a model file may hold.
+    static let maximumDenseWidth = 1 << 20
+
+    /// Every tensor the architecture and `description`'s head call for, with its shape: stem and pointwise
+    /// kernels [out, in, k, k], depthwise [channels, 3, 3], Dense kernels [in, out], biases [out].
+    static func expectedShapes(head: [Description.Dense]) -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        func convolution(_ name: String, out: Int, in inputs: Int, kernel: Int) {
+            shapes["\(name)/kernel"] = [out, inputs, kernel, kernel]
+            shapes["\(name)/bias"] = [out]
+        }
+        var channels = 3
+        for stem in Architecture.stem {
+            convolution(stem.name, out: stem.channels, in: channels, kernel: 3)
+            channels = stem.channels
+        }
+        for block in Architecture.blocks {
+            let blockInput = channels
+            for (index, width) in block.channels.enumerated() {
+                let name = Architecture.separableName(block, index)
+                shapes["\(name)/depthwise"] = [channels, 3, 3]
+                convolution(name, out: width, in: channels, kernel: 1)
+                channels = width
+            }
+            if block.shortcut == .projection {
+                convolution(Architecture.shortcutName(block), out: channels, in: blockInput, kernel: 1)
+            }
+        }
+        for (index, dense) in head.enumerated() {
+            shapes["head\(index)/kernel"] = [dense.inputWidth, dense.outputWidth]
+            shapes["head\(index)/bias"] = [dense.outputWidth]
+        }
+        return shapes
+    }
+
+    /// What is wrong with a description read from a file of `fileSize` bytes, or nil: the architecture,
+    /// input size, head widths and activations, labels, and each tensor's name, shape and place in the file.
+    static func problem(in description: Description, fileSize: Int, descriptionEnd: Int) -> String? {
+        guard description.architecture == "xception" else {
+            return "its architecture is '\(String(description.architecture.prefix(40)))', not xception"
+        }
+        guard Architecture.inputSizes.contains(description.inputSize) else {
+            return
+                "its input size \(description.inputSize) is outside \(Architecture.inputSizes.lowerBound) to \(Architecture.inputSizes.upperBound)"
+        }
+        var width = Architecture.embeddingWidth
+        for (index, dense) in description.head.enumerated() {
+            guard dense.inputWidth == width, (1...maximumDenseWidth).contains(dense.outputWidth) else {
+                return "Dense layer \(index + 1) is \(dense.inputWidth) to \(dense.outputWidth) wide, after a layer \(width) wide"
+            }
+            guard let activation = DenseLayer.Activation(rawValue: dense.activation) else {
+                return "Dense layer \(index + 1) has an unknown activation '\(String(dense.activation.prefix(40)))'"
+            }
+            guard activation != .softmax || index == description.head.count - 1 else {
+                return "Dense layer \(index + 1) has softmax, which only the last may have"
+            }
+            width = dense.outputWidth
+        }
+        let outputs = description.head.isEmpty ? 0 : width
+        guard description.labels.count == outputs else {
+            return "it has \(description.labels.count) labels for \(outputs) outputs"
+        }
+        let expected = expectedShapes(head: description.head)
+        var seen = Set<String>()
+        for tensor in description.tensors {
+            guard let shape = expected[tensor.name], seen.insert(tensor.name).inserted else {
+                return "it holds an unexpected or repeated tensor '\(String(tensor.name.prefix(60)))'"
+            }
+            guard tensor.shape == shape else {
+                return "tensor \(tensor.name) has shape \(tensor.shape), expected \(shape)"
+            }
+            // The shapes are the architecture's, so the count cannot overflow; the offset is the file's.
+            let bytes = shape.reduce(1, *) * MemoryLayout<Float>.size
+            let (end, overflow) = tensor.offset.addingReportingOverflow(bytes)
+            guard tensor.offset >= descriptionEnd, tensor.offset % MemoryLayout<Float>.alignment == 0, !overflow, end <= fileSize
+            else {
+                return "tensor \(tensor.name) lies outside the file"
+            }
+        }
+        guard seen.count == expected.count else {
+            let missing = expected.keys.filter { !seen.contains($0) }.sorted()
+            return "it lacks tensor \(missing[0])" + (missing.count > 1 ? " and \(missing.count - 1) more" : "")
+        }
+        return nil
     }
 }
 

@@ -104,16 +104,27 @@ final class PackedWeightFile {
             description.fingerprint == fingerprint, description.library == Self.library
         else { return nil }
         var entries: [String: [(layout: dnnl_memory_desc_t, offset: Int, bytes: Int)]] = [:]
+        // The entries come from the file: offsets and lengths are checked without overflow, and a stored
+        // descriptor is only ever compared with one this process built (its counts checked first, as
+        // oneDNN's comparison trusts them); the size is taken from the matching descriptor, at lookup.
         for entry in description.entries {
+            let (end, overflow) = entry.offset.addingReportingOverflow(entry.bytes)
             guard entry.layout.count == MemoryLayout<dnnl_memory_desc_t>.size, entry.offset >= BlobFile.fixedHeaderSize + json.count,
-                entry.offset % BlobFile.alignment == 0, entry.bytes >= 0, entry.offset + entry.bytes <= bytes.count
+                entry.offset % BlobFile.alignment == 0, entry.bytes >= 0, !overflow, end <= bytes.count
             else { return nil }
-            var layout = entry.layout.withUnsafeBytes { $0.loadUnaligned(as: dnnl_memory_desc_t.self) }
-            guard dnnl_memory_desc_get_size(&layout) == entry.bytes else { return nil }
+            let layout = entry.layout.withUnsafeBytes { $0.loadUnaligned(as: dnnl_memory_desc_t.self) }
+            guard Self.countsInRange(layout) else { return nil }
             entries[entry.name, default: []].append((layout, entry.offset, entry.bytes))
         }
         self.mapping = mapping
         self.entries = entries
+    }
+
+    /// Whether a descriptor's dimension and block counts are within oneDNN's arrays.
+    private static func countsInRange(_ layout: dnnl_memory_desc_t) -> Bool {
+        let counts = 0...DNNL_MAX_NDIMS
+        return counts.contains(layout.ndims)
+            && (layout.format_kind != dnnl_blocked || counts.contains(layout.format_desc.blocking.inner_nblks))
     }
 
     /// The tensor `name` packed as `layout`, reading the mapped bytes in place; nil if the file lacks it.
@@ -123,9 +134,10 @@ final class PackedWeightFile {
             let entry = entries[name]?.first(where: { candidate in
                 var stored = candidate.layout
                 return dnnl_memory_desc_equal(&stored, &wanted) != 0
-            })
+            }),
+            dnnl_memory_desc_get_size(&wanted) == entry.bytes
         else { return nil }
-        return try DNNLTensor(entry.layout, context: context, readOnly: mapping.bytes.baseAddress! + entry.offset, keepingAlive: mapping)
+        return try DNNLTensor(wanted, context: context, readOnly: mapping.bytes.baseAddress! + entry.offset, keepingAlive: mapping)
     }
 
     /// Writes `existing`'s tensors and `added` into a new file at `path`, replacing it in one rename, so a

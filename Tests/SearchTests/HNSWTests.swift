@@ -148,6 +148,43 @@ struct HNSWTests {
         }
     }
 
+    @Test(
+        "an index whose header names impossible counts is refused, not trusted",
+        arguments: [
+            (24, UInt64.max),  // a node count past Int, then past Int32
+            (24, UInt64(1) << 62),  // a count whose vector bytes overflow
+            (32, UInt64(1) << 40),  // an entry point past Int32
+            (32, UInt64(3000)),  // an entry point past the nodes
+        ])
+    func craftedHeader(offset: Int, value: UInt64) throws {
+        let index = HNSWIndex(dimensions: 16, parameters: .init(m: 8, efConstruction: 40))
+        for (id, vector) in Self.clustered(200, dimensions: 16, clusters: 4, seed: 5).enumerated() {
+            index.add(id: Int64(id), vector: vector)
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-hnsw-\(UUID().uuidString).hnsw")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try index.write(to: file, label: "m", key: 1)
+        var bytes = [UInt8](try Data(contentsOf: file))
+        withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<offset + 8, with: $0) }
+        try Data(bytes).write(to: file)
+        for read in [{ _ = try HNSWIndex.read(from: file) }, { _ = try HNSWIndex.header(of: file) }] {
+            #expect { try read() } throws: { error in
+                (error as? HNSWFileError)?.description.contains("is damaged (its header is out of range)") == true
+            }
+        }
+    }
+
+    @Test(
+        "fuzzing's findings: an upper-layer link to a node without that layer is refused",
+        arguments: ["index-upper-link-to-lower-node-1.hnsw", "index-upper-link-to-lower-node-2.hnsw"])
+    func fuzzFindings(name: String) throws {
+        // Found by Fuzz/run-formats.sh: adding a vector walked the link and read the node's missing run.
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/crafted/\(name)")
+        #expect { try HNSWIndex.read(from: file) } throws: { error in
+            (error as? HNSWFileError)?.description.contains("is damaged (a link points outside the index)") == true
+        }
+    }
+
     @Test("vectors added after a reload are found: the index grows incrementally")
     func incremental() throws {
         let vectors = Self.clustered(1200, dimensions: 32, clusters: 10, seed: 11)
