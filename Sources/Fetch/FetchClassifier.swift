@@ -63,15 +63,19 @@ enum FetchClassifier {
                     isTransient: transient, httpStatus: status,
                     retryAfterSeconds: transient ? retryAfter(transfer.headers["retry-after"]) : nil))
         }
-        if limits.honourOptOut, let robots = transfer.headers["x-robots-tag"]?.lowercased(),
-            robots.split(whereSeparator: { ",: ".contains($0) }).contains(where: { $0 == "noai" || $0 == "noimageai" })
-        {
-            return .failure(
-                FetchFailure(
-                    reason: .optOut, message: "the server opted out of AI use (X-Robots-Tag: \(robots)); not embedded",
-                    isTransient: false, httpStatus: status))
-        }
+        if let optOut = optOut(transfer) { return .failure(optOut) }
         return .success(())
+    }
+
+    /// The refusal of a response whose X-Robots-Tag opts out of AI use (noai, noimageai), unless the
+    /// configuration ignores it.
+    static func optOut(_ transfer: Transfer) -> FetchFailure? {
+        guard transfer.configuration.honourOptOut, let robots = transfer.headers["x-robots-tag"]?.lowercased(),
+            robots.split(whereSeparator: { ",: ".contains($0) }).contains(where: { $0 == "noai" || $0 == "noimageai" })
+        else { return nil }
+        return FetchFailure(
+            reason: .optOut, message: "the server opted out of AI use (X-Robots-Tag: \(robots)); not embedded",
+            isTransient: false, httpStatus: transfer.status)
     }
 
     static let reasonPhrases = [

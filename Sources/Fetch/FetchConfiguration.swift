@@ -13,6 +13,13 @@ public struct FetchConfiguration: Sendable {
     public var maxRedirects = 5
     public var maxInFlight = 64
     public var maxConnectionsPerHost = 4
+    /// Requests started per second to one host, across the whole worker (nil: no limit).
+    public var perHostRequestsPerSecond: Double?
+    /// A request that would wait longer than this for its host (a pause it asked for, or its rate) goes
+    /// back to the queue instead, so jobs of other hosts are not held up behind it.
+    public var longestHostWaitSeconds = 30.0
+    /// Fetch each site's /robots.txt once (cached for a day) and skip what it disallows for `userAgent`.
+    public var respectRobotsTxt = false
     /// Fetching from loopback, private, link-local, multicast or unspecified addresses is refused unless true.
     public var allowPrivateNetworks = false
     /// Addresses allowed even though private (tests, or one internal mirror), e.g. "127.0.0.1".
@@ -21,7 +28,13 @@ public struct FetchConfiguration: Sendable {
     public var pinnedAddresses: [String] = []
     /// Refuse responses carrying `X-Robots-Tag: noai` or `noimageai`.
     public var honourOptOut = true
-    public var userAgent = "xceptor/0.1.0 (image embedding worker)"
+    public var userAgent = FetchConfiguration.userAgent(version: "0.1.0")
+
+    /// The default User-Agent: the product token robots.txt rules name, and where site owners read what
+    /// it does and how to opt out.
+    public static func userAgent(version: String) -> String {
+        "xceptor/\(version) (image embedding worker; +https://github.com/xceptor/xceptor/blob/main/README.md#for-site-owners)"
+    }
 
     public init() {}
 }

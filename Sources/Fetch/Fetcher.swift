@@ -18,19 +18,20 @@ public struct FetchedResource: Sendable {
 public final class Fetcher: Sendable {
     public let configuration: FetchConfiguration
     private let engine: CurlEngine
+    private let robots: RobotsRules?
 
     public init(configuration: FetchConfiguration = FetchConfiguration()) {
         self.configuration = configuration
         engine = CurlEngine(configuration: configuration)
+        robots = configuration.respectRobotsTxt ? RobotsRules(userAgent: configuration.userAgent) : nil
     }
 
     deinit { engine.stop() }
 
     /// Downloads `url`; throws `FetchFailure` with its class and reason.
     public func fetch(_ url: String) async throws -> FetchedResource {
-        try await withCheckedThrowingContinuation { continuation in
-            engine.submit(Transfer(url: url, configuration: configuration, continuation: continuation))
-        }
+        if let robots { try await robots.check(url, fetchingWith: engine) }
+        return try await engine.fetch(url, configuration: configuration)
     }
 
     /// Stops the transfer thread after the transfers in flight end; later fetches fail.
@@ -43,6 +44,11 @@ final class Transfer: @unchecked Sendable {
     let url: String
     let configuration: FetchConfiguration
     let continuation: CheckedContinuation<FetchedResource, Error>
+    /// The host politeness is kept for (lowercased), nil when the URL has none (libcurl then refuses it).
+    let host: String?
+    let queuedAt = ContinuousClock.now
+    /// The status of the latest response's status line, as the headers arrive.
+    var status = 0
     var body: [UInt8] = []
     /// Headers of the latest response (a redirect chain starts over at each status line).
     var headers: [String: String] = [:]
@@ -55,6 +61,7 @@ final class Transfer: @unchecked Sendable {
         self.url = url
         self.configuration = configuration
         self.continuation = continuation
+        host = URLComponents(string: url)?.host?.lowercased()
     }
 
     static func from(_ pointer: UnsafeMutableRawPointer?) -> Transfer {
@@ -63,12 +70,15 @@ final class Transfer: @unchecked Sendable {
 }
 
 /// The multi handle and the thread that drives it.
-private final class CurlEngine: @unchecked Sendable {
+final class CurlEngine: @unchecked Sendable {
     // @unchecked: `multi` and `active` are used only on the transfer thread; `queue` is behind its mutex.
     private let multi: UnsafeMutableRawPointer
-    private let configuration: FetchConfiguration
+    let configuration: FetchConfiguration
     private let queue = Mutex<(pending: [Transfer], stopped: Bool)>(([], false))
     private var active = 0
+    /// Transfers handed over but not started: their host is paused, at its rate or at its connections.
+    private var waiting: [Transfer] = []
+    private var pacing: HostPacing
     /// `pinnedAddresses` as libcurl's list, kept for the engine's life.
     private let pinned: UnsafeMutablePointer<curl_slist>?
 
@@ -77,8 +87,11 @@ private final class CurlEngine: @unchecked Sendable {
     init(configuration: FetchConfiguration) {
         _ = Self.globalInit
         self.configuration = configuration
+        pacing = HostPacing(requestsPerSecond: configuration.perHostRequestsPerSecond, maxOpenPerHost: configuration.maxConnectionsPerHost)
         pinned = configuration.pinnedAddresses.reduce(nil) { list, entry in curl_slist_append(list, entry) }
         multi = curl_multi_init()
+        // Connections per host are limited here too, though the fetcher starts no more than that many
+        // transfers per host: libcurl would queue the rest where a host's pause could not hold them back.
         xceptor_curl_multi_set_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         let thread = Thread { [self] in
             // Named for top -H; Thread.name does not reach the OS on Linux.
@@ -86,6 +99,12 @@ private final class CurlEngine: @unchecked Sendable {
             run()
         }
         thread.start()
+    }
+
+    func fetch(_ url: String, configuration: FetchConfiguration) async throws -> FetchedResource {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(Transfer(url: url, configuration: configuration, continuation: continuation))
+        }
     }
 
     func submit(_ transfer: Transfer) {
@@ -114,14 +133,13 @@ private final class CurlEngine: @unchecked Sendable {
 
     private func run() {
         while true {
-            let (starting, stopped) = queue.withLock { state -> ([Transfer], Bool) in
-                let room = max(0, configuration.maxInFlight - active)
-                let starting = Array(state.pending.prefix(room))
-                state.pending.removeFirst(starting.count)
-                return (starting, state.stopped)
+            let (arrived, stopped) = queue.withLock { state -> ([Transfer], Bool) in
+                defer { state.pending = [] }
+                return (state.pending, state.stopped)
             }
-            for transfer in starting { start(transfer) }
-            if stopped && active == 0 && queue.withLock({ $0.pending.isEmpty }) { break }
+            waiting += arrived
+            let wake = startWaiting(stopped: stopped)
+            if stopped && active == 0 && waiting.isEmpty && queue.withLock({ $0.pending.isEmpty }) { break }
 
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
@@ -130,8 +148,67 @@ private final class CurlEngine: @unchecked Sendable {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 finish(easy, code: message.pointee.data.result)
             }
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            let timeout = wake.map { min(1000, max(1, Int32(($0 - .now).seconds * 1000))) } ?? 1000
+            curl_multi_poll(multi, nil, 0, timeout, nil)
         }
+    }
+
+    /// Starts the waiting transfers their hosts allow now, in the order they came; sends back those that
+    /// would wait too long; returns when the next one may start (nil: when a transfer ends).
+    private func startWaiting(stopped: Bool) -> ContinuousClock.Instant? {
+        let now = ContinuousClock.now
+        pacing.forgetIdle(now: now)
+        var wake: ContinuousClock.Instant?
+        var stillWaiting: [Transfer] = []
+        for transfer in waiting {
+            if stopped {
+                transfer.continuation.resume(
+                    throwing: FetchFailure(reason: .other, message: "the fetcher has shut down", isTransient: true))
+                continue
+            }
+            guard active < configuration.maxInFlight else {
+                stillWaiting.append(transfer)
+                continue
+            }
+            guard let host = transfer.host else {
+                start(transfer)
+                continue
+            }
+            switch pacing.decision(for: host, now: now) {
+            case .start:
+                pacing.started(host, now: now)
+                start(transfer)
+            case let .wait(until):
+                if let deferral = deferral(of: transfer, host: host, now: now) {
+                    transfer.continuation.resume(throwing: deferral)
+                    continue
+                }
+                stillWaiting.append(transfer)
+                if let until { wake = min(wake ?? until, until) }
+            }
+        }
+        waiting = stillWaiting
+        return wake
+    }
+
+    /// The failure that sends a waiting transfer's job back to the queue, when its host asked for a longer
+    /// pause than `longestHostWaitSeconds` or it has waited that long already.
+    private func deferral(of transfer: Transfer, host: String, now: ContinuousClock.Instant) -> FetchFailure? {
+        let longest = configuration.longestHostWaitSeconds
+        let paused = pacing.pauseSeconds(for: host, now: now)
+        if paused > longest {
+            return FetchFailure(
+                reason: .hostBusy,
+                message:
+                    "\(host) asked for a pause (HTTP 429 or 503) of \(Int(paused.rounded(.up))) s; the job waits in the queue until then",
+                isTransient: true, deferSeconds: paused)
+        }
+        guard (now - transfer.queuedAt).seconds > longest else { return nil }
+        return FetchFailure(
+            reason: .hostBusy,
+            message:
+                "\(host) has more jobs waiting than it takes in \(Int(longest)) s (its pause, rate or connections); the job waits in the queue",
+            isTransient: true, deferSeconds: max(paused, longest))
     }
 
     private func start(_ transfer: Transfer) {
@@ -190,6 +267,10 @@ private final class CurlEngine: @unchecked Sendable {
         curl_multi_remove_handle(multi, easy)
         curl_easy_cleanup(easy)
         active -= 1
+        if let host = transfer.host {
+            pacing.finished(
+                host, status: status, retryAfterSeconds: FetchClassifier.retryAfter(transfer.headers["retry-after"]), now: .now)
+        }
         switch FetchClassifier.classify(code: code, status: status, transfer: transfer) {
         case .success:
             transfer.continuation.resume(returning: FetchedResource(url: finalURL, status: status, contentType: type, body: transfer.body))
@@ -223,6 +304,14 @@ private let readHeader: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, 
         .trimmingCharacters(in: .whitespacesAndNewlines)
     if line.hasPrefix("HTTP/") {
         transfer.headers = [:]  // a new response (after a redirect, or a 100 Continue)
+        let fields = line.split(separator: " ", maxSplits: 2)
+        transfer.status = fields.count > 1 ? Int(fields[1]) ?? 0 : 0
+    } else if line.isEmpty {
+        // The end of a response's headers: an opted-out image is refused before its body is downloaded.
+        if (200..<300).contains(transfer.status), let optOut = FetchClassifier.optOut(transfer) {
+            transfer.failure = optOut
+            return 0  // aborts the transfer
+        }
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)

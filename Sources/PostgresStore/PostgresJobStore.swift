@@ -265,15 +265,17 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         return leases.filter { !held.contains($0.jobID) }
     }
 
-    public func release(_ leases: [JobLease]) async throws -> Int {
+    public func release(_ leases: [JobLease], delaySeconds: Double) async throws -> Int {
+        try StoreInput.validateDelay(seconds: delaySeconds)
         guard !leases.isEmpty else { return 0 }
         let now = configuration.clock.now().storeMilliseconds
+        let available = configuration.clock.now().addingTimeInterval(delaySeconds).storeMilliseconds
         let fence = Fence(leases)
         return try await withConnection { connection in
             try await connection.run(
                 """
                 UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
-                    available_at = \(now), updated_at = \(now)
+                    available_at = \(available), updated_at = \(now)
                 FROM unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
                 WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
                 RETURNING jobs.id

@@ -30,9 +30,10 @@ public protocol JobQueue: Sendable {
     /// `dead`; permanent ones go to `failed` at once. Returns the job's new state, or nil if the lease was lost.
     func fail(_ lease: JobLease, _ failure: JobFailure) async throws -> JobState?
 
-    /// Returns unfinished leased jobs to the queue without burning an attempt (graceful shutdown).
+    /// Returns unfinished leased jobs to the queue without burning an attempt, claimable again after
+    /// `delaySeconds` (0 at a graceful shutdown; longer for a job whose host asked for a pause).
     /// Returns how many were released.
-    func release(_ leases: [JobLease]) async throws -> Int
+    func release(_ leases: [JobLease], delaySeconds: Double) async throws -> Int
 
     /// What an earlier job stored for these image bytes and this model, or nil: a worker that fetches bytes
     /// already embedded reuses the result instead of running the network again.
@@ -146,6 +147,11 @@ public protocol JobArrivals: Sendable {
 
 extension JobQueue {
     /// Marks jobs done and stores their results, all in one transaction; returns the leases that were lost.
+    /// Returns unfinished leased jobs to the queue at once, without burning an attempt.
+    public func release(_ leases: [JobLease]) async throws -> Int {
+        try await release(leases, delaySeconds: 0)
+    }
+
     public func complete(_ completions: [JobCompletion]) async throws -> [JobLease] {
         try await complete(completions, thenClaim: 0, leaseSeconds: 0, owner: "").lost
     }

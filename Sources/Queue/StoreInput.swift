@@ -56,6 +56,13 @@ public enum StoreInput {
         guard !owner.isEmpty else { throw QueueError.invalidArgument("a lease owner must have a name") }
     }
 
+    /// A release's delay: at most a day (a host's longest pause is an hour).
+    public static func validateDelay(seconds: Double) throws {
+        guard seconds >= 0, seconds <= 86_400 else {
+            throw QueueError.invalidArgument("a release delay must be 0 to 86400 seconds, got \(seconds)")
+        }
+    }
+
     /// An administrative selection by state names one of the states the action takes jobs from.
     public static func check(_ selection: JobSelection, takes states: Set<JobState>, _ refusal: String) throws {
         if case let .state(state) = selection, !states.contains(state) {

@@ -9,6 +9,8 @@ import Xception
 enum JobOutcome: Sendable {
     case done(JobResult)
     case failed(JobFailure)
+    /// Not the job's fault (its host asked for a pause): back to the queue for this long, no attempt counted.
+    case deferred(seconds: Double, reason: String)
 }
 
 /// One job from URL to result: fetch, hash, reuse a stored result for known bytes, else decode on the pool
@@ -32,6 +34,7 @@ struct JobProcessor: Sendable {
         do {
             resource = try await abandoningOnCancel { [fetcher] in try await fetcher.fetch(job.url) }
         } catch let failure as FetchFailure {
+            if let seconds = failure.deferSeconds { return .deferred(seconds: seconds, reason: failure.message) }
             return .failed(
                 JobFailure(
                     message: failure.message, errorClass: failure.isTransient ? .transient : .permanent,

@@ -38,6 +38,16 @@ actor ResultWriter {
             } else {
                 metrics.lostLeases.increment()
             }
+        case let .deferred(seconds, reason):
+            let released = try await StoreRetry.run(logger: logger) { [store] in try await store.release([lease], delaySeconds: seconds) }
+            leases.remove([lease])
+            if released == 1 {
+                metrics.deferredJobs.increment()
+                logger.debug(
+                    "job deferred", metadata: ["job": "\(lease.jobID)", "seconds": "\(Int(seconds.rounded(.up)))", "reason": "\(reason)"])
+            } else {
+                metrics.lostLeases.increment()
+            }
         }
     }
 

@@ -16,6 +16,8 @@ final class WorkerMetrics: Sendable {
     let reusedResults = Counter(label: "xceptor_results_reused_total")
     let lostLeases = Counter(label: "xceptor_leases_lost_total")
     let releasedJobs = Counter(label: "xceptor_jobs_released_total")
+    /// Jobs sent back to the queue for later because their host asked for a pause (or is at its rate).
+    let deferredJobs = Counter(label: "xceptor_jobs_deferred_total")
     let fetchedBytes = Counter(label: "xceptor_fetched_bytes_total")
     let inferenceBatchSize = Recorder(label: "xceptor_inference_batch_size", aggregate: true)
     /// Seconds the network spent computing batches: its rate is the engine's utilisation (1 = always busy).

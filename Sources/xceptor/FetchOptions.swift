@@ -11,6 +11,23 @@ struct FetchOptions: ParsableArguments {
     @Option(name: .long, help: "Connections per host at once (politeness).")
     var perHostConnections = defaults.maxConnectionsPerHost
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Requests per second to any one host, across the whole worker; a host that answers 429 or 503 is paused for its Retry-After (default: no limit but --per-host-connections).",
+            valueName: "rate"))
+    var perHostRate: Double?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The User-Agent sent, and the product token (its part before '/') that robots.txt rules are matched against (default: xceptor/VERSION with a URL for site owners).",
+            valueName: "text"))
+    var userAgent: String?
+
+    @Flag(name: .long, help: "Fetch each site's /robots.txt first (once, cached for a day) and skip what it disallows for the user agent.")
+    var respectRobotsTxt = false
+
     @Option(name: .long, help: "Seconds to establish a connection.")
     var connectTimeout = defaults.connectTimeoutSeconds
 
@@ -48,6 +65,15 @@ struct FetchOptions: ParsableArguments {
         try requireRange("--max-redirects", maxRedirects, 0...50)
         try requireRange("--low-speed-bytes", lowSpeedBytes, 0...(1 << 40))
         try requireRange("--low-speed-seconds", lowSpeedSeconds, 0...86_400)
+        if let perHostRate { try requireRange("--per-host-rate", perHostRate, 0.001...10_000) }
+        if let userAgent {
+            // A header value: printable ASCII only (no line breaks to smuggle headers), and short.
+            guard !userAgent.isEmpty, userAgent.count <= 256, userAgent.unicodeScalars.allSatisfy({ (0x20...0x7E).contains($0.value) }),
+                userAgent.first != " "
+            else {
+                throw ValidationError("--user-agent must be 1-256 printable ASCII characters, starting with the product name")
+            }
+        }
     }
 
     var configuration: FetchConfiguration {
@@ -63,7 +89,9 @@ struct FetchOptions: ParsableArguments {
         configuration.maxRedirects = maxRedirects
         configuration.allowPrivateNetworks = allowPrivateNetworks
         configuration.honourOptOut = !ignoreOptOut
-        configuration.userAgent = "xceptor/\(Xceptor.version) (image embedding worker)"
+        configuration.userAgent = userAgent ?? FetchConfiguration.userAgent(version: Xceptor.version)
+        configuration.perHostRequestsPerSecond = perHostRate
+        configuration.respectRobotsTxt = respectRobotsTxt
         return configuration
     }
 }

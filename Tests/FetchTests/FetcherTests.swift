@@ -12,7 +12,10 @@ struct FetcherTests {
             .appendingPathComponent("../Fixtures/golden/images/0412.jpg").standardizedFileURL)
 
     /// Small limits so the hostile cases end in seconds; the test server's address is the only one allowed.
-    static let fetcher: Fetcher = {
+    static let fetcher = makeFetcher()
+
+    /// A fetcher of its own, for a test whose 429 or 503 pauses the host for the fetcher that saw it.
+    static func makeFetcher() -> Fetcher {
         var configuration = FetchConfiguration()
         configuration.allowedPrivateAddresses = ["127.0.0.1"]
         configuration.lowSpeedBytesPerSecond = 100
@@ -21,7 +24,7 @@ struct FetcherTests {
         configuration.maxBodyBytes = 4 << 20
         configuration.maxDecodedBytes = 8 << 20
         return Fetcher(configuration: configuration)
-    }()
+    }
 
     func fail(_ path: String, fetcher: Fetcher = Self.fetcher) async throws -> (FetchFailure, Double) {
         let server = try FaultServer.shared.get()
@@ -74,12 +77,35 @@ struct FetcherTests {
             ("/status/500", 500, true, nil), ("/retry-after", 503, true, 120.0),
             ("/too-many", 429, true, 7.0),
         ] as [(String, Int, Bool, Double?)] {
-            let (failure, _) = try await fail(path)
+            let (failure, _) = try await fail(path, fetcher: Self.makeFetcher())
             #expect(
                 failure.reason == .httpStatus && failure.httpStatus == status && failure.isTransient == transient, "\(path): \(failure)")
             #expect(failure.retryAfterSeconds == retryAfter, "\(path)")
             #expect(failure.message.hasPrefix("HTTP \(status)"))
         }
+    }
+
+    @Test("a 429's Retry-After holds back the host's next request that long; a pause past the longest wait defers the job instead")
+    func hostPause() async throws {
+        let server = try FaultServer.shared.get()
+        let fetcher = Self.makeFetcher()
+        let (refused, _) = try await fail("/counted/throttle-unit/1.jpg", fetcher: fetcher)
+        #expect(refused.httpStatus == 429 && refused.retryAfterSeconds == 3 && refused.deferSeconds == nil)
+        let start = ContinuousClock.now
+        let resource = try await fetcher.fetch(server.url("/image.jpg"))
+        let waited = ContinuousClock.now - start
+        #expect(resource.status == 200 && waited >= .milliseconds(2900), "waited \(waited)")
+
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        configuration.longestHostWaitSeconds = 2
+        let impatient = Fetcher(configuration: configuration)
+        _ = try await fail("/too-many", fetcher: impatient)  // Retry-After: 7
+        let (deferred, seconds) = try await fail("/image.jpg", fetcher: impatient)
+        #expect(deferred.reason == .hostBusy && deferred.isTransient && seconds < 1, "\(deferred)")
+        #expect((6...7).contains(deferred.deferSeconds ?? 0), "\(String(describing: deferred.deferSeconds))")
+        // Another host is not held back.
+        #expect(try await impatient.fetch(server.url("/image.jpg", host: "localhost")).status == 200)
     }
 
     @Test("redirect loops, non-http redirects and redirects to private addresses are refused, permanently")

@@ -5,6 +5,7 @@ process that started it has ended, however it ended).
 Usage: fault_server.py IMAGE.jpg [DIRECTORY]   (DIRECTORY's files are served as /files/NAME)"""
 import gzip
 import http.server
+import json
 import os
 import sys
 import threading
@@ -13,6 +14,21 @@ import time
 IMAGE = open(sys.argv[1], "rb").read()
 FILES = sys.argv[2] if len(sys.argv) > 2 else None
 BOMB = gzip.compress(b"\0" * (200 << 20), compresslevel=9)  # 200 MiB of zeros in ~200 KB
+# What the politeness tests read back, by the token in their paths: each request's arrival (monotonic
+# seconds), path, status and User-Agent, and the body bytes a response managed to send.
+ARRIVALS = {}
+SENT = {}
+LOCK = threading.Lock()
+ROBOTS = b"""User-agent: otherbot
+Disallow: /
+
+User-agent: xceptor
+Disallow: /counted/robots-private/
+Allow: /counted/robots-private/open-
+
+User-agent: *
+Disallow: /counted/robots-everyone/
+"""
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -28,6 +44,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         self.wfile.write(body)
+
+    def record(self, token, status):
+        with LOCK:
+            ARRIVALS.setdefault(token, []).append([time.monotonic(), self.path, status, self.headers.get("User-Agent", "")])
+
+    def counted(self, path):
+        """/counted/TOKEN/NAME: an image, each arrival recorded under TOKEN. A TOKEN starting "throttle" answers
+        its first request 429 with Retry-After: 3; one starting "optout" answers X-Robots-Tag: noai with a
+        16 MiB body, recording how much of it went out before the client hung up."""
+        token = path.split("/")[2]
+        with LOCK:
+            first = token not in ARRIVALS
+        if token.startswith("throttle") and first:
+            self.record(token, 429)
+            self.send(429, b"slow down", [("Retry-After", "3")])
+        elif token.startswith("optout"):
+            self.record(token, 200)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("X-Robots-Tag", "noai")
+            self.send_header("Content-Length", str(16 << 20))
+            self.end_headers()
+            chunk = b"\0" * 65536
+            try:
+                for _ in range((16 << 20) // 65536):
+                    self.wfile.write(chunk)
+                    with LOCK:
+                        SENT[token] = SENT.get(token, 0) + len(chunk)
+            except OSError:
+                self.close_connection = True
+        else:
+            self.record(token, 200)
+            self.send(200, IMAGE, [("Content-Type", "image/jpeg")])
 
     def redirect(self, location):
         self.send(302, headers=[("Location", location)])
@@ -47,6 +96,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(404, b"no such file")
                 return
             self.send(200, body, [("Content-Type", "image/jpeg" if name.endswith(".jpg") else "application/octet-stream")])
+        elif path.startswith("/counted/"):
+            self.counted(path)
+        elif path.startswith("/arrivals/"):
+            token = path.split("/")[2]
+            with LOCK:
+                self.send(200, json.dumps({"arrivals": ARRIVALS.get(token, []), "sent": SENT.get(token, 0)}).encode())
+        elif path == "/robots.txt":
+            self.record("robots.txt", 200)
+            self.send(200, ROBOTS, [("Content-Type", "text/plain")])
         elif path == "/image.jpg":
             self.send(200, IMAGE, [("Content-Type", "image/jpeg")])
         elif path.startswith("/status/"):

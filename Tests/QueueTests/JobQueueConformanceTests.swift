@@ -267,6 +267,21 @@ struct JobQueueConformanceTests {
         #expect(again.map(\.lease.attempt) == [1, 1])
     }
 
+    @Test(
+        "a release with a delay keeps the job out of claims until then, still without burning an attempt", arguments: StoreDriver.allCases)
+    func releaseWithDelay(driver: StoreDriver) async throws {
+        let h = try await StoreHarness(driver)
+        let ids = try await h.enqueue(["http://a/1"])
+        let claimed = try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w")
+        await #expect(throws: QueueError.self) { try await h.store.release(claimed.map(\.lease), delaySeconds: -1) }
+        #expect(try await h.store.release(claimed.map(\.lease), delaySeconds: 3) == 1)
+        let job = try await h.state(of: ids[0])
+        #expect(job.state == .queued && job.attempts == 0 && job.availableAt == h.clock.now().addingTimeInterval(3))
+        #expect(try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w").isEmpty)
+        h.clock.advance(bySeconds: 3)
+        #expect(try await h.store.claim(limit: 1, leaseSeconds: 60, owner: "w").map(\.lease.attempt) == [1])
+    }
+
     @Test("retry revives failed and dead jobs; cancel stops queued ones; neither touches others", arguments: StoreDriver.allCases)
     func retryAndCancel(driver: StoreDriver) async throws {
         let h = try await StoreHarness(driver)

@@ -131,9 +131,11 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         }
     }
 
-    public func release(_ leases: [JobLease]) async throws -> Int {
+    public func release(_ leases: [JobLease], delaySeconds: Double) async throws -> Int {
+        try StoreInput.validateDelay(seconds: delaySeconds)
         guard !leases.isEmpty else { return 0 }
         let now = configuration.clock.now().storeMilliseconds
+        let available = configuration.clock.now().addingTimeInterval(delaySeconds).storeMilliseconds
         return try await withConnection { db in
             try db.transaction {
                 try leases.reduce(0) { released, lease in
@@ -141,9 +143,9 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                         + (try db.run(
                             """
                             UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
-                                lease_expires_at = NULL, available_at = ?4, updated_at = ?4
+                                lease_expires_at = NULL, available_at = ?5, updated_at = ?4
                             WHERE \(Self.heldByLease)
-                            """, Self.fence(lease) + [.integer(now)]))
+                            """, Self.fence(lease) + [.integer(now), .integer(available)]))
                 }
             }
         }
