@@ -38,7 +38,7 @@ int xceptor_gif_screen_size(const unsigned char *data, size_t size, int *width, 
 }
 
 int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsigned char *output, size_t output_size,
-                                   char *error) {
+                                   size_t max_pixels, int *frame_width, int *frame_height, char *error) {
     struct xceptor_gif_source source = {data, size, 0};
     int code = 0;
     GifFileType *gif = DGifOpen(&source, xceptor_gif_read, &code);
@@ -78,6 +78,15 @@ int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsig
                 snprintf(error, 200, "the first frame has no colour table or no size");
                 DGifCloseFile(gif, NULL);
                 return 1;
+            }
+            // The frame's own size, not only the screen's: a small screen may carry a frame of 65535 x 65535,
+            // whose rows are all decompressed even where they fall outside the canvas.
+            *frame_width = frame->Width;
+            *frame_height = frame->Height;
+            if ((size_t)frame->Width * (size_t)frame->Height > max_pixels) {
+                snprintf(error, 200, "the first frame is %dx%d", frame->Width, frame->Height);
+                DGifCloseFile(gif, NULL);
+                return 2;
             }
             GifPixelType *line = malloc((size_t)frame->Width);
             if (!line) {

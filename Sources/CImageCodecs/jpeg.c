@@ -30,6 +30,20 @@ static void xceptor_emit_message(j_common_ptr cinfo, int level) {
 
 static void xceptor_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+// A progressive JPEG may split its coefficients over any number of scans, each a pass over the whole
+// coefficient buffer: thousands of tiny scans make a small file cost minutes. libjpeg-turbo advises a limit
+// (djpeg's -maxscans); encoders write about ten by default, and jpegtran's scan scripts at most 100.
+#define XCEPTOR_MAX_SCANS 64
+
+static void xceptor_count_scans(j_common_ptr cinfo) {
+    j_decompress_ptr decompress = (j_decompress_ptr)cinfo;
+    if (decompress->is_decompressor && decompress->input_scan_number > XCEPTOR_MAX_SCANS) {
+        struct xceptor_error_manager *manager = (struct xceptor_error_manager *)cinfo->err;
+        snprintf(manager->message, 200, "a progressive JPEG with more than %d scans", XCEPTOR_MAX_SCANS);
+        longjmp(manager->escape, 1);
+    }
+}
+
 #define XCEPTOR_BEGIN(cinfo, manager, error)                         \
     struct jpeg_decompress_struct cinfo;                             \
     struct xceptor_error_manager manager;                            \
@@ -92,6 +106,8 @@ int xceptor_jpeg_scaled_size(const unsigned char *data, size_t size, int scale_d
 int xceptor_jpeg_decode(const unsigned char *data, size_t size, int scale_denominator, unsigned char *output,
                         size_t output_size, int *width, int *height, int *components, int *inverted_cmyk, char *error) {
     XCEPTOR_BEGIN(cinfo, manager, error)
+    struct jpeg_progress_mgr progress = {.progress_monitor = xceptor_count_scans};
+    cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     xceptor_configure(&cinfo, scale_denominator);

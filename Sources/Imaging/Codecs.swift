@@ -62,9 +62,11 @@ extension ImageDecoder {
         guard width > 0, height > 0 else { throw ImageError.corrupt(format: "GIF", reason: "zero width or height") }
         try checkPixels(width: Int(width), height: Int(height))
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        var (frameWidth, frameHeight): (Int32, Int32) = (0, 0)
         let status = pixels.withUnsafeMutableBufferPointer {
-            xceptor_gif_decode_first_frame(bytes, bytes.count, $0.baseAddress, $0.count, &message)
+            xceptor_gif_decode_first_frame(bytes, bytes.count, $0.baseAddress, $0.count, maxPixels, &frameWidth, &frameHeight, &message)
         }
+        if status == 2 { throw ImageError.tooManyPixels(width: Int(frameWidth), height: Int(frameHeight), limit: maxPixels) }
         guard status == 0 else { throw ImageError.corrupt(format: "GIF", reason: String(cString: message)) }
         return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
     }

@@ -27,12 +27,21 @@ struct JobProcessor: Sendable {
     let configuration: WorkerConfiguration
     let metrics: WorkerMetrics
     let recentContent: RecentContent
+    let bodyMemory: MemoryPool
+    let decodeMemory: MemoryPool
 
     func process(_ job: ClaimedJob) async throws -> JobOutcome {
+        // The largest body the fetcher lets through is reserved before the fetch; the rest is given back
+        // once the real size is known, and that is held until the job ends.
+        var heldForBody = fetcher.configuration.maxDecodedBytes
+        await bodyMemory.reserve(heldForBody)
+        defer { bodyMemory.release(heldForBody) }
         let fetchStart = ContinuousClock.now
         let resource: FetchedResource
         do {
             resource = try await abandoningOnCancel { [fetcher] in try await fetcher.fetch(job.url) }
+            bodyMemory.release(heldForBody - resource.body.count)
+            heldForBody = resource.body.count
         } catch let failure as FetchFailure {
             if let seconds = failure.deferSeconds { return .deferred(seconds: seconds, reason: failure.message) }
             return .failed(
@@ -58,6 +67,12 @@ struct JobProcessor: Sendable {
             metrics.reusedResults.increment()
             return .success(stored)
         }
+        // A bound on what the decode holds at its peak, from the header, reserved before it starts (an
+        // unreadable header fails at once in the decoder, and needs little).
+        let size = try? ImageDecoder().dimensions(resource.body)
+        let decodeBytes = size.map { MemoryBudget.decodeBytes(width: $0.width, height: $0.height) } ?? 1 << 20
+        await decodeMemory.reserve(decodeBytes)
+        defer { decodeMemory.release(decodeBytes) }
         let decodeStart = ContinuousClock.now
         let decoded: DecodedImage
         do {

@@ -42,7 +42,9 @@ public final class Worker: Service, Sendable {
         processor = JobProcessor(
             fetcher: fetcher, engine: engine, store: store, pool: pool,
             pipeline: InputPipeline(size: configuration.inputSize, dctDownscale: configuration.dctDownscale), labels: labels,
-            modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent())
+            modelID: modelID, configuration: configuration, metrics: metrics, recentContent: RecentContent(),
+            bodyMemory: MemoryPool(capacity: configuration.bodyMemoryBytes),
+            decodeMemory: MemoryPool(capacity: configuration.decodeMemoryBytes))
         self.progress = ProgressReporter(store: store, metrics: metrics, logger: logger, style: progress)
         writer = ResultWriter(store: store, leases: leases, metrics: metrics, logger: logger, batchSize: configuration.writeBatch)
     }
@@ -89,6 +91,7 @@ public final class Worker: Service, Sendable {
                     "images_per_s": "\(String(format: "%.1f", summary.imagesPerSecond))",
                     // The share of the run the network was computing: what the pipeline around it did not hide.
                     "engine_busy": "\(String(format: "%.1f%%", 100 * summary.engineBusy))",
+                    "peak_rss_mib": "\(MemoryBudget.peakResidentBytes >> 20)",
                 ])
         } onGracefulShutdown: {
             self.stopping.store(true, ordering: .relaxed)

@@ -29,6 +29,11 @@ public struct WorkerConfiguration: Sendable {
     /// price of inputs slightly off the reference pipeline (embedding cosine to Keras >= 0.988 on the samples
     /// instead of 0.99999). Off by default: results then equal `embed` and Keras.
     public var dctDownscale = false
+    /// Bytes fetched bodies may hold at once (each reserves the largest body before its fetch, and keeps
+    /// its real size until the job ends), and bytes decodes may hold (each reserves a bound from the image's
+    /// header before it starts). Set from the memory budget; unlimited by default.
+    public var bodyMemoryBytes = Int.max / 4
+    public var decodeMemoryBytes = Int.max / 4
     /// Longest side of the stored thumbnail, in pixels.
     public var thumbnailSide = 128
     /// Labels stored per job, best first.

@@ -85,3 +85,26 @@ func requireRange<T: Comparable>(_ flag: String, _ value: T, _ range: ClosedRang
         throw ValidationError("\(flag) must be \(range.lowerBound)-\(range.upperBound), got \(value)")
     }
 }
+
+/// A size in bytes as people write it on a command line: 1073741824, 1500M, 4G, 1.5G (K, M, G, T in
+/// powers of 1024, an optional trailing B or iB).
+struct ByteSize: ExpressibleByArgument, Sendable {
+    var bytes: Int
+
+    init?(argument: String) {
+        var text = argument.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where text.hasSuffix(suffix) && text.count > suffix.count {
+            text.removeLast(suffix.count)
+            break
+        }
+        let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
+        var scale = 1.0
+        if let last = text.last, let unit = units[last] {
+            scale = unit
+            text.removeLast()
+        }
+        // Checked before converting: NaN, infinities and values past Int would trap in Int(_:).
+        guard let number = Double(text), number.isFinite, number >= 0, number * scale < 0x1p62 else { return nil }
+        bytes = Int(number * scale)
+    }
+}

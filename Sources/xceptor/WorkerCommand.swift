@@ -53,6 +53,13 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Decode threads (default: the cores).")
     var decodeThreads: Int?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Memory the whole worker may use, e.g. 4G or 1500M (default: 80% of its cgroup's memory limit, such as systemd's MemoryMax, else half the machine's memory). Image bodies and decodes reserve from it before they start; large ones wait.",
+            valueName: "size"))
+    var memoryBudget: ByteSize?
+
     @Option(name: .long, help: "Seconds a claimed job stays leased without a heartbeat (heartbeats come every third).")
     var leaseSeconds = QueueDefaults.leaseSeconds
 
@@ -97,6 +104,7 @@ struct WorkerCommand: AsyncParsableCommand {
         try requireRange("--progress-interval", progressInterval, 0.1...86_400)
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0-65535") }
         if let id, id.isEmpty { throw ValidationError("--id cannot be empty") }
+        if let memoryBudget { try requireRange("--memory-budget", memoryBudget.bytes, (256 << 20)...(1 << 50)) }
     }
 
     func run() async throws {
@@ -126,6 +134,15 @@ struct WorkerCommand: AsyncParsableCommand {
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()
+        let budget = memoryBudget.map { MemoryBudget(totalBytes: $0.bytes) } ?? .machineDefault
+        let baseline = MemoryBudget.residentBytes
+        guard let pools = budget.pools(baseline: baseline, engineRoom: Self.engineRoom(batch: batch, size: inputSize)) else {
+            throw CommandFailure(
+                "--memory-budget \(budget.totalBytes >> 20) MiB leaves too little for images once the model and engine hold \(baseline >> 20) MiB; give at least \((baseline + Self.engineRoom(batch: batch, size: inputSize)) >> 20 + 128) MiB"
+            )
+        }
+        configuration.bodyMemoryBytes = pools.bodies
+        configuration.decodeMemoryBytes = pools.decodes
         let engine = InferenceEngine(
             network: network,
             configuration: .init(
@@ -160,9 +177,17 @@ struct WorkerCommand: AsyncParsableCommand {
             metadata: [
                 "owner": "\(configuration.owner)", "store": "\(store.displayName)", "input_size": "\(inputSize)",
                 "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
+                "memory_budget_mib": "\(budget.totalBytes >> 20)", "model_mib": "\(baseline >> 20)",
             ])
         try await ServiceGroup(configuration: groupConfiguration).run()
         if json, let summary = worker.summary { try printJSON(summary) }
+    }
+
+    /// What the engine's batches may add to the process once it is loaded: a generous 768 bytes per input
+    /// pixel of a full batch for the activations and their reorders, and room for the runtime.
+    static func engineRoom(batch: Int, size: Int) -> Int {
+        let perImage = size * size * 3 * 4 * 64
+        return 256 << 20 + batch * perImage
     }
 
     /// Setting the trim threshold (see `Xceptor`) freezes glibc's mmap threshold at 128 KiB, so every decoded

@@ -126,6 +126,45 @@ struct DecodeAndResizeTests {
         }
     }
 
+    @Test("a GIF whose small screen carries a 60000x60000 frame is refused by the frame's size, not decoded row by row")
+    func gifFrameBomb() {
+        // GIF89a, a 16x16 screen without a colour table; one image descriptor of 60000x60000 with a local
+        // table of 2 colours, then the start of its LZW data (the rest never comes: it must not be needed).
+        var gif: [UInt8] = Array("GIF89a".utf8) + [16, 0, 16, 0, 0x00, 0, 0]
+        gif += [0x2C, 0, 0, 0, 0, 0x60, 0xEA, 0x60, 0xEA, 0x80] + [0, 0, 0, 255, 255, 255]
+        gif += [2, 2, 0x44, 0x01, 0, 0x3B]
+        #expect(throws: ImageError.tooManyPixels(width: 60000, height: 60000, limit: ImageDecoder.defaultMaxPixels)) {
+            try ImageDecoder().decode(gif)
+        }
+    }
+
+    @Test("a progressive JPEG of 66 scans (jpegtran with a scan script) is refused; jpegtran -progressive's ten decode")
+    func progressiveScanLimit() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-scans-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // One DC scan, each AC coefficient of the first component in a scan of its own, the others' in one each.
+        var script = "0,1,2: 0-0, 0, 0;\n"
+        for coefficient in 1...63 { script += "0: \(coefficient)-\(coefficient), 0, 0;\n" }
+        script += "1: 1-63, 0, 0;\n2: 1-63, 0, 0;\n"
+        try script.write(to: directory.appendingPathComponent("scans.txt"), atomically: true, encoding: .utf8)
+        let source = Self.golden.appendingPathComponent("images/0020.jpg").path
+        func jpegtran(_ arguments: [String], output: String) throws -> [UInt8] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/jpegtran")
+            process.arguments = arguments + ["-outfile", directory.appendingPathComponent(output).path, source]
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0, "jpegtran (Debian's libjpeg-turbo-progs; scripts/install-deps.sh installs it)")
+            return [UInt8](try Data(contentsOf: directory.appendingPathComponent(output)))
+        }
+        let manyScans = try jpegtran(["-scans", directory.appendingPathComponent("scans.txt").path], output: "many.jpg")
+        let refused = #expect(throws: ImageError.self) { try ImageDecoder().decode(manyScans) }
+        #expect(refused?.description.contains("more than 64 scans") == true, "\(String(describing: refused))")
+        let progressive = try jpegtran(["-progressive"], output: "progressive.jpg")
+        #expect(try ImageDecoder().decode(progressive) == (try ImageDecoder().decode(try Self.jpeg("0020"))))
+    }
+
     @Test("CMYK to RGB follows Pillow, for plain and Adobe-inverted CMYK")
     func cmyk() {
         // c, m, y, k = 0, 128, 255, 0 -> (255, 127, 0); k = 255 -> black; inverted stores 255 - value.

@@ -29,9 +29,10 @@ int xceptor_jpeg_encode(const unsigned char *rgb, int width, int height, int qua
 int xceptor_gif_screen_size(const unsigned char *data, size_t size, int *width, int *height, char *error);
 
 /// The first frame of a GIF as RGB on its logical screen (width*height*3 bytes in `output`), the rest of
-/// the screen in the background colour.
+/// the screen in the background colour. Returns 2 (with the frame's size) when the frame itself has more
+/// than `max_pixels` pixels.
 int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsigned char *output, size_t output_size,
-                                   char *error);
+                                   size_t max_pixels, int *frame_width, int *frame_height, char *error);
 
 /// The horizontal pass of Pillow's 8-bit fixed-point resampling, vectorised (AVX2): for each of `rows` rows
 /// of `input` (`input_width` RGB pixels), output pixel x is the taps weights[x * weights_stride + t] over
