@@ -52,11 +52,52 @@ extension EnqueueReport {
         let jobs = lists.flatMap { $0.list.entries.map(\.job) }
         let store = try await queue()
         var counts = EnqueueCounts()
-        for start in stride(from: 0, to: max(jobs.count, 1), by: jobsPerTransaction) {
-            let chunk = try await store.enqueue(Array(jobs[start..<min(jobs.count, start + jobsPerTransaction)]))
-            counts.added += chunk.added
-            counts.duplicates += chunk.duplicates
+        for start in stride(from: 0, to: jobs.count, by: jobsPerTransaction) {
+            try await commit(Array(jobs[start..<min(jobs.count, start + jobsPerTransaction)]), to: store, counts: &counts)
         }
         return EnqueueReport(counts: counts, errors: errors)
+    }
+
+    /// Adds `arguments` and the list `openFile` reads, reading the list a batch at a time and committing
+    /// each batch as its own transaction: neither memory nor a transaction grows with the list. With
+    /// `strict`, the whole input is read first and any bad line adds nothing (and opens no queue), so
+    /// `openFile` is called twice and must read the same list again (the command line spools standard
+    /// input to a file for it).
+    public static func enqueue(
+        arguments: JobList?, file openFile: (() throws -> JobListStream)?, into queue: () async throws -> any JobQueue, strict: Bool
+    ) async throws -> EnqueueReport {
+        let argumentErrors = arguments?.problems.map { LineError(line: $0.line, reason: $0.reason, source: .arguments) } ?? []
+        if strict {
+            var problems: [JobListProblem] = []
+            if let openFile {
+                var stream = try openFile()
+                while try stream.next(upTo: jobsPerTransaction) != nil {}
+                problems = stream.problems
+            }
+            guard argumentErrors.isEmpty, problems.isEmpty else {
+                return EnqueueReport(
+                    counts: EnqueueCounts(),
+                    errors: argumentErrors + problems.map { LineError(line: $0.line, reason: $0.reason, source: .file) })
+            }
+        }
+        let store = try await queue()
+        var counts = EnqueueCounts()
+        try await commit(arguments?.entries.map(\.job) ?? [], to: store, counts: &counts)
+        var fileErrors: [LineError] = []
+        if let openFile {
+            var stream = try openFile()
+            while let batch = try stream.next(upTo: jobsPerTransaction) {
+                try await commit(batch.map(\.job), to: store, counts: &counts)
+            }
+            fileErrors = stream.problems.map { LineError(line: $0.line, reason: $0.reason, source: .file) }
+        }
+        return EnqueueReport(counts: counts, errors: argumentErrors + fileErrors)
+    }
+
+    private static func commit(_ jobs: [NewJob], to store: any JobQueue, counts: inout EnqueueCounts) async throws {
+        guard !jobs.isEmpty else { return }
+        let added = try await store.enqueue(jobs)
+        counts.added += added.added
+        counts.duplicates += added.duplicates
     }
 }

@@ -52,8 +52,14 @@ public struct JobListReader {
         self.maxAttempts = maxAttempts
     }
 
-    /// Reads a file, or standard input when `path` is "-".
+    /// Reads a file, or standard input when `path` is "-", whole.
     public func read(path: String, format: JobListFormat?) throws -> JobList {
+        var stream = try open(path: path, format: format)
+        return try stream.collect()
+    }
+
+    /// A file, or standard input when `path` is "-", to read a batch at a time (`JobListStream`).
+    public func open(path: String, format: JobListFormat?) throws -> JobListStream {
         let handle: FileHandle
         if path == "-" {
             handle = .standardInput
@@ -64,107 +70,24 @@ public struct JobListReader {
             }
             handle = opened
         }
-        defer { if path != "-" { try? handle.close() } }
-        return try read(format: format ?? JobListFormat.fromExtension(of: path)) {
+        // The handle closes when the stream, which holds the only reference to this closure, is gone.
+        let owned = path == "-" ? nil : HandleOwner(handle)
+        return JobListStream(reader: self, format: format ?? JobListFormat.fromExtension(of: path)) {
             do {
-                return try handle.read(upToCount: 1 << 20).map { [UInt8]($0) } ?? []
+                return try (owned?.handle ?? handle).read(upToCount: 1 << 20).map { [UInt8]($0) } ?? []
             } catch {
                 throw JobListError.unreadable(source: path == "-" ? "standard input" : path, reason: error.localizedDescription)
             }
         }
     }
 
-    /// Reads from `readChunk` (the next bytes, or empty at the end); `format` nil means guess from the content.
+    /// Reads from `readChunk` (the next bytes, or empty at the end) whole; `format` nil means guess from the content.
     public func read(format: JobListFormat?, readChunk: @escaping () throws -> [UInt8]) throws -> JobList {
-        var lines = LineReader(maxLineBytes: Self.maxLineBytes, readChunk: readChunk)
-        var list = JobList(format: format ?? .lines)
-        var formatKnown = format != nil
-        var csvHeader: [String]?
-        var csvURLColumn = 0
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-
-        // Lines a CSV record read ahead for a quoted field that never closed: they are records of their own.
-        var readAgain: [LineReader.Line] = []
-        func nextLine() throws -> LineReader.Line? { readAgain.isEmpty ? try lines.next() : readAgain.removeFirst() }
-
-        while let line = try nextLine() {
-            if line.tooLong {
-                list.problems.append(.init(line: line.number, reason: "line is longer than \(Self.maxLineBytes / 1024) KiB"))
-                continue
-            }
-            guard let text = String(validating: line.bytes, as: UTF8.self) else {
-                list.problems.append(.init(line: line.number, reason: "not valid UTF-8; save the list as UTF-8"))
-                continue
-            }
-            let trimmed = String(JobURL.trimmed(text))
-            if trimmed.isEmpty { continue }
-            if !formatKnown {
-                list.format = JobListFormat.sniff(trimmed)
-                formatKnown = true
-            }
-
-            switch list.format {
-            case .lines:
-                if trimmed.hasPrefix("#") { continue }
-                add(url: trimmed, metadataJSON: nil, line: line.number, to: &list)
-
-            case .jsonl:
-                addJSONObject(trimmed, line: line.number, to: &list)
-
-            case .csv:
-                var continuationInvalid = false
-                var continuation: [LineReader.Line] = []
-                var continuationBytes = 0
-                let parsed = try CSVRecord.parse(firstLine: Array(text.utf8)) {
-                    // A quoted field may span lines, but not the rest of the file.
-                    guard continuation.count < Self.maxRecordLines, continuationBytes < Self.maxLineBytes, let more = try nextLine()
-                    else { return nil }
-                    continuation.append(more)
-                    continuationBytes += more.bytes.count
-                    if more.tooLong || String(validating: more.bytes, as: UTF8.self) == nil { continuationInvalid = true }
-                    return more.bytes
-                }
-                if continuationInvalid {
-                    list.problems.append(.init(line: line.number, reason: "record is not valid UTF-8 or has an over-long line"))
-                    continue
-                }
-                let fields: [String]
-                switch parsed {
-                case let .success(values): fields = values
-                case .failure(.unterminatedQuote):
-                    list.problems.append(.init(line: line.number, reason: "a quoted field is never closed (missing \")"))
-                    readAgain = continuation + readAgain
-                    continue
-                case .failure(.textAfterClosingQuote):
-                    list.problems.append(
-                        .init(line: line.number, reason: "text after a closing quote; write \"\" for a quote inside a quoted field"))
-                    continue
-                }
-                guard let header = csvHeader else {
-                    let names = fields.map { String(JobURL.trimmed($0)) }
-                    guard let column = names.firstIndex(where: { $0.lowercased() == "url" }) else {
-                        throw JobListError.noURLColumn(columns: names)
-                    }
-                    csvHeader = names
-                    csvURLColumn = column
-                    continue
-                }
-                guard fields.count == header.count else {
-                    list.problems.append(.init(line: line.number, reason: "has \(fields.count) fields, the header has \(header.count)"))
-                    continue
-                }
-                var metadata: [String: String] = [:]
-                for (name, value) in zip(header, fields) where name != header[csvURLColumn] && !value.isEmpty {
-                    metadata[name] = value
-                }
-                add(url: fields[csvURLColumn], metadataJSON: Self.json(metadata, encoder: encoder), line: line.number, to: &list)
-            }
-        }
-        return list
+        var stream = JobListStream(reader: self, format: format, readChunk: readChunk)
+        return try stream.collect()
     }
 
-    private func add(url: String, metadataJSON: String?, line: Int, to list: inout JobList) {
+    fileprivate func add(url: String, metadataJSON: String?, line: Int, to list: inout JobList) {
         switch JobURL.normalize(url) {
         case let .success(normalized):
             list.entries.append(
@@ -178,7 +101,7 @@ public struct JobListReader {
         }
     }
 
-    private func addJSONObject(_ text: String, line: Int, to list: inout JobList) {
+    fileprivate func addJSONObject(_ text: String, line: Int, to list: inout JobList) {
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(text.utf8))
@@ -199,7 +122,7 @@ public struct JobListReader {
 
     /// CSV metadata as compact JSON with sorted keys, or nil when there is none. JSONEncoder, not
     /// JSONSerialization: its bridging through NSDictionary was 40% of reading a 100k-row CSV.
-    private static func json(_ fields: [String: String], encoder: JSONEncoder) -> String? {
+    fileprivate static func json(_ fields: [String: String], encoder: JSONEncoder) -> String? {
         guard !fields.isEmpty, let data = try? encoder.encode(fields) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
@@ -211,4 +134,135 @@ public struct JobListReader {
         }
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// A list read a batch of jobs at a time, so that a list of millions of lines is never held in memory
+/// whole; the problems found so far are kept (they are what the enqueue reports).
+public struct JobListStream {
+    private let reader: JobListReader
+    private var lines: LineReader
+    /// The batch under way, and every problem so far.
+    private var list: JobList
+    private var formatKnown: Bool
+    private var csvHeader: [String]?
+    private var csvURLColumn = 0
+    private let encoder = JSONEncoder()
+    /// Lines a CSV record read ahead for a quoted field that never closed: they are records of their own.
+    private var readAgain: [LineReader.Line] = []
+    private var ended = false
+
+    public var format: JobListFormat { list.format }
+    public var problems: [JobListProblem] { list.problems }
+
+    /// Reads from `readChunk` (the next bytes, or empty at the end); `format` nil means guess from the content.
+    public init(reader: JobListReader, format: JobListFormat?, readChunk: @escaping () throws -> [UInt8]) {
+        self.reader = reader
+        lines = LineReader(maxLineBytes: JobListReader.maxLineBytes, readChunk: readChunk)
+        list = JobList(format: format ?? .lines)
+        formatKnown = format != nil
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    /// The next jobs, at most `limit` of them, or nil once the input has ended.
+    public mutating func next(upTo limit: Int) throws -> [JobListEntry]? {
+        guard !ended else { return nil }
+        while list.entries.count < limit, let line = try nextLine() { try parse(line) }
+        if list.entries.count < limit { ended = true }
+        defer { list.entries = [] }
+        return ended && list.entries.isEmpty ? nil : list.entries
+    }
+
+    /// Everything that is left, as one list.
+    mutating func collect() throws -> JobList {
+        var whole = JobList(format: format)
+        while let batch = try next(upTo: .max) { whole.entries += batch }
+        whole.format = format
+        whole.problems = problems
+        return whole
+    }
+
+    private mutating func nextLine() throws -> LineReader.Line? { readAgain.isEmpty ? try lines.next() : readAgain.removeFirst() }
+
+    private mutating func parse(_ line: LineReader.Line) throws {
+        if line.tooLong {
+            list.problems.append(.init(line: line.number, reason: "line is longer than \(JobListReader.maxLineBytes / 1024) KiB"))
+            return
+        }
+        guard let text = String(validating: line.bytes, as: UTF8.self) else {
+            list.problems.append(.init(line: line.number, reason: "not valid UTF-8; save the list as UTF-8"))
+            return
+        }
+        let trimmed = String(JobURL.trimmed(text))
+        if trimmed.isEmpty { return }
+        if !formatKnown {
+            list.format = JobListFormat.sniff(trimmed)
+            formatKnown = true
+        }
+
+        switch list.format {
+        case .lines:
+            if trimmed.hasPrefix("#") { return }
+            reader.add(url: trimmed, metadataJSON: nil, line: line.number, to: &list)
+
+        case .jsonl:
+            reader.addJSONObject(trimmed, line: line.number, to: &list)
+
+        case .csv:
+            var continuationInvalid = false
+            var continuation: [LineReader.Line] = []
+            var continuationBytes = 0
+            let parsed = try CSVRecord.parse(firstLine: Array(text.utf8)) {
+                // A quoted field may span lines, but not the rest of the file.
+                guard continuation.count < JobListReader.maxRecordLines, continuationBytes < JobListReader.maxLineBytes,
+                    let more = try nextLine()
+                else { return nil }
+                continuation.append(more)
+                continuationBytes += more.bytes.count
+                if more.tooLong || String(validating: more.bytes, as: UTF8.self) == nil { continuationInvalid = true }
+                return more.bytes
+            }
+            if continuationInvalid {
+                list.problems.append(.init(line: line.number, reason: "record is not valid UTF-8 or has an over-long line"))
+                return
+            }
+            let fields: [String]
+            switch parsed {
+            case let .success(values): fields = values
+            case .failure(.unterminatedQuote):
+                list.problems.append(.init(line: line.number, reason: "a quoted field is never closed (missing \")"))
+                readAgain = continuation + readAgain
+                return
+            case .failure(.textAfterClosingQuote):
+                list.problems.append(
+                    .init(line: line.number, reason: "text after a closing quote; write \"\" for a quote inside a quoted field"))
+                return
+            }
+            guard let header = csvHeader else {
+                let names = fields.map { String(JobURL.trimmed($0)) }
+                guard let column = names.firstIndex(where: { $0.lowercased() == "url" }) else {
+                    throw JobListError.noURLColumn(columns: names)
+                }
+                csvHeader = names
+                csvURLColumn = column
+                return
+            }
+            guard fields.count == header.count else {
+                list.problems.append(.init(line: line.number, reason: "has \(fields.count) fields, the header has \(header.count)"))
+                return
+            }
+            var metadata: [String: String] = [:]
+            for (name, value) in zip(header, fields) where name != header[csvURLColumn] && !value.isEmpty {
+                metadata[name] = value
+            }
+            reader.add(
+                url: fields[csvURLColumn], metadataJSON: JobListReader.json(metadata, encoder: encoder), line: line.number, to: &list)
+        }
+    }
+}
+
+/// Closes a list file's handle when the stream that reads it is gone.
+private final class HandleOwner {
+    let handle: FileHandle
+    init(_ handle: FileHandle) { self.handle = handle }
+    deinit { try? handle.close() }
 }

@@ -88,11 +88,14 @@ public struct MemoryBudget: Sendable, Equatable {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// The most memory the process has held (VmHWM), from the kernel.
+    /// The most memory this program has held (VmHWM in /proc: since its exec, unlike getrusage's maximum,
+    /// which keeps the parent's size at the fork).
     public static var peakResidentBytes: Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
+        else { return 0 }
+        return kib * 1024
     }
 
     /// Left for work once `baseline` (the loaded model and engine) and room for the engine's batches and

@@ -54,15 +54,16 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         let reader = JobListReader(priority: priority, maxAttempts: maxAttempts)
-        var lists: [(list: JobList, source: EnqueueReport.Source)] = []
-        if !urls.isEmpty {
-            // Arguments are numbered like lines: the first URL is argument 1.
-            lists.append((try reader.read(format: .lines, readChunk: Self.chunks(Data(urls.joined(separator: "\n").utf8))), .arguments))
-        }
-        if let from {
-            lists.append((try reader.read(path: from, format: format), .file))
-        }
-        let report = try await EnqueueReport.enqueue(lists, into: { try await store.open(create: true) }, strict: strict)
+        // Arguments are numbered like lines: the first URL is argument 1.
+        let arguments =
+            urls.isEmpty ? nil : try reader.read(format: .lines, readChunk: Self.chunks(Data(urls.joined(separator: "\n").utf8)))
+        // --strict reads the list twice (check, then add): standard input is kept in a file for the second read.
+        let spooled = strict && from == "-" ? try Self.spoolStandardInput() : nil
+        defer { spooled.map { try? FileManager.default.removeItem(at: $0.deletingLastPathComponent()) } }
+        let listPath = spooled?.path ?? from
+        let report = try await EnqueueReport.enqueue(
+            arguments: arguments, file: listPath.map { path in { try reader.open(path: path, format: format) } },
+            into: { try await store.open(create: true) }, strict: strict)
         if json {
             try printJSON(report)
         } else {
@@ -81,6 +82,21 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
         }
         if strict && report.invalid > 0 { throw ExitCode(1) }
+    }
+
+    /// Standard input copied to a file in a private temporary directory, a MiB at a time.
+    private static func spoolStandardInput() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-enqueue-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let file = directory.appendingPathComponent("standard-input")
+        guard FileManager.default.createFile(atPath: file.path, contents: nil), let output = FileHandle(forWritingAtPath: file.path) else {
+            throw CommandFailure("cannot keep standard input for --strict in \(directory.path); set TMPDIR to a writable directory")
+        }
+        defer { try? output.close() }
+        while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try output.write(contentsOf: chunk)
+        }
+        return file
     }
 
     /// Feeds in-memory bytes to the reader in one chunk.

@@ -7,7 +7,7 @@ import Testing
 /// The worker's memory budget against images made to exhaust memory: 8000x8000 progressive JPEGs with
 /// EXIF rotation, PNGs and WebPs (64 megapixels each, the decoder's limit), written by cjpeg, pnmtopng and
 /// cwebp (Benchmarks/memory/make-hostile.py), served by the fault server. The peak is the kernel's
-/// (getrusage), as the worker reports it when it stops.
+/// (VmHWM), as the worker reports it when it stops.
 @Suite("Worker memory budget", .serialized)
 struct MemoryBudgetTests {
     static let images = Task { () throws -> URL in
