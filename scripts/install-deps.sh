@@ -7,7 +7,8 @@ set -euo pipefail
 # chromium and chromium-driver: the search page's test drives a real browser (headless) through chromedriver.
 # postgresql: the PostgreSQL driver's tests start a private server (initdb + pg_ctl in a temporary directory).
 # libjpeg-turbo-progs, webp, netpbm: cjpeg, cwebp and pnmtopng write the hostile images of the memory test and benchmark.
-packages=(libsqlite3-dev sqlite3 libhdf5-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libssl-dev libcurl4-openssl-dev pkg-config python3 python3-pip python3-venv curl unzip ca-certificates chromium chromium-driver postgresql libjpeg-turbo-progs webp netpbm)
+# tinyproxy: the proxy the tests of --proxy fetch through.
+packages=(libsqlite3-dev sqlite3 libhdf5-dev libdnnl-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libssl-dev libcurl4-openssl-dev pkg-config python3 python3-pip python3-venv curl unzip ca-certificates chromium chromium-driver postgresql libjpeg-turbo-progs webp netpbm tinyproxy)
 
 if ! command -v swift >/dev/null 2>&1; then
     echo "error: swift is not on PATH. Install Swift 6 (https://www.swift.org/install/linux/) and run this again." >&2

@@ -26,6 +26,10 @@ public struct FetchConfiguration: Sendable {
     public var allowedPrivateAddresses: Set<String> = []
     /// Names answered without DNS, as curl's `--resolve` takes them: "HOST:PORT:ADDRESS[,ADDRESS...]".
     public var pinnedAddresses: [String] = []
+    /// An HTTP proxy every request goes through ("http://HOST:PORT"), or nil for direct connections (the
+    /// environment's proxies are never used). Through a proxy each request is a CONNECT tunnel to an address
+    /// the fetcher resolved and checked itself, and redirects are followed hop by hop, each checked again.
+    public var proxy: String?
     /// Refuse responses carrying `X-Robots-Tag: noai` or `noimageai`.
     public var honourOptOut = true
     public var userAgent = FetchConfiguration.userAgent(version: "0.1.0")

@@ -10,6 +10,8 @@ public struct FetchedResource: Sendable {
     public var contentType: String?
     /// The decoded body (gzip and deflate undone).
     public var body: [UInt8]
+    /// Where a redirect points, for a transfer told not to follow it (hops through a proxy).
+    var redirectTarget: String?
 }
 
 /// HTTP(S) downloads through libcurl's multi interface: one thread drives many transfers at once (with
@@ -31,7 +33,26 @@ public final class Fetcher: Sendable {
     /// Downloads `url`; throws `FetchFailure` with its class and reason.
     public func fetch(_ url: String) async throws -> FetchedResource {
         if let robots { try await robots.check(url, fetchingWith: engine) }
-        return try await engine.fetch(url, configuration: configuration)
+        guard configuration.proxy != nil else { return try await engine.fetch(url, configuration: configuration) }
+        return try await fetchThroughProxy(url)
+    }
+
+    /// Through a proxy the connect-time guard sees only the proxy, so each hop's target is resolved and
+    /// checked here, and the tunnel is pinned to the address checked (the proxy never resolves the name
+    /// itself, so a second DNS answer cannot differ); redirects are hops of their own, checked the same way.
+    private func fetchThroughProxy(_ url: String) async throws -> FetchedResource {
+        var hop = url
+        for _ in 0...configuration.maxRedirects {
+            let pin = try await ProxyTarget.pin(hop, configuration: configuration)
+            let resource = try await engine.fetch(hop, configuration: configuration, connectTo: pin, followRedirects: false)
+            guard let next = resource.redirectTarget else { return resource }
+            guard let scheme = URLComponents(string: next)?.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+                throw FetchFailure(reason: .badScheme, message: "redirected to a URL that is not http or https", isTransient: false)
+            }
+            hop = next
+        }
+        throw FetchFailure(
+            reason: .tooManyRedirects, message: "more than \(configuration.maxRedirects) redirects (a loop?)", isTransient: false)
     }
 
     /// Stops the transfer thread after the transfers in flight end; later fetches fail.
@@ -47,6 +68,12 @@ final class Transfer: @unchecked Sendable {
     /// The host politeness is kept for (lowercased), nil when the URL has none (libcurl then refuses it).
     let host: String?
     let queuedAt = ContinuousClock.now
+    /// Through a proxy: curl's CONNECT_TO entry pinning the tunnel to the checked address, and no redirects
+    /// followed by libcurl (the fetcher follows them hop by hop).
+    let connectTo: String?
+    let followsRedirects: Bool
+    /// `connectTo` as libcurl's list, for the transfer's life.
+    var connectToList: UnsafeMutablePointer<curl_slist>?
     /// The status of the latest response's status line, as the headers arrive.
     var status = 0
     var body: [UInt8] = []
@@ -57,10 +84,15 @@ final class Transfer: @unchecked Sendable {
     /// Set when an address of the host was refused: the failure, should no other address connect.
     var refusedAddress: FetchFailure?
 
-    init(url: String, configuration: FetchConfiguration, continuation: CheckedContinuation<FetchedResource, Error>) {
+    init(
+        url: String, configuration: FetchConfiguration, connectTo: String? = nil, followsRedirects: Bool = true,
+        continuation: CheckedContinuation<FetchedResource, Error>
+    ) {
         self.url = url
         self.configuration = configuration
         self.continuation = continuation
+        self.connectTo = connectTo
+        self.followsRedirects = followsRedirects
         host = URLComponents(string: url)?.host?.lowercased()
     }
 
@@ -101,9 +133,14 @@ final class CurlEngine: @unchecked Sendable {
         thread.start()
     }
 
-    func fetch(_ url: String, configuration: FetchConfiguration) async throws -> FetchedResource {
+    func fetch(_ url: String, configuration: FetchConfiguration, connectTo: String? = nil, followRedirects: Bool = true) async throws
+        -> FetchedResource
+    {
         try await withCheckedThrowingContinuation { continuation in
-            submit(Transfer(url: url, configuration: configuration, continuation: continuation))
+            submit(
+                Transfer(
+                    url: url, configuration: configuration, connectTo: connectTo, followsRedirects: followRedirects,
+                    continuation: continuation))
         }
     }
 
@@ -225,10 +262,21 @@ final class CurlEngine: @unchecked Sendable {
         xceptor_curl_set_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         xceptor_curl_set_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         // Never a proxy from the environment (http_proxy, https_proxy, ALL_PROXY): the address guard would
-        // see only the proxy's address, and any private target would be reached through it.
-        xceptor_curl_set_string(easy, CURLOPT_PROXY, "")
+        // see only the proxy's address, and any private target would be reached through it. A configured
+        // proxy is always a CONNECT tunnel, to the address `connectTo` pins (checked by the fetcher).
+        if let proxy = limits.proxy {
+            xceptor_curl_set_string(easy, CURLOPT_PROXY, proxy)
+            xceptor_curl_set_long(easy, CURLOPT_HTTPPROXYTUNNEL, 1)
+            xceptor_curl_set_string(easy, CURLOPT_NOPROXY, "")
+        } else {
+            xceptor_curl_set_string(easy, CURLOPT_PROXY, "")
+        }
+        if let connectTo = transfer.connectTo {
+            transfer.connectToList = curl_slist_append(nil, connectTo)
+            xceptor_curl_set_pointer(easy, CURLOPT_CONNECT_TO, transfer.connectToList)
+        }
         if let pinned { xceptor_curl_set_pointer(easy, CURLOPT_RESOLVE, pinned) }
-        xceptor_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+        xceptor_curl_set_long(easy, CURLOPT_FOLLOWLOCATION, transfer.followsRedirects ? 1 : 0)
         xceptor_curl_set_long(easy, CURLOPT_MAXREDIRS, limits.maxRedirects)
         xceptor_curl_set_long(easy, CURLOPT_CONNECTTIMEOUT, limits.connectTimeoutSeconds)
         xceptor_curl_set_long(easy, CURLOPT_TIMEOUT, limits.totalTimeoutSeconds)
@@ -264,12 +312,21 @@ final class CurlEngine: @unchecked Sendable {
         xceptor_curl_get_string(easy, CURLINFO_CONTENT_TYPE, &contentType)
         let finalURL = effective.map { String(cString: $0) } ?? transfer.url
         let type = contentType.map { String(cString: $0) }
+        var redirect: UnsafeMutablePointer<CChar>?
+        if !transfer.followsRedirects, (300..<400).contains(status) { xceptor_curl_get_string(easy, CURLINFO_REDIRECT_URL, &redirect) }
+        let redirectTarget = redirect.map { String(cString: $0) }
         curl_multi_remove_handle(multi, easy)
         curl_easy_cleanup(easy)
+        curl_slist_free_all(transfer.connectToList)
         active -= 1
         if let host = transfer.host {
             pacing.finished(
                 host, status: status, retryAfterSeconds: FetchClassifier.retryAfter(transfer.headers["retry-after"]), now: .now)
+        }
+        if let redirectTarget, code == CURLE_OK {
+            transfer.continuation.resume(
+                returning: FetchedResource(url: finalURL, status: status, contentType: type, body: [], redirectTarget: redirectTarget))
+            return
         }
         switch FetchClassifier.classify(code: code, status: status, transfer: transfer) {
         case .success:
@@ -336,7 +393,9 @@ private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, 
     context, purpose, address in
     let transfer = Transfer.from(context)
     guard let address else { return xceptor_curl_socket_bad() }
-    if purpose == CURLSOCKTYPE_IPCXN, let ip = ipAddress(address), ip.isPrivate,
+    // Through a proxy every connection is to the proxy, which the operator chose; the targets were
+    // resolved and checked before their requests (`ProxyTarget`).
+    if purpose == CURLSOCKTYPE_IPCXN, transfer.configuration.proxy == nil, let ip = ipAddress(address), ip.isPrivate,
         !transfer.configuration.allowPrivateNetworks, !transfer.configuration.allowedPrivateAddresses.contains(ip.text)
     {
         // Not the transfer's failure yet: libcurl goes on to the host's other addresses, and a public one

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Fetch
+import Foundation
 
 /// Fetch limits and policy as flags; each default is `FetchConfiguration`'s.
 struct FetchOptions: ParsableArguments {
@@ -24,6 +25,13 @@ struct FetchOptions: ParsableArguments {
             "The User-Agent sent, and the product token (its part before '/') that robots.txt rules are matched against (default: xceptor/VERSION with a URL for site owners).",
             valueName: "text"))
     var userAgent: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Fetch through this HTTP proxy (http://HOST:PORT). Each target is resolved and checked by the address guard here and the proxy's tunnel pinned to that address; redirects are checked hop by hop. Proxies in the environment are never used.",
+            valueName: "url"))
+    var proxy: String?
 
     @Flag(name: .long, help: "Fetch each site's /robots.txt first (once, cached for a day) and skip what it disallows for the user agent.")
     var respectRobotsTxt = false
@@ -65,6 +73,14 @@ struct FetchOptions: ParsableArguments {
         try requireRange("--max-redirects", maxRedirects, 0...50)
         try requireRange("--low-speed-bytes", lowSpeedBytes, 0...(1 << 40))
         try requireRange("--low-speed-seconds", lowSpeedSeconds, 0...86_400)
+        if let proxy {
+            let components = URLComponents(string: proxy)
+            guard proxy.count <= 2048, proxy.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }),
+                let scheme = components?.scheme?.lowercased(), scheme == "http" || scheme == "https", components?.host?.isEmpty == false
+            else {
+                throw ValidationError("--proxy must be an http:// or https:// URL of a proxy, such as http://127.0.0.1:3128")
+            }
+        }
         if let perHostRate { try requireRange("--per-host-rate", perHostRate, 0.001...10_000) }
         if let userAgent {
             // A header value: printable ASCII only (no line breaks to smuggle headers), and short.
@@ -92,6 +108,7 @@ struct FetchOptions: ParsableArguments {
         configuration.userAgent = userAgent ?? FetchConfiguration.userAgent(version: Xceptor.version)
         configuration.perHostRequestsPerSecond = perHostRate
         configuration.respectRobotsTxt = respectRobotsTxt
+        configuration.proxy = proxy
         return configuration
     }
 }

@@ -108,6 +108,34 @@ struct FetcherTests {
         #expect(try await impatient.fetch(server.url("/image.jpg", host: "localhost")).status == 200)
     }
 
+    @Test("through a proxy (tinyproxy) each target is checked here and the tunnel pinned to its address, redirects hop by hop")
+    func throughProxy() async throws {
+        let server = try FaultServer.shared.get()
+        let proxy = try ProxyServer()
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        configuration.proxy = proxy.url
+        let fetcher = Fetcher(configuration: configuration)
+
+        // By name: resolved here, and the proxy asked for the address, never the name.
+        let resource = try await fetcher.fetch(server.url("/redirect/2", host: "localhost"))
+        #expect(resource.status == 200 && Data(resource.body) == Self.image && resource.url == server.url("/image.jpg", host: "localhost"))
+        let tunnels = try proxy.tunnels()
+        // (libcurl keeps the tunnel for the later hops to the same host.)
+        #expect(!tunnels.isEmpty && tunnels.allSatisfy { $0 == "127.0.0.1:\(server.port)" }, "\(tunnels)")
+
+        // A redirect to an address the guard refuses is refused before any tunnel to it.
+        let (hop, _) = try await fail("/redirect-private", fetcher: fetcher)
+        #expect(hop.reason == .privateAddress && hop.message.contains("127.0.0.2"), "\(hop)")
+        #expect(try !proxy.tunnels().contains { $0.hasPrefix("127.0.0.2") })
+
+        // With nothing allowed, a loopback target is refused though the proxy itself is on loopback.
+        var strict = FetchConfiguration()
+        strict.proxy = proxy.url
+        let (refused, _) = try await fail("/image.jpg", fetcher: Fetcher(configuration: strict))
+        #expect(refused.reason == .privateAddress && refused.message.contains("through the proxy"), "\(refused)")
+    }
+
     @Test("redirect loops, non-http redirects and redirects to private addresses are refused, permanently")
     func redirects() async throws {
         let (loop, _) = try await fail("/loop")

@@ -139,7 +139,7 @@ public final class PostgresTestServer: Sendable {
         return root.appendingPathComponent("\(newest)/bin")
     }
 
-    private static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw TestServerError("socket() failed") }
         defer { close(socket) }

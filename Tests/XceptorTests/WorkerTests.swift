@@ -476,6 +476,31 @@ struct WorkerTests {
         #expect(counts[.done] == 4, "\(counts): fetched through the environment's proxy")
     }
 
+    @Test(
+        "--proxy: the target's own address is checked (a loopback image is refused though the proxy is on loopback), then fetched through it"
+    )
+    func throughProxy() async throws {
+        let site = try Site()
+        let url = site.url(site.images[0])
+        try await site.enqueue([url])
+        let proxy = try ProxyServer()
+        let guarded = try await XceptorProcess.run(
+            [
+                "worker", "--db", "q.sqlite", "--model", try await WorkerTests.model.value.path, "--until-empty", "--progress", "none",
+                "--proxy", proxy.url,
+            ], in: site.dir)
+        #expect(guarded.status == 0, "\(guarded.stderr)")
+        let refused = try #require(try await site.jobsByURL()[url])
+        #expect(refused.state == .failed && refused.lastError?.contains("through the proxy") == true, "\(refused.lastError ?? "")")
+        #expect(try proxy.tunnels().isEmpty)
+
+        #expect(try await XceptorProcess.run(["jobs", "retry", "--db", "q.sqlite", "--failed"], in: site.dir).status == 0)
+        let allowed = try await XceptorProcess.run(try await site.workerArguments(["--until-empty", "--proxy", proxy.url]), in: site.dir)
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(try await site.jobsByURL()[url]?.state == .done)
+        #expect(try proxy.tunnels() == ["127.0.0.1:\(site.server.port)"])
+    }
+
     @Test("a second SIGTERM exits at once")
     func secondSignal() async throws {
         let site = try Site()
