@@ -19,7 +19,7 @@ swiftc "${flags[@]}" -module-name FileMapping -emit-module -emit-module-path "$b
 # The model formats: the Xception sources they need, oneDNN from the system (uninstrumented).
 model_sources=(../Sources/Xception/{BlobFile,ModelFile,ModelWeights,WeightValues,Architecture,ModelError,DNNL,PackedWeights}.swift)
 swiftc "${flags[@]}" -module-name FormatFuzzer -I "$build" -L "$build" -lFileMapping -I ../Sources/CDNNL -ldnnl \
-    "${model_sources[@]}" Sources/ImporterFuzzer/Precision.swift Sources/FormatFuzzer/*.swift -o "$build/FormatFuzzer" 2>&1 | quiet
+    "${model_sources[@]}" Sources/ImporterFuzzer/Precision.swift Sources/FuzzSupport/*.swift Sources/FormatFuzzer/*.swift -o "$build/FormatFuzzer" 2>&1 | quiet
 # The index: the Search sources and their C kernels.
 clang -c -O2 -g -fsanitize=fuzzer-no-link,address -mavx2 -mfma -I ../Sources/CVectorKernels/include \
     ../Sources/CVectorKernels/dot.c -o "$build/dot.o"
@@ -30,7 +30,7 @@ module CVectorKernels {
 }
 MAP
 swiftc "${flags[@]}" -module-name IndexFuzzer -I "$build" -L "$build" -lFileMapping -I ../Sources/CDNNL \
-    -Xcc -fmodule-map-file="$build/module.modulemap" -ldnnl ../Sources/Search/*.swift Sources/IndexFuzzer/*.swift "$build/dot.o" \
+    -Xcc -fmodule-map-file="$build/module.modulemap" -ldnnl ../Sources/Search/*.swift Sources/FuzzSupport/*.swift Sources/IndexFuzzer/*.swift "$build/dot.o" \
     -o "$build/IndexFuzzer" 2>&1 | quiet
 
 mkdir -p findings-formats corpus-formats corpus-index

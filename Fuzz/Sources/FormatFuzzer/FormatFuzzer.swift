@@ -52,9 +52,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 public func initialize(
     _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
 ) -> Int32 {
-    let arguments = (0..<Int(argc.pointee)).map { String(cString: argv.pointee![$0]!) }
-    guard let flag = arguments.firstIndex(of: "-seeds"), flag + 1 < arguments.count else { return 0 }
-    let directory = arguments[flag + 1]
+    guard let (directory, models) = seedArguments(argc, argv) else { return 0 }
     do {
         let packedPath = FormatFiles.packed + ".seed"
         let tensors = try FormatFiles.lookups.map { name, layout in
@@ -64,7 +62,7 @@ public func initialize(
         }
         try PackedWeightFile.write(to: packedPath, fingerprint: FormatFiles.fingerprint, keeping: nil, adding: tensors)
         try FormatFiles.seed(from: packedPath, kind: 1, to: "\(directory)/packed-seed")
-        for (index, model) in arguments[(flag + 2)...].enumerated() {
+        for (index, model) in models.enumerated() {
             try FormatFiles.seed(from: model, kind: 0, to: "\(directory)/model-seed-\(index)")
         }
     } catch {

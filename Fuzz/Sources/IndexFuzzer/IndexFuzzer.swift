@@ -22,15 +22,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 public func initialize(
     _ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
 ) -> Int32 {
-    let arguments = (0..<Int(argc.pointee)).map { String(cString: argv.pointee![$0]!) }
-    guard let flag = arguments.firstIndex(of: "-seeds"), flag + 1 < arguments.count else { return 0 }
+    guard let (directory, _) = seedArguments(argc, argv) else { return 0 }
     var random = SplitMix64(seed: 7)
     for (count, dimensions, m) in [(0, 8, 4), (1, 8, 4), (40, 4, 2), (300, 16, 8)] {
         let index = HNSWIndex(dimensions: dimensions, parameters: .init(m: m, efConstruction: 20))
         for id in 0..<count {
             index.add(id: Int64(id), vector: (0..<dimensions).map { _ in Float(random.next() % 1000) / 1000 })
         }
-        let url = URL(fileURLWithPath: "\(arguments[flag + 1])/index-\(count)x\(dimensions)")
+        let url = URL(fileURLWithPath: "\(directory)/index-\(count)x\(dimensions)")
         do { try index.write(to: url, label: "seed@150", key: Int64(count)) } catch {
             print("could not write the seeds: \(error)")
             exit(1)
