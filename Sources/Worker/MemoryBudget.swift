@@ -99,11 +99,11 @@ public struct MemoryBudget: Sendable, Equatable {
     }
 
     /// Left for work once `baseline` (the loaded model and engine) and room for the engine's batches and
-    /// the runtime are set aside: a quarter for bodies, the rest for decodes.
+    /// the runtime are set aside, halved between bodies and decodes.
     public func pools(baseline: Int, engineRoom: Int) -> (bodies: Int, decodes: Int)? {
         let left = totalBytes - baseline - engineRoom
         guard left >= Self.minimumWorkingBytes else { return nil }
-        return (left / 4, left - left / 4)
+        return (left / 2, left - left / 2)
     }
 
     /// Less than this after the model is not worth running: one large decode would not fit.

@@ -143,6 +143,13 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         configuration.bodyMemoryBytes = pools.bodies
         configuration.decodeMemoryBytes = pools.decodes
+        // Each fetch reserves the largest body it may bring: the budget may allow fewer at once than asked.
+        let fetchesInBudget = pools.bodies / fetch.maxDecodedBytes
+        if fetchesInBudget < fetch.fetchConcurrency {
+            logger.notice(
+                "the memory budget allows \(max(1, fetchesInBudget)) fetches at once, each reserving --max-decoded-bytes (\(fetch.maxDecodedBytes >> 20) MiB); lower that or raise --memory-budget for up to --fetch-concurrency \(fetch.fetchConcurrency)"
+            )
+        }
         let engine = InferenceEngine(
             network: network,
             configuration: .init(
