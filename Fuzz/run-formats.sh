@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes xceptor's own file formats with libFuzzer (+ AddressSanitizer) for SECONDS each (default 600):
-# the model file and the packed-weights file beside it (FormatFuzzer: the harness recomputes the checksum,
-# so edited shapes, counts and offsets reach the readers' own checks), and the search index (IndexFuzzer).
+# the model file, then the packed-weights file beside it (FormatFuzzer, one run each: the harness
+# recomputes the checksum, so edited shapes, counts and offsets reach the readers' own checks), then the
+# search index (IndexFuzzer).
 # Seeds come from the product's writers: the packed file and indexes written by the harnesses, and the
 # description of a model file imported from the bundled Keras model when XCEPTOR_TEST_MODEL names it.
 # Findings land in Fuzz/findings-formats/.
@@ -46,12 +47,15 @@ fi
 # -detect_leaks=0: Foundation leaks a few KiB on its own error paths, found at once. -fork=1 and -ignore_*:
 # go on past a finding, so one run reports them all.
 run() {
-    local name=$1 corpus=$2
+    local name=$1 corpus=$2 label=${3:-$1}
     "$build/$name" "$corpus" -max_total_time="$seconds" -max_len=131072 -timeout=20 -rss_limit_mb=3072 -detect_leaks=0 \
         -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-        -artifact_prefix="findings-formats/$name-" -print_final_stats=1 >"findings-formats/$name.log" 2>&1 || true
-    echo "== $name"
-    grep -E "^#[0-9]+.*DONE|INFO: fuzzed for|stat::number_of_executed_units|==ERROR|Crash|crash-" "findings-formats/$name.log" | tail -8
+        -artifact_prefix="findings-formats/$label-" -print_final_stats=1 >"findings-formats/$label.log" 2>&1 || true
+    echo "== $label"
+    grep -E "^#[0-9]+" "findings-formats/$label.log" | tail -1
+    grep -E "==ERROR|crash-" "findings-formats/$label.log" | tail -8 || true
 }
-run FormatFuzzer corpus-formats
+# The model file and the packed-weights file get a run each (one harness, the reader forced).
+XCEPTOR_FUZZ_ONLY=model run FormatFuzzer corpus-formats ModelFile
+XCEPTOR_FUZZ_ONLY=packed run FormatFuzzer corpus-formats PackedWeights
 run IndexFuzzer corpus-index

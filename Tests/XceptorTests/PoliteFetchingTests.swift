@@ -27,7 +27,9 @@ struct PoliteFetchingTests {
         return (arrivals, object["sent"] as? Int ?? 0)
     }
 
-    @Test("--per-host-rate 5: over 200 URLs of one host, no second ever sees more than 5 requests, and every job is done")
+    @Test(
+        "--per-host-rate 5: over 200 URLs of one host, at most five requests in any second by the server's clock (within its jitter), and every job done"
+    )
     func perHostRate() async throws {
         let site = try WorkerTests.Site()
         try await site.enqueue((0..<200).map { site.server.url("/counted/paced/\($0).jpg") })
@@ -37,10 +39,14 @@ struct PoliteFetchingTests {
 
         let times = try Self.arrivals(site.server, "paced").arrivals.map(\.seconds)
         #expect(times.count == 200)
-        // Any six consecutive arrivals span at least a second: no window of one second holds six.
+        // Requests start 1.05/5 s apart, so any six span 1.05 s at the worker. The server's clock is a Python
+        // handler thread's, which a loaded machine (the whole test run at once on 2 cores) delays by up to
+        // about 0.1 s: six within 0.9 s by that clock would be a real excess.
         let tightest = zip(times, times.dropFirst(5)).map { $1 - $0 }.min() ?? 0
-        #expect(tightest >= 1.0, "six requests within \(tightest) s")
+        #expect(tightest >= 0.9, "six requests within \(tightest) s")
+        // Over the whole run the jitter cancels: 200 requests at most 5 a second take at least 39.8 s.
         let span = (times.last ?? 0) - (times.first ?? 0)
+        #expect(span >= 199.0 / 5, "200 requests in \(span) s")
         print(
             "--per-host-rate 5: 200 requests over \(String(format: "%.1f", span)) s, tightest six in \(String(format: "%.3f", tightest)) s")
     }

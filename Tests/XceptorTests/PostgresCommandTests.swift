@@ -109,15 +109,22 @@ struct PostgresRestartTests {
         // Restarted once the worker is working (it has claimed jobs). A statement written just as the server
         // said goodbye once left a worker waiting forever; `PostgresStoreTests.connectionsCut` provokes that
         // race hundreds of times, this test the whole worker's recovery.
+        // Watched through the worker's own progress lines (every second): on a loaded machine a `status`
+        // process per look can take longer than the run.
         var doneBefore = -1
-        for _ in 0..<300 {
-            try await Task.sleep(for: .milliseconds(200))
-            let before = try await XceptorProcess.run(["status", "--db", database, "--json"], in: site.dir)
-            let counts = (try? jsonObject(before.stdout)["counts"] as? [String: Int]) ?? [:]
-            doneBefore = counts["done"] ?? -1
-            if (counts["running"] ?? 0) > 0 || doneBefore > 0 { break }
+        var lastProgress = ""
+        for _ in 0..<600 where worker.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+            guard let progress = log.split(separator: "\n").last(where: { $0.contains(" progress") }) else { continue }
+            lastProgress = String(progress)
+            func field(_ name: String) -> Int {
+                progress.split(separator: " ").first { $0.hasPrefix("\(name)=") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
+            }
+            doneBefore = field("done")
+            if field("in_flight") > 0 || doneBefore > 0 { break }
         }
-        #expect(worker.isRunning && doneBefore < urls.count, "the run ended before the restart")
+        #expect(worker.isRunning && doneBefore < urls.count, "the run ended before the restart (last progress: \(lastProgress))")
         // Down for 2 s: the worker's connections are cut, and it waits for new ones.
         try server.restart(downSeconds: 2)
         // A worker that never finishes fails the test instead of holding up the run.

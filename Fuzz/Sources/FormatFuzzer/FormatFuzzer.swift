@@ -2,7 +2,7 @@ import CDNNL
 import Foundation
 
 /// libFuzzer entry point for xceptor's model file and packed-weights file as a forger makes them: byte 0
-/// picks the model file (even) or the packed-weights file (odd), bytes 1-2 the size of the blob area after
+/// picks the model file (even) or the packed-weights file (odd), unless XCEPTOR_FUZZ_ONLY names one; bytes 1-2 the size of the blob area after
 /// the description (in 64 KiB, at most 128 MiB, left sparse), the rest is the JSON description. The
 /// harness writes the fixed header with the right magic, version, length and checksum, so every input
 /// reaches the readers' own checks of shapes, counts and offsets. A file that reads is then used: every
@@ -14,7 +14,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let input = UnsafeBufferPointer(start: data, count: size)
     let blobBytes = min(Int(input[1]) << 8 | Int(input[2]), 2048) << 16
     let json = Array(input[3...])
-    if input[0] % 2 == 0 {
+    if FormatFiles.isModel(input[0]) {
         guard
             FormatFiles.write(
                 magic: ModelFile.magic, version: ModelFile.formatVersion, json: json, blobBytes: blobBytes, to: FormatFiles.model)
@@ -76,6 +76,16 @@ enum FormatFiles {
     static let model = FileManager.default.temporaryDirectory.appendingPathComponent("xceptor-format-fuzz-\(getpid()).xcm").path
     static let packed = model + ".packed"
     static let fingerprint = "0123456789abcdef"
+    /// XCEPTOR_FUZZ_ONLY=model or packed gives one reader the whole run; otherwise byte 0 picks.
+    static let only = ProcessInfo.processInfo.environment["XCEPTOR_FUZZ_ONLY"]
+
+    static func isModel(_ selector: UInt8) -> Bool {
+        switch only {
+        case "model": return true
+        case "packed": return false
+        default: return selector % 2 == 0
+        }
+    }
     static let context = try! DNNLContext()
     /// Tensors as the engine asks for them: a plain bias, a plain kernel, a blocked kernel.
     static let lookups: [(String, dnnl_memory_desc_t)] = [
