@@ -27,6 +27,7 @@ struct HostPacing {
     let interval: Duration?
     let maxOpen: Int
     private var hosts: [String: Host] = [:]
+    private var lastForget = ContinuousClock.now
 
     init(requestsPerSecond: Double?, maxOpenPerHost: Int) {
         interval = requestsPerSecond.map { .seconds(1.05 / $0) }
@@ -68,9 +69,10 @@ struct HostPacing {
     }
 
     /// Forgets hosts with nothing open and nothing pending in time, so a crawl over millions of hosts
-    /// keeps only the busy ones.
+    /// keeps only the busy ones (looked at once a second at most: the transfer thread calls this often).
     mutating func forgetIdle(now: ContinuousClock.Instant) {
-        guard hosts.count > 4096 else { return }
+        guard hosts.count > 4096, now - lastForget >= .seconds(1) else { return }
+        lastForget = now
         hosts = hosts.filter { _, state in
             state.open > 0 || (state.pausedUntil.map { $0 > now } ?? false) || (state.nextStart.map { $0 > now } ?? false)
         }

@@ -93,8 +93,14 @@ struct EnqueueCommand: AsyncParsableCommand {
             throw CommandFailure("cannot keep standard input for --strict in \(directory.path); set TMPDIR to a writable directory")
         }
         defer { try? output.close() }
-        while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty {
-            try output.write(contentsOf: chunk)
+        do {
+            while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty {
+                try output.write(contentsOf: chunk)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw CommandFailure(
+                "cannot keep standard input for --strict in \(directory.path) (\(error.localizedDescription)); free space or set TMPDIR")
         }
         return file
     }

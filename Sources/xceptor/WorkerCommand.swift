@@ -184,7 +184,7 @@ struct WorkerCommand: AsyncParsableCommand {
             metadata: [
                 "owner": "\(configuration.owner)", "store": "\(store.displayName)", "input_size": "\(inputSize)",
                 "batch": "\(batch)", "fetch_concurrency": "\(fetch.fetchConcurrency)",
-                "memory_budget_mib": "\(budget.totalBytes >> 20)", "model_mib": "\(baseline >> 20)",
+                "memory_budget_mib": "\(budget.totalBytes >> 20)", "resident_mib": "\(baseline >> 20)",
             ])
         try await ServiceGroup(configuration: groupConfiguration).run()
         if json, let summary = worker.summary { try printJSON(summary) }
