@@ -1,11 +1,14 @@
 import Foundation
 
 /// tinyproxy (Debian's package) on a free loopback port, logging every request, for the tests of fetching
-/// through a proxy. It exits with this test process (its standard input is a pipe held open until then).
+/// through a proxy. It stops when this object goes or this test process ends, however it ends: a shell
+/// keeps it, and kills it (SIGKILL: it outlives SIGTERM) once its standard input, a pipe only this process
+/// writes, closes.
 public final class ProxyServer: @unchecked Sendable {
     public let port: Int
     public let log: URL
     private let process: Process
+    private let lifeline = Pipe()
 
     public init() throws {
         let directory = try makeScratchDirectory("xceptor-proxy")
@@ -22,8 +25,11 @@ public final class ProxyServer: @unchecked Sendable {
         MaxClients 50
         """.write(to: configuration, atomically: true, encoding: .utf8)
         process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/tinyproxy")
-        process.arguments = ["-d", "-c", configuration.path]
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [
+            "-c", "/usr/bin/tinyproxy -d -c \"$1\" & proxy=$!; cat >/dev/null; kill -KILL $proxy", "sh", configuration.path,
+        ]
+        process.standardInput = lifeline
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -36,7 +42,7 @@ public final class ProxyServer: @unchecked Sendable {
             .fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "tinyproxy did not start (scripts/install-deps.sh installs it)"])
     }
 
-    deinit { process.terminate() }
+    deinit { try? lifeline.fileHandleForWriting.close() }
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
