@@ -110,4 +110,22 @@ enum AddressPolicy {
     private static func v6(_ head: [UInt8], _ length: Int, _ verdict: Range.Verdict) -> Range {
         Range(prefix: head + [UInt8](repeating: 0, count: 16 - head.count), length: length, verdict: verdict)
     }
+
+    /// The text and class of an IPv4 or IPv6 socket address of `family` (nil for other families): what the
+    /// connect-time guard and the proxy's target check both judge.
+    static func describe(family: Int32, _ socketAddress: UnsafeRawPointer) -> (text: String, isPrivate: Bool)? {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        switch family {
+        case AF_INET:
+            var ip = socketAddress.loadUnaligned(as: sockaddr_in.self).sin_addr
+            inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
+            return (String(cString: text), isPrivate(ipv4: withUnsafeBytes(of: &ip) { Array($0) }))
+        case AF_INET6:
+            var ip = socketAddress.loadUnaligned(as: sockaddr_in6.self).sin6_addr
+            inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
+            return (String(cString: text), isPrivate(ipv6: withUnsafeBytes(of: &ip) { Array($0) }))
+        default:
+            return nil
+        }
+    }
 }

@@ -411,20 +411,6 @@ private let openSocket: @convention(c) (UnsafeMutableRawPointer?, curlsocktype, 
 
 /// The text and class of the address libcurl is about to connect to.
 private func ipAddress(_ address: UnsafeMutablePointer<curl_sockaddr>) -> (text: String, isPrivate: Bool)? {
-    let socketAddress = UnsafeMutableRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr)!
-    var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-    switch address.pointee.family {
-    case AF_INET:
-        var ip = socketAddress.load(as: sockaddr_in.self).sin_addr
-        let bytes = withUnsafeBytes(of: &ip) { Array($0) }
-        inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
-        return (String(cString: text), AddressPolicy.isPrivate(ipv4: bytes))
-    case AF_INET6:
-        var ip = socketAddress.load(as: sockaddr_in6.self).sin6_addr
-        let bytes = withUnsafeBytes(of: &ip) { Array($0) }
-        inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
-        return (String(cString: text), AddressPolicy.isPrivate(ipv6: bytes))
-    default:
-        return nil
-    }
+    let socketAddress = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr)!
+    return AddressPolicy.describe(family: address.pointee.family, socketAddress)
 }

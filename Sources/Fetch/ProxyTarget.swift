@@ -48,28 +48,15 @@ enum ProxyTarget {
                 var addresses: [(text: String, isPrivate: Bool)] = []
                 var entry = list
                 while let current = entry {
-                    if let address = describe(current.pointee) { addresses.append(address) }
+                    if let socketAddress = current.pointee.ai_addr,
+                        let address = AddressPolicy.describe(family: current.pointee.ai_family, UnsafeRawPointer(socketAddress))
+                    {
+                        addresses.append(address)
+                    }
                     entry = current.pointee.ai_next
                 }
                 continuation.resume(returning: addresses)
             }
-        }
-    }
-
-    private static func describe(_ info: addrinfo) -> (text: String, isPrivate: Bool)? {
-        guard let socketAddress = info.ai_addr else { return nil }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        switch info.ai_family {
-        case AF_INET:
-            var ip = UnsafeRawPointer(socketAddress).load(as: sockaddr_in.self).sin_addr
-            inet_ntop(AF_INET, &ip, &text, socklen_t(text.count))
-            return (String(cString: text), AddressPolicy.isPrivate(ipv4: withUnsafeBytes(of: &ip) { Array($0) }))
-        case AF_INET6:
-            var ip = UnsafeRawPointer(socketAddress).load(as: sockaddr_in6.self).sin6_addr
-            inet_ntop(AF_INET6, &ip, &text, socklen_t(text.count))
-            return (String(cString: text), AddressPolicy.isPrivate(ipv6: withUnsafeBytes(of: &ip) { Array($0) }))
-        default:
-            return nil
         }
     }
 }

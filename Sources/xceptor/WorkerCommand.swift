@@ -136,9 +136,10 @@ struct WorkerCommand: AsyncParsableCommand {
         keepImageBuffersOnHeap()
         let budget = memoryBudget.map { MemoryBudget(totalBytes: $0.bytes) } ?? .machineDefault
         let baseline = MemoryBudget.residentBytes
-        guard let pools = budget.pools(baseline: baseline, engineRoom: Self.engineRoom(batch: batch, size: inputSize)) else {
+        let engineRoom = Self.engineRoom(batch: batch, size: inputSize)
+        guard let pools = budget.pools(baseline: baseline, engineRoom: engineRoom) else {
             throw CommandFailure(
-                "--memory-budget \(budget.totalBytes >> 20) MiB leaves too little for images once the model and engine hold \(baseline >> 20) MiB; give at least \((baseline + Self.engineRoom(batch: batch, size: inputSize)) >> 20 + 128) MiB"
+                "--memory-budget \(budget.totalBytes >> 20) MiB leaves too little for images once the model and engine hold \(baseline >> 20) MiB; give at least \((baseline + engineRoom) >> 20 + 128) MiB"
             )
         }
         configuration.bodyMemoryBytes = pools.bodies
