@@ -5,3 +5,5 @@ math.randomseed(11)
 request = function()
   return wrk.format("GET", "/v1/jobs/" .. math.random(1, jobs), {["Authorization"] = "Bearer " .. token})
 end
+
+dofile("Benchmarks/serve/report.lua")

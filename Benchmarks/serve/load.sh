@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # HTTP load on `xceptor serve` with wrk: POST /v1/search by job id and GET /v1/jobs/{id} over a store of
-# synthetic embeddings (`bench make-store`) with its HNSW index, at 2x the cores in connections, next to the
-# library's own search time on the same store (`bench search-store`). Samples the server's RSS every 5 s.
-# Usage: [VECTORS=100000 SECONDS=60] Benchmarks/serve/load.sh [STORE_DIR]
+# synthetic embeddings (`bench make-store`) with its HNSW index, at one connection and at 2x the cores,
+# next to the library's own search (`bench search-store`) on the same store, one search and 2x the cores at
+# once. Reports latency, the server's CPU per request against the library's per search, and the server's
+# RSS every 5 s. wrk runs one thread: on a small machine a second would take a core from the server.
+# Usage: [VECTORS=100000 SECONDS_PER_RUN=60] Benchmarks/serve/load.sh [STORE_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 vectors="${VECTORS:-100000}"
@@ -18,8 +20,15 @@ if [ ! -f "$store" ]; then
 fi
 "$xceptor" model fetch >/dev/null
 connections=$((2 * $(nproc)))
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $vectors vectors"
 echo "== the library alone (vectors and index loaded once)"
-"$xceptor" bench search-store --db "$store" --queries 500
+library_one="$("$xceptor" bench search-store --db "$store" --queries 2000 --json)"
+library_many="$("$xceptor" bench search-store --db "$store" --queries 4000 --concurrency "$connections" --json)"
+for result in "$library_one" "$library_many"; do
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("%d at once: p50 %.3f ms, p99 %.3f ms, %.3f CPU ms per search" % (
+        r["concurrency"], r["p50_milliseconds"], r["p99_milliseconds"], r["cpu_milliseconds_per_query"]))' "$result"
+done
+
 token="load-token-$RANDOM"
 echo "$token" >"$dir/token"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -30,12 +39,43 @@ for _ in $(seq 200); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 
 # The first search loads the vectors and maps the index; the load starts after it.
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -d '{"job": 1}' \
     "http://127.0.0.1:$port/v1/search"
+ticks="$(getconf CLK_TCK)"
+server_cpu() { awk -v ticks="$ticks" '{printf "%.3f", ($14 + $15) / ticks}' "/proc/$server/stat"; }
+results="$dir/results"
+: >"$results"
 for script in search job; do
-    echo "== wrk: $script, $connections connections, ${seconds}s"
-    ( for _ in $(seq $((seconds / 5))); do sleep 5; awk '/VmRSS/ {print $2}' "/proc/$server/status"; done ) >"$dir/rss-$script" &
-    sampler=$!
-    JOBS="$vectors" TOKEN="$token" wrk -t2 -c"$connections" -d"${seconds}s" --latency -s "Benchmarks/serve/$script.lua" \
-        "http://127.0.0.1:$port" | grep -E "Latency|Req/Sec|requests in|Requests/sec|Non-2xx|Socket errors|  50%|  75%|  90%|  99%"
-    wait $sampler
-    echo "server RSS (MB, every 5 s): $(awk '{printf "%.0f ", $1 / 1024}' "$dir/rss-$script")"
+    for clients in 1 "$connections"; do
+        run_seconds=$((clients == 1 ? (seconds + 5) / 6 : seconds))
+        echo "== wrk: $script, $clients connection(s), ${run_seconds}s"
+        ( for _ in $(seq $((run_seconds / 5))); do sleep 5; awk '/VmRSS/ {print $2}' "/proc/$server/status"; done ) >"$dir/rss" &
+        sampler=$!
+        cpu_before="$(server_cpu)"
+        line="$(JOBS="$vectors" TOKEN="$token" wrk -t1 -c"$clients" -d"${run_seconds}s" --latency -s "Benchmarks/serve/$script.lua" \
+            "http://127.0.0.1:$port" | tee /dev/stderr | grep '^wrk-result')"
+        cpu_after="$(server_cpu)"
+        wait $sampler
+        echo "$script $clients $line cpu_s=$(python3 -c "print($cpu_after - $cpu_before)")" >>"$results"
+        echo "server RSS (MB, every 5 s): $(awk '{printf "%.0f ", $1 / 1024}' "$dir/rss")"
+    done
 done
+
+python3 - "$results" "$library_one" "$library_many" "$connections" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    fields = line.split()
+    values = dict(field.split("=") for field in fields[3:])
+    rows[(fields[0], int(fields[1]))] = {key: float(value) for key, value in values.items()}
+one, many, connections = json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+print(f"\n{'route':8} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'errors':>7} {'server CPU ms/req':>18}")
+for (script, clients), r in rows.items():
+    print(f"{script:8} {clients:>5} {r['requests'] / r['seconds']:>8,.0f} {r['p50_us'] / 1000:>8.3f} {r['p99_us'] / 1000:>8.3f} "
+          f"{r['p99_us'] / r['p50_us']:>8.2f} {r['errors']:>7.0f} {r['cpu_s'] * 1000 / r['requests']:>18.3f}")
+single, loaded = rows[("search", 1)], rows[("search", connections)]
+print(f"\nsearch, one at a time: HTTP p50 {single['p50_us'] / 1000:.3f} ms against the library's {one['p50_milliseconds']:.3f} ms "
+      f"(+{single['p50_us'] / 1000 / one['p50_milliseconds'] - 1:.0%}, client and loopback included)")
+print(f"search CPU per request: server {loaded['cpu_s'] * 1000 / loaded['requests']:.3f} ms against the library's "
+      f"{many['cpu_milliseconds_per_query']:.3f} ms at {connections} at once (+{loaded['cpu_s'] * 1000 / loaded['requests'] / many['cpu_milliseconds_per_query'] - 1:.0%})")
+print(f"search at {connections} connections: p99 is {loaded['p99_us'] / loaded['p50_us']:.2f}x p50 "
+      f"(the library's own at {connections} at once: {many['p99_milliseconds'] / many['p50_milliseconds']:.2f}x)")
+PY

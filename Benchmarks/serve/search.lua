@@ -6,3 +6,5 @@ request = function()
   local body = string.format('{"job": %d, "k": 10}', math.random(1, jobs))
   return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
 end
+
+dofile("Benchmarks/serve/report.lua")

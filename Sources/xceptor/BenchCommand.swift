@@ -270,17 +270,27 @@ extension BenchCommand {
         @Option(name: .long, help: "Searches to time.")
         var queries = 500
 
+        @Option(name: .long, help: "Searches in flight at once (as many as a server's concurrent connections).")
+        var concurrency = 1
+
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
+        func validate() throws {
+            guard (1...1_000_000).contains(queries) else { throw ValidationError("--queries must be 1-1000000, got \(queries)") }
+            guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1-1024, got \(concurrency)") }
+        }
+
         func run() async throws {
-            let result = try await StoreSearchBenchmark(path: try store.sqlitePath(for: "bench search-store"), queries: max(1, queries))
-                .run()
+            let result = try await StoreSearchBenchmark(
+                path: try store.sqlitePath(for: "bench search-store"), queries: queries, concurrency: concurrency
+            ).run()
             if json { return try printBenchmark(result) }
             print(
                 String(
-                    format: "%@ over %d vectors (%@): p50 %.2f ms, p99 %.2f ms, mean %.2f ms", result.kind, result.vectors,
-                    result.method, result.p50Milliseconds, result.p99Milliseconds, result.meanMilliseconds))
+                    format: "%@ over %d vectors (%@), %d at once: p50 %.2f ms, p99 %.2f ms, mean %.2f ms, %.2f CPU ms per search",
+                    result.kind, result.vectors, result.method, result.concurrency, result.p50Milliseconds, result.p99Milliseconds,
+                    result.meanMilliseconds, result.cpuMillisecondsPerQuery))
         }
     }
 

@@ -156,6 +156,7 @@ struct PostgresStoreTests {
         _ = try await store.enqueue((0..<50).map { NewJob(url: "http://a/\($0)") })
         // Callers as fast as they can go: status() is a transaction of several statements, hasUnfinishedJobs() one.
         let stop = Flag(), finished = Flag()
+        let answers = Counter()
         let calls = Task {
             defer { finished.set() }
             return try await withThrowingTaskGroup(of: (answered: Int, unavailable: Int).self) { group in
@@ -166,6 +167,7 @@ struct PostgresStoreTests {
                             do {
                                 if caller % 2 == 0 { _ = try await store.status() } else { _ = try await store.hasUnfinishedJobs() }
                                 tally.answered += 1
+                                answers.increment()
                             } catch let error as QueueError where error.isUnavailable {
                                 tally.unavailable += 1
                             }
@@ -180,13 +182,22 @@ struct PostgresStoreTests {
             }
         }
         // The server ends the store's sessions (FATAL 57P01, as in a fast shutdown), again and again, with
-        // statements in flight and between them.
-        for _ in 0..<60 {
+        // statements in flight and between them. Each cut waits for a call answered since the last one: the
+        // store must reconnect every time, and a loaded machine (a slow reconnect) cannot starve the test.
+        var reconnected = true
+        for _ in 0..<60 where reconnected {
+            let seen = answers.value
+            reconnected = false
+            for _ in 0..<600 where !reconnected {
+                reconnected = answers.value > seen
+                if !reconnected { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...40)))
             try server.psql(
                 database: "postgres",
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(location.database)' AND pid <> pg_backend_pid()")
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...40)))
         }
+        #expect(reconnected, "no call was answered within 30 s of the last cut: the store did not reconnect")
         stop.set()
         // A call still waiting a minute later is lost, not slow: every call here takes milliseconds.
         for _ in 0..<600 where !finished.isSet { try await Task.sleep(for: .milliseconds(100)) }
@@ -225,4 +236,11 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     var isSet: Bool { value.load(ordering: .acquiring) }
     func set() { value.store(true, ordering: .releasing) }
+}
+
+/// A count any task adds to and reads.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .acquiring) }
+    func increment() { count.add(1, ordering: .releasing) }
 }

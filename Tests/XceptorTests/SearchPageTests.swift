@@ -111,9 +111,11 @@ struct SearchPageTests {
             Issue.record("timed out waiting for \(what)")
         }
 
+        /// Ends the session (which closes Chromium), then chromedriver: with SIGKILL, because it inherits
+        /// the test process's blocked signals and never sees a SIGTERM.
         func quit() async {
             _ = try? await value("DELETE", "")
-            driver.terminate()
+            kill(driver.processIdentifier, SIGKILL)
             driver.waitUntilExit()
         }
     }
@@ -123,7 +125,17 @@ struct SearchPageTests {
         let server = try await ServeTests.Server()
         defer { Task { await server.stop() } }
         let browser = try await Browser()
-        defer { Task { await browser.quit() } }
+        // Quit before the test returns: a quit left to a task could outlive the test process, and the browser too.
+        do {
+            try await drive(browser, on: server)
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+    }
+
+    private func drive(_ browser: Browser, on server: ServeTests.Server) async throws {
         let site = server.run.site
 
         try await browser.value("POST", "/url", ["url": server.base + "/"])
