@@ -125,7 +125,8 @@ let package = Package(
         // results), the index's upkeep, near-duplicate groups and export. The CLI and the server call it.
         .target(name: "Retrieval", dependencies: ["Queue", "Search", "Xception", "Fetch"]),
         .target(
-            name: "Bench", dependencies: ["Queue", "PostgresStore", "Stores", "Xception", "Imaging", "Fetch", "Search", "Retrieval"]),
+            name: "Bench",
+            dependencies: ["Queue", "PostgresStore", "Stores", "Xception", "Imaging", "Fetch", "Search", "Retrieval", "CVectorKernels"]),
         .executableTarget(
             name: "xceptor",
             dependencies: [

@@ -1,4 +1,6 @@
+import CVectorKernels
 import Foundation
+import Synchronization
 import Xception
 
 /// Throughput of the network alone, on synthetic inputs: images/s, ms per batch, GFLOP/s.
@@ -38,5 +40,83 @@ public struct InferenceBenchmark: Sendable {
             size: size, batch: batch, precision: network.precision.rawValue, threads: threads, imagesPerSecond: imagesPerSecond,
             millisecondsPerBatch: seconds * 1000 / Double(iterations),
             gflops: imagesPerSecond * XceptionNetwork.flopsPerImage(size: size) / 1e9)
+    }
+}
+
+/// Where a batch's time goes: each step of the compiled network timed alone, the totals by kind of step,
+/// and the network's arithmetic rate next to the most these cores can do (an FMA loop, same run).
+public struct LayerProfileBenchmark: Sendable {
+    public var network: XceptionNetwork
+    public var size: Int
+    public var batch: Int
+    public var iterations: Int
+
+    public init(network: XceptionNetwork, size: Int, batch: Int, iterations: Int) {
+        self.network = network
+        self.size = size
+        self.batch = batch
+        self.iterations = iterations
+    }
+
+    public struct KindTotal: Sendable, Codable {
+        public var kind: String
+        public var milliseconds: Double
+        public var gflops: Double
+        public var share: Double
+    }
+
+    public struct Result: Sendable, Codable {
+        public var size: Int
+        public var batch: Int
+        public var precision: String
+        public var threads: Int
+        public var steps: [LayerTiming]
+        public var kinds: [KindTotal]
+        /// The steps' times added up (each step run alone, so a little over a whole batch's run).
+        public var millisecondsPerBatch: Double
+        public var gflops: Double
+        /// The FMA loop's rate on `threads` threads, and the network's share of it.
+        public var peakGflops: Double
+        public var peakFraction: Double
+    }
+
+    public func run(threads: Int) throws -> Result {
+        let steps = try network.profile(batch: batch, size: size, iterations: iterations)
+        let total = steps.reduce(0) { $0 + $1.milliseconds }
+        var kinds: [KindTotal] = []
+        for kind in Array(Set(steps.map(\.kind))) {
+            let matching = steps.filter { $0.kind == kind }
+            let milliseconds = matching.reduce(0) { $0 + $1.milliseconds }
+            let flops = matching.reduce(0) { $0 + $1.flops }
+            kinds.append(KindTotal(kind: kind, milliseconds: milliseconds, gflops: flops / milliseconds / 1e6, share: milliseconds / total))
+        }
+        kinds.sort { $0.milliseconds > $1.milliseconds }
+        let gflops = steps.reduce(0) { $0 + $1.flops } / total / 1e6
+        let peak = FMAPeak.gflops(threads: threads)
+        return Result(
+            size: size, batch: batch, precision: network.precision.rawValue, threads: threads, steps: steps, kinds: kinds,
+            millisecondsPerBatch: total, gflops: gflops, peakGflops: peak, peakFraction: peak > 0 ? gflops / peak : 0)
+    }
+}
+
+/// The most float32 arithmetic these cores do: independent FMA chains at the widest width the CPU has, on
+/// `threads` threads at once, best of three rounds. 0 on a CPU without FMA.
+enum FMAPeak {
+    static func gflops(threads: Int) -> Double {
+        guard xceptor_fma_lanes() > 0 else { return 0 }
+        let rounds = 50_000_000
+        var best = 0.0
+        for _ in 0..<3 {
+            let flops = Mutex(0.0)
+            let start = ContinuousClock.now
+            DispatchQueue.concurrentPerform(iterations: max(1, threads)) { _ in
+                var sink: Float = 0
+                let done = xceptor_fma_loop(rounds, &sink)
+                flops.withLock { $0 += done }
+            }
+            let seconds = Double((ContinuousClock.now - start) / .nanoseconds(1)) / 1e9
+            best = max(best, flops.withLock { $0 } / seconds / 1e9)
+        }
+        return best
     }
 }

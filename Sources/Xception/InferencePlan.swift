@@ -33,7 +33,7 @@ final class InferencePlan {
             for index in block.channels.indices {
                 let name = Architecture.separableName(block, index)
                 // The block input keeps its value for the shortcut, so its ReLU writes a new tensor.
-                if index == 0, block.reluBefore[0] { x = try builder.relu(x) }
+                if index == 0, block.reluBefore[0] { x = try builder.relu(x, layer: name) }
                 x = try builder.depthwise(x, try Self.depthwise(weights, name), name: name)
                 let isLast = index == block.channels.count - 1
                 // Between two separable convolutions the pre-activation value feeds nothing else, so the
@@ -48,7 +48,7 @@ final class InferencePlan {
                 }
             }
             if block.shortcut == .projection {
-                x = try builder.maxPool(x)
+                x = try builder.maxPool(x, layer: "\(block.name)_pool")
                 let shortcutName = Architecture.shortcutName(block)
                 x = try builder.convolution(
                     blockInput, try Self.weights(weights, shortcutName), name: shortcutName,
@@ -68,6 +68,11 @@ final class InferencePlan {
     /// Runs the network on the batch already written into `input`.
     func run() throws {
         try builder.run()
+    }
+
+    /// Each step's layer, kind, batch FLOPs and seconds over `iterations` runs (`PlanBuilder.profile`).
+    func profile(iterations: Int) throws -> [(step: PlanStep, seconds: Double)] {
+        Array(zip(builder.steps, try builder.profile(iterations: iterations)))
     }
 
     private static func weights(_ model: ModelWeights, _ name: String) throws -> FoldedConvolution {

@@ -26,6 +26,18 @@ final class SharedArena {
     deinit { base?.deallocate() }
 }
 
+/// One step of a plan: a oneDNN primitive with its memories, and what it is, for per-layer profiles.
+struct PlanStep {
+    var primitive: DNNLPrimitive
+    var arguments: [(Int32, DNNLTensor)]
+    /// The Keras layer it computes ("block4_sepconv1"), or what it serves ("input", "embedding").
+    var layer: String
+    /// "conv 3x3", "pointwise", "depthwise", "relu", "max pool", "global pool" or "reorder".
+    var kind: String
+    /// Floating-point operations of the whole batch (multiply-adds count two); 0 where none are counted.
+    var flops: Double
+}
+
 /// Records oneDNN primitives and their memories in execution order. Activations stay in the layouts
 /// oneDNN picks (blocked, for AVX2 or AVX-512) and are reordered only where a consumer chose differently;
 /// weights are packed once, when the step is added.
@@ -36,7 +48,7 @@ final class PlanBuilder {
     let dataType: dnnl_data_type_t
     /// Where packed weights are shared between plans (nil: this plan packs its own).
     let sharedWeights: PackedWeights?
-    private(set) var steps: [(DNNLPrimitive, [(Int32, DNNLTensor)])] = []
+    private(set) var steps: [PlanStep] = []
     /// First and last step using each activation (by identity); `Int.max` for pinned ones.
     private var lifetimes: [ObjectIdentifier: (tensor: DNNLTensor, first: Int, last: Int)] = [:]
     /// Where activations live: a shared arena, or this plan's own.
@@ -59,10 +71,12 @@ final class PlanBuilder {
         self.sharedArena = sharedArena ?? SharedArena()
     }
 
-    private func append(_ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLTensor)]) {
+    private func append(
+        _ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLTensor)], layer: String, kind: String, flops: Double = 0
+    ) {
         precondition(placements == nil, "a finalized plan cannot grow")
         let index = steps.count
-        steps.append((primitive, arguments))
+        steps.append(PlanStep(primitive: primitive, arguments: arguments, layer: layer, kind: kind, flops: flops))
         for (_, tensor) in arguments where tensor.deferred {
             let key = ObjectIdentifier(tensor)
             let previous = lifetimes[key]
@@ -122,7 +136,7 @@ final class PlanBuilder {
 
     /// `x` reordered into a caller-readable NHWC float32 tensor.
     func output(_ x: Activation) throws -> DNNLTensor {
-        let tensor = try conformed(x.tensor, to: DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_nhwc))
+        let tensor = try conformed(x.tensor, to: DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_nhwc), for: "output")
         pin(tensor)
         return tensor
     }
@@ -131,8 +145,24 @@ final class PlanBuilder {
     func run() throws {
         try finalize()
         try bindArena()
-        for (primitive, arguments) in steps { try primitive.execute(arguments, context: context) }
+        for step in steps { try step.primitive.execute(step.arguments, context: context) }
         try DNNL.check(dnnl_stream_wait(context.stream), "waiting for the stream")
+    }
+
+    /// Runs every step `iterations` times, each alone (waiting for it before the next), after one
+    /// untimed run; returns each step's total seconds, in execution order.
+    func profile(iterations: Int) throws -> [Double] {
+        try run()
+        var seconds = [Double](repeating: 0, count: steps.count)
+        for _ in 0..<iterations {
+            for (index, step) in steps.enumerated() {
+                let start = ContinuousClock.now
+                try step.primitive.execute(step.arguments, context: context)
+                try DNNL.check(dnnl_stream_wait(context.stream), "waiting for the stream")
+                seconds[index] += Double((ContinuousClock.now - start) / .nanoseconds(1)) / 1e9
+            }
+        }
+        return seconds
     }
 
     /// A convolution plus bias, then optionally the previous contents of `accumulateInto`, then ReLU.
@@ -163,10 +193,12 @@ final class PlanBuilder {
             operation: &operation, attributes: attributes.attributes, context: context,
             what: "a \(k)x\(k) convolution")
         let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        let input = try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md), for: name)
+        let flops = 2.0 * Double(batch * weights.outputChannels * outHeight * outWidth) * Double(weights.inputChannels * k * k)
         append(
             primitive,
             [
-                (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+                (DNNL_ARG_SRC, input),
                 (
                     DNNL_ARG_WEIGHTS,
                     try constant(
@@ -178,7 +210,7 @@ final class PlanBuilder {
                     try constant(WeightValues(weights.bias), key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)
                 ),
                 (DNNL_ARG_DST, output),
-            ])
+            ], layer: name, kind: k == 1 ? "pointwise" : "conv \(k)x\(k)", flops: flops)
         return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
     }
 
@@ -196,10 +228,11 @@ final class PlanBuilder {
             "describing a depthwise convolution")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a depthwise convolution")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        let input = try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md), for: name)
         append(
             primitive,
             [
-                (DNNL_ARG_SRC, try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md))),
+                (DNNL_ARG_SRC, input),
                 (
                     DNNL_ARG_WEIGHTS,
                     try constant(
@@ -207,12 +240,12 @@ final class PlanBuilder {
                         as: primitive.layout(dnnl_query_weights_md))
                 ),
                 (DNNL_ARG_DST, output),
-            ])
+            ], layer: name, kind: "depthwise", flops: 2.0 * Double(batch * x.channels * x.height * x.width) * 9)
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
     }
 
     /// ReLU into a new tensor (the block input stays intact for the shortcut).
-    func relu(_ x: Activation) throws -> Activation {
+    func relu(_ x: Activation, layer: String) throws -> Activation {
         var data = x.tensor.descriptor
         var operation = dnnl_eltwise_desc_t()
         try DNNL.check(
@@ -220,12 +253,12 @@ final class PlanBuilder {
             "describing a ReLU")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a ReLU")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
+        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)], layer: layer, kind: "relu")
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
     }
 
     /// 3x3 max pool, stride 2, TensorFlow's 'same' padding (the extra row or column, if any, at the end).
-    func maxPool(_ x: Activation) throws -> Activation {
+    func maxPool(_ x: Activation, layer: String) throws -> Activation {
         let outHeight = (x.height + 1) / 2
         let outWidth = (x.width + 1) / 2
         let padBottom = max(0, (outHeight - 1) * 2 + 3 - x.height)
@@ -243,7 +276,7 @@ final class PlanBuilder {
             "describing a max pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)])
+        append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)], layer: layer, kind: "max pool")
         return Activation(tensor: output, channels: x.channels, height: outHeight, width: outWidth)
     }
 
@@ -253,7 +286,7 @@ final class PlanBuilder {
         // and bf16 would round it to three digits.
         var float32 = x.tensor.descriptor
         float32.data_type = dnnl_f32
-        let input = try conformed(x.tensor, to: float32)
+        let input = try conformed(x.tensor, to: float32, for: "embedding")
         var source = input.descriptor
         var destination = try DNNL.descriptor([batch, x.channels, 1, 1], dnnl_format_tag_any)
         var operation = dnnl_pooling_v2_desc_t()
@@ -267,8 +300,8 @@ final class PlanBuilder {
             "describing the global pool")
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "the global pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        append(primitive, [(DNNL_ARG_SRC, input), (DNNL_ARG_DST, output)])
-        let plain = try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw))
+        append(primitive, [(DNNL_ARG_SRC, input), (DNNL_ARG_DST, output)], layer: "embedding", kind: "global pool")
+        let plain = try conformed(output, to: DNNL.descriptor([batch, x.channels, 1, 1], dnnl_nchw), for: "embedding")
         pin(plain)
         return plain
     }
@@ -289,12 +322,12 @@ final class PlanBuilder {
         _ = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution")
     }
 
-    /// `tensor` itself if it already has `layout`, else a reorder step into a new tensor that has.
-    private func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    /// `tensor` itself if it already has `layout`, else a reorder step (counted to `layer`) into a new tensor that has.
+    private func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t, for layer: String) throws -> DNNLTensor {
         if tensor.matches(layout) { return tensor }
         let output = try DNNLTensor(layout, context: context, deferred: true)
         let reorder = try DNNLPrimitive(reorderFrom: tensor.descriptor, to: layout, context: context)
-        append(reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)])
+        append(reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)], layer: layer, kind: "reorder")
         return output
     }
 

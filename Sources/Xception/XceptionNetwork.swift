@@ -26,6 +26,18 @@ public struct Prediction: Sendable, Equatable {
     }
 }
 
+/// One step of a compiled network, timed (`XceptionNetwork.profile`).
+public struct LayerTiming: Sendable, Codable {
+    /// The Keras layer it computes ("block4_sepconv1"), or what it serves ("input", "embedding").
+    public var layer: String
+    /// "conv 3x3", "pointwise", "depthwise", "relu", "max pool", "global pool" or "reorder".
+    public var kind: String
+    /// Per batch.
+    public var milliseconds: Double
+    /// Floating-point operations per batch (multiply-adds count two); 0 for steps that are not counted.
+    public var flops: Double
+}
+
 /// Xception with its head, on oneDNN. Plans (the network compiled for one batch size and input size)
 /// are built on first use and kept; calls are serialised.
 public final class XceptionNetwork: Sendable {
@@ -84,6 +96,20 @@ public final class XceptionNetwork: Sendable {
             return (0..<images.count).map { Array(UnsafeBufferPointer(start: pooled + $0 * width, count: width)) }
         }
         return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
+    }
+
+    /// Times each step of the plan for `batch` images of `size`x`size` (inputs in the network's range), each
+    /// step run alone, over `iterations` batches after one untimed batch: where a batch's time goes.
+    public func profile(batch: Int, size: Int, iterations: Int) throws -> [LayerTiming] {
+        try state.withLock { state in
+            let plan = try plan(batch: batch, size: size, in: &state)
+            let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
+            for index in 0..<batch * size * size * 3 { input[index] = Float.random(in: -1...1) }
+            return try plan.profile(iterations: iterations).map { step, seconds in
+                LayerTiming(
+                    layer: step.layer, kind: step.kind, milliseconds: seconds * 1000 / Double(iterations), flops: step.flops)
+            }
+        }
     }
 
     /// Builds the plan for `batch` images of `size`x`size` now rather than on first use: compiling the

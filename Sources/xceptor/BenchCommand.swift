@@ -172,6 +172,11 @@ extension BenchCommand {
         @Option(name: .long, help: "Number format of activations and weights (bf16 needs AVX-512).")
         var precision = Precision.fp32
 
+        @Flag(
+            name: .long,
+            help: "Time each step of the network alone: per layer ms, GFLOP/s and share, totals by kind, and the FMA peak of these cores.")
+        var layers = false
+
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
@@ -184,6 +189,7 @@ extension BenchCommand {
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
             let network = try model.network(model.load(), precision: precision)
+            if layers { return try profileLayers(network, threads: threadCount) }
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(
                 threads: threadCount)
             if json {
@@ -195,6 +201,34 @@ extension BenchCommand {
                         size, size, batch, result.precision, threadCount, result.imagesPerSecond,
                         result.millisecondsPerBatch, result.gflops))
             }
+        }
+
+        private func padded(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+        }
+
+        private func profileLayers(_ network: XceptionNetwork, threads: Int) throws {
+            let result = try LayerProfileBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threads)
+            if json { return try printBenchmark(result) }
+            print(
+                String(
+                    format: "%dx%d, batch %d, %@, %d threads; each step alone, ms per batch", size, size, batch, result.precision, threads))
+            print("layer                  kind            ms   GFLOP/s  share")
+            for step in result.steps {
+                let rate = step.flops > 0 ? String(format: "%9.0f", step.flops / step.milliseconds / 1e6) : "        -"
+                print(
+                    padded(step.layer, 22), padded(step.kind, 12),
+                    String(format: "%7.3f %@ %5.1f%%", step.milliseconds, rate, 100 * step.milliseconds / result.millisecondsPerBatch))
+            }
+            print("by kind:")
+            for kind in result.kinds {
+                let rate = kind.gflops > 0 ? String(format: "%9.0f", kind.gflops) : "        -"
+                print(" ", padded(kind.kind, 33), String(format: "%7.3f %@ %5.1f%%", kind.milliseconds, rate, 100 * kind.share))
+            }
+            print(
+                String(
+                    format: "total %.2f ms per batch, %.0f GFLOP/s; FMA peak of %d threads %.0f GFLOP/s: %.0f%% of peak",
+                    result.millisecondsPerBatch, result.gflops, threads, result.peakGflops, 100 * result.peakFraction))
         }
     }
 }

@@ -32,3 +32,26 @@ struct SharedWeightsTests {
         #expect(network.packedWeightCount == afterFirstPlan)
     }
 }
+
+@Suite("Per-layer profile")
+struct LayerProfileTests {
+    @Test("every convolution of the network is one timed step under its Keras name, and the steps' FLOPs add up to the network's")
+    func coversTheNetwork() throws {
+        let network = try XceptionNetwork(weights: try Golden.network.get().weights)
+        let steps = try network.profile(batch: 2, size: 150, iterations: 1)
+        let weights = network.weights
+        for name in weights.convolutions.keys {
+            #expect(steps.contains { $0.layer == name && ($0.kind == "pointwise" || $0.kind.hasPrefix("conv ")) }, "\(name)")
+        }
+        for name in weights.depthwise.keys {
+            #expect(steps.filter { $0.layer == name && $0.kind == "depthwise" }.count == 1, "\(name)")
+        }
+        #expect(steps.allSatisfy { $0.milliseconds > 0 && $0.milliseconds.isFinite })
+        let flops = steps.reduce(0) { $0 + $1.flops }
+        #expect(abs(flops - 2 * XceptionNetwork.flopsPerImage(size: 150)) < 1, "\(flops)")
+        // The plan profiled is the one predictions use: it still answers as Keras does.
+        let image = try Golden.floats("0412", "input", size: 150)
+        let prediction = try network.predict([image, image], size: 150)[0]
+        #expect(worstExcess(prediction.embedding, try Golden.floats("0412", "embedding", size: 150)).excess <= 0)
+    }
+}

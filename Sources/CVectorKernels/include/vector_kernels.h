@@ -23,6 +23,14 @@ void xceptor_dot_consecutive_half(const float *query, const unsigned short *rows
 /// infinity, which unit-length vectors never reach).
 void xceptor_to_half(const float *values, unsigned short *halves, size_t count);
 
+/// The widest FMA this CPU has, in float lanes: 16 (AVX-512), 8 (AVX2+FMA), or 0.
+int xceptor_fma_lanes(void);
+
+/// Runs `iterations` rounds of twelve independent fused multiply-adds at that width, the most arithmetic a
+/// core can do (the benchmark's peak reference); returns the floating-point operations done. `sink`, if
+/// given, receives the result, so the loop cannot be optimised away.
+double xceptor_fma_loop(size_t iterations, float *sink);
+
 /// Hints that `address` will be read soon (a neighbour's vector, while another distance is computed).
 static inline void xceptor_prefetch(const void *address) { __builtin_prefetch(address, 0, 1); }
 
