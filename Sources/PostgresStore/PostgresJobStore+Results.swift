@@ -33,20 +33,21 @@ extension PostgresJobStore {
     private static let resultSelect = """
         SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.model_id, e.vector,
                (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
-               (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id)
+               (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id), e.precision
         FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
         """
 
     private func doneResult(_ rows: PostgresRowSequence) async throws -> StoredResult? {
-        for try await (imageID, sha256, width, height, bytes, contentType, thumbnail, modelID, vector, labels, scores)
-            in rows.decode((Int64, ByteBuffer, Int, Int, Int64, String?, ByteBuffer?, String, ByteBuffer, [String]?, [Double]?).self)
+        for try await (imageID, sha256, width, height, bytes, contentType, thumbnail, modelID, vector, labels, scores, precision)
+            in rows.decode(
+                (Int64, ByteBuffer, Int, Int, Int64, String?, ByteBuffer?, String, ByteBuffer, [String]?, [Double]?, String).self)
         {
             return StoredResult(
                 imageID: imageID,
                 image: ImageFacts(
                     sha256: Array(sha256.readableBytesView), width: width, height: height, byteCount: Int(bytes),
                     contentType: contentType, thumbnail: thumbnail.map { Array($0.readableBytesView) }),
-                modelID: modelID, embedding: Self.floats(vector), labels: Self.labels(labels, scores))
+                modelID: modelID, embedding: Self.floats(vector), labels: Self.labels(labels, scores), precision: precision)
         }
         return nil
     }

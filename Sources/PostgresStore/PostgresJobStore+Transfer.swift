@@ -137,7 +137,7 @@ extension PostgresJobStore: StoreTransfer {
 
             // Embeddings in one statement; those already stored (image and model) are left, and counted.
             var embeddingImages: [Int64] = [], models: [String] = [], dimensions: [Int64] = [], vectors: [String] = [],
-                created: [Int64] = []
+                created: [Int64] = [], precisions: [String] = []
             var labelsByKey: [String: [ScoredLabel]] = [:]
             for record in records {
                 guard let imageID = imageIDs[Self.hex(record.image.sha256)] else { continue }
@@ -147,6 +147,7 @@ extension PostgresJobStore: StoreTransfer {
                     dimensions.append(Int64(embedding.vector.count))
                     vectors.append(Self.hex(StoreInput.bytes(embedding.vector)))
                     created.append(embedding.createdAt.storeMilliseconds)
+                    precisions.append(embedding.precision)
                     labelsByKey["\(imageID) \(embedding.modelID)"] = embedding.labels
                 }
             }
@@ -159,10 +160,11 @@ extension PostgresJobStore: StoreTransfer {
             // In the records' order (ORDINALITY): an image's embeddings keep their order, and "the newest" with them.
             for try await (embeddingID, imageID, model) in try await connection.run(
                 """
-                INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
-                SELECT i, m, d, decode(v, 'hex'), a
-                FROM unnest(\(embeddingImages)::bigint[], \(models)::text[], \(dimensions)::bigint[], \(vectors)::text[], \(created)::bigint[])
-                    WITH ORDINALITY AS r (i, m, d, v, a, n)
+                INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at, precision)
+                SELECT i, m, d, decode(v, 'hex'), a, p
+                FROM unnest(
+                    \(embeddingImages)::bigint[], \(models)::text[], \(dimensions)::bigint[], \(vectors)::text[], \(created)::bigint[],
+                    \(precisions)::text[]) WITH ORDINALITY AS r (i, m, d, v, a, p, n)
                 ORDER BY n
                 ON CONFLICT (image_id, model_id) DO NOTHING
                 RETURNING id, image_id, model_id
@@ -343,16 +345,16 @@ extension PostgresJobStore: StoreTransfer {
             """
             SELECT e.image_id, e.model_id, e.vector, e.created_at,
                    (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
-                   (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id)
+                   (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id), e.precision
             FROM embeddings e WHERE e.image_id = ANY(\(images.map(\.id))::bigint[]) ORDER BY e.id
             """, logger: logger)
-        for try await (imageID, modelID, vector, createdAt, labels, scores) in embeddingRows.decode(
-            (Int64, String, ByteBuffer, Int64, [String]?, [Double]?).self)
+        for try await (imageID, modelID, vector, createdAt, labels, scores, precision) in embeddingRows.decode(
+            (Int64, String, ByteBuffer, Int64, [String]?, [Double]?, String).self)
         {
             embeddings[imageID, default: []].append(
                 EmbeddingRecord(
                     modelID: modelID, vector: Self.floats(vector), labels: Self.labels(labels, scores),
-                    createdAt: Date(storeMilliseconds: createdAt)))
+                    createdAt: Date(storeMilliseconds: createdAt), precision: precision))
         }
         return images.map {
             ImageRecord(id: $0.id, image: $0.image, createdAt: Date(storeMilliseconds: $0.createdAt), embeddings: embeddings[$0.id] ?? [])

@@ -424,8 +424,8 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let vector = ByteBuffer(bytes: StoreInput.bytes(result.embedding))
         if let embeddingID = try await connection.run(
             """
-            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
-            VALUES (\(imageID), \(result.modelID), \(Int64(result.embedding.count)), \(vector), \(now))
+            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at, precision)
+            VALUES (\(imageID), \(result.modelID), \(Int64(result.embedding.count)), \(vector), \(now), \(result.precision))
             ON CONFLICT (image_id, model_id) DO NOTHING RETURNING id
             """, logger: logger
         ).first(Int64.self), !result.labels.isEmpty {
@@ -515,18 +515,18 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                 """
                 SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.vector,
                        (SELECT array_agg(label ORDER BY rank) FROM labels WHERE embedding_id = e.id),
-                       (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id)
+                       (SELECT array_agg(score ORDER BY rank) FROM labels WHERE embedding_id = e.id), e.precision
                 FROM images i JOIN embeddings e ON e.image_id = i.id
                 WHERE i.sha256 = \(ByteBuffer(bytes: sha256)) AND e.model_id = \(modelID)
                 """, logger: self.logger)
-            for try await (width, height, bytes, contentType, thumbnail, vector, labels, scores)
-                in rows.decode((Int, Int, Int64, String?, ByteBuffer?, ByteBuffer, [String]?, [Double]?).self)
+            for try await (width, height, bytes, contentType, thumbnail, vector, labels, scores, precision)
+                in rows.decode((Int, Int, Int64, String?, ByteBuffer?, ByteBuffer, [String]?, [Double]?, String).self)
             {
                 return JobResult(
                     image: ImageFacts(
                         sha256: sha256, width: width, height: height, byteCount: Int(bytes), contentType: contentType,
                         thumbnail: thumbnail.map { Array($0.readableBytesView) }),
-                    modelID: modelID, embedding: Self.floats(vector), labels: Self.labels(labels, scores))
+                    modelID: modelID, embedding: Self.floats(vector), labels: Self.labels(labels, scores), precision: precision)
             }
             return nil
         }

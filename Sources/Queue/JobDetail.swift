@@ -22,7 +22,7 @@ public struct JobDetail: Sendable, Equatable, Encodable {
 
 extension StoredResult: Encodable {
     private enum CodingKeys: String, CodingKey {
-        case image, model, labels
+        case image, model, precision, labels
         case embeddingDimensions = "embedding_dimensions"
     }
 
@@ -43,6 +43,7 @@ extension StoredResult: Encodable {
         try facts.encode(image.contentType, forKey: .contentType)
         try facts.encode(image.thumbnail != nil, forKey: .hasThumbnail)
         try container.encode(modelID, forKey: .model)
+        try container.encode(precision, forKey: .precision)
         try container.encode(embedding.count, forKey: .embeddingDimensions)
         try container.encode(labels, forKey: .labels)
     }

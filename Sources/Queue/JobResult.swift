@@ -39,12 +39,18 @@ public struct JobResult: Sendable, Equatable {
     /// The embedding as computed (not normalised); the store keeps a normalised copy for search.
     public var embedding: [Float]
     public var labels: [ScoredLabel]
+    /// The number format the network ran in ("fp32", "bf16", "int8"; one of `JobResult.precisions`).
+    public var precision: String
 
-    public init(image: ImageFacts, modelID: String, embedding: [Float], labels: [ScoredLabel]) {
+    /// The number formats a store records.
+    public static let precisions: Set<String> = ["fp32", "bf16", "int8"]
+
+    public init(image: ImageFacts, modelID: String, embedding: [Float], labels: [ScoredLabel], precision: String = "fp32") {
         self.image = image
         self.modelID = modelID
         self.embedding = embedding
         self.labels = labels
+        self.precision = precision
     }
 }
 
@@ -67,12 +73,17 @@ public struct StoredResult: Sendable, Equatable {
     public var modelID: String
     public var embedding: [Float]
     public var labels: [ScoredLabel]
+    /// The number format that made the embedding.
+    public var precision: String
 
-    public init(imageID: Int64, image: ImageFacts, modelID: String, embedding: [Float], labels: [ScoredLabel]) {
+    public init(
+        imageID: Int64, image: ImageFacts, modelID: String, embedding: [Float], labels: [ScoredLabel], precision: String = "fp32"
+    ) {
         self.imageID = imageID
         self.image = image
         self.modelID = modelID
         self.embedding = embedding
         self.labels = labels
+        self.precision = precision
     }
 }

@@ -17,6 +17,10 @@ public enum StoreInput {
         guard !result.embedding.isEmpty, result.embedding.allSatisfy(\.isFinite) else {
             throw QueueError.invalidArgument("an embedding must be non-empty and finite (model \(result.modelID))")
         }
+        guard JobResult.precisions.contains(result.precision) else {
+            throw QueueError.invalidArgument(
+                "an embedding's precision must be one of \(JobResult.precisions.sorted().joined(separator: ", ")), not \(result.precision)")
+        }
     }
 
     /// An image a copy brings in: a whole SHA-256, positive dimensions, and finite, non-empty embeddings.
@@ -29,6 +33,11 @@ public enum StoreInput {
         for embedding in record.embeddings where embedding.vector.isEmpty || !embedding.vector.allSatisfy(\.isFinite) {
             throw QueueError.invalidArgument(
                 "image \(record.id) of the source has an empty or non-finite embedding by \(embedding.modelID)")
+        }
+        for embedding in record.embeddings where !JobResult.precisions.contains(embedding.precision) {
+            throw QueueError.invalidArgument(
+                "image \(record.id) of the source has an embedding by \(embedding.modelID) of unknown precision \(embedding.precision.prefix(20))"
+            )
         }
     }
 

@@ -62,12 +62,15 @@ public struct EmbeddingRecord: Sendable, Equatable {
     public var vector: [Float]
     public var labels: [ScoredLabel]
     public var createdAt: Date
+    /// The number format that made it (one of `JobResult.precisions`).
+    public var precision: String
 
-    public init(modelID: String, vector: [Float], labels: [ScoredLabel], createdAt: Date) {
+    public init(modelID: String, vector: [Float], labels: [ScoredLabel], createdAt: Date, precision: String = "fp32") {
         self.modelID = modelID
         self.vector = vector
         self.labels = labels
         self.createdAt = createdAt
+        self.precision = precision
     }
 }
 

@@ -211,6 +211,7 @@ enum Canonical {
         bytes.add(image.thumbnail)
         for embedding in record.embeddings.sorted(by: { $0.modelID < $1.modelID }) where models.contains(embedding.modelID) {
             bytes.add(embedding.modelID)
+            bytes.add(embedding.precision)
             bytes.add(StoreInput.bytes(embedding.vector))
             for label in embedding.labels {
                 bytes.add(label.label)

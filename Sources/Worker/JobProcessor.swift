@@ -105,7 +105,8 @@ struct JobProcessor: Sendable {
                 embedding: prediction.embedding,
                 labels: prediction.topLabels(configuration.topLabels, of: labels).map {
                     ScoredLabel(label: $0.label, score: $0.probability)
-                }))
+                },
+                precision: engine.network.precision.rawValue))
     }
 }
 

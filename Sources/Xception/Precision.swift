@@ -15,4 +15,13 @@ public enum Precision: String, Sendable, CaseIterable {
         guard self == .bf16 else { return true }
         return (try? PlanBuilder.probeConvolution(dataType: dataType, context: context)) != nil
     }
+
+    /// What `auto` picks here: bf16 where the CPU has bf16 instructions (AVX512_BF16 or AMX, which double
+    /// the arithmetic rate), else fp32 (bf16 emulated on plain AVX-512 is no faster). With the reason, for logs.
+    public static func automatic() -> (precision: Precision, reason: String) {
+        if ["avx512_core_amx", "avx512_core_bf16"].contains(DNNL.instructionSetTag) {
+            return (.bf16, "this CPU (\(DNNL.instructionSet)) computes bf16 natively")
+        }
+        return (.fp32, "this CPU (\(DNNL.instructionSet)) has no bf16 instructions")
+    }
 }

@@ -169,8 +169,7 @@ extension BenchCommand {
         @Option(name: .long, help: "Timed batches.")
         var iterations = 10
 
-        @Option(name: .long, help: "Number format of activations and weights (bf16 needs AVX-512).")
-        var precision = Precision.fp32
+        @OptionGroup var precision: PrecisionOptions
 
         @Flag(
             name: .long,
@@ -188,6 +187,8 @@ extension BenchCommand {
 
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
+            let (precision, choice) = try self.precision.resolve()
+            if let choice { printNote(choice) }
             let network = try model.network(model.load(), precision: precision)
             if layers { return try profileLayers(network, threads: threadCount) }
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(

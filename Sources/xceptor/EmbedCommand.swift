@@ -26,10 +26,7 @@ struct EmbedCommand: AsyncParsableCommand {
     )
     var dctDownscale = false
 
-    @Option(
-        name: .long,
-        help: "Number format of activations and weights: fp32 (exact) or bf16 (needs AVX-512; faster where the CPU has bf16 instructions).")
-    var precision = Precision.fp32
+    @OptionGroup var precision: PrecisionOptions
 
     @Flag(name: .long, help: "Print one JSON object per image.")
     var json = false
@@ -47,6 +44,8 @@ struct EmbedCommand: AsyncParsableCommand {
         _ = KernelThreads.configure(nil)
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
+        let (precision, choice) = try self.precision.resolve()
+        if let choice { printNote(choice) }
         let engine = InferenceEngine(network: try model.network(weights, precision: precision))
         defer { engine.shutdown() }
         let pipeline = InputPipeline(size: inputSize, dctDownscale: dctDownscale)

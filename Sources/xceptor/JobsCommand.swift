@@ -75,7 +75,7 @@ extension JobsCommand {
             discussion: """
                 With --json, the job object (see 'xceptor jobs --help') with "result": null, or {"image": {"id", \
                 "sha256", "width", "height", "bytes", "content_type", "has_thumbnail"}, "model", \
-                "embedding_dimensions", "labels": [{"label", "score"}]}.
+                "precision", "embedding_dimensions", "labels": [{"label", "score"}]}.
                 """)
 
         @OptionGroup var store: StoreOptions
@@ -109,7 +109,8 @@ extension JobsCommand {
             }
             if let result = detail.result {
                 print(
-                    "result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID)")
+                    "result: image \(result.image.width)x\(result.image.height), \(result.image.byteCount) bytes, model \(result.modelID) in \(result.precision)"
+                )
                 for label in result.labels {
                     print(String(format: "  %-12@ %.4f", FailureMessage.printable(label.label), label.score))
                 }

@@ -58,8 +58,6 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
-extension Precision: ExpressibleByArgument {}
-
 extension ModelCommand {
     struct Fetch: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -27,6 +27,11 @@ func printWarning(_ message: String) {
     FileHandle.standardError.write(Data("warning: \(FailureMessage.printable(message))\n".utf8))
 }
 
+/// A note for people (what a choice left to the program chose), on standard error.
+func printNote(_ message: String) {
+    FileHandle.standardError.write(Data("note: \(FailureMessage.printable(message))\n".utf8))
+}
+
 /// "3h 4m", "12m 5s", "42s": a duration for people.
 func humanDuration(_ seconds: Double) -> String {
     let total = Int(seconds.rounded())

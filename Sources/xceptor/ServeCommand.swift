@@ -26,6 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup var precision: PrecisionOptions
 
     @Option(name: .long, help: "Address to bind (default: loopback only).")
     var host = "127.0.0.1"
@@ -75,7 +76,9 @@ struct ServeCommand: AsyncParsableCommand {
         let token = try tokenFile.map(Self.readToken)
         let jobStore = try await store.openWaiting(logger: logger)
         let weights = try model.load()
-        let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
+        let (precision, choice) = try self.precision.resolve()
+        if let choice { logger.notice("\(choice)") }
+        let network = try model.network(weights, precision: precision) { [logger] in logger.warning("\($0)") }
         let engine = InferenceEngine(network: network, configuration: .init(maxBatch: batch, queueCapacity: 4 * batch))
         defer { engine.shutdown() }
         var fetch = FetchConfiguration()

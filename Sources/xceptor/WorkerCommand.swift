@@ -29,6 +29,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup var precision: PrecisionOptions
     @OptionGroup var fetch: FetchOptions
 
     @Option(name: .long, help: "Input size in pixels (default: the size the model's head was trained at).")
@@ -130,7 +131,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let fetcher = Fetcher(configuration: fetch.configuration)
         let batches = BatchRelay()
         let turns = CoreTurns()
-        let network = try model.network(weights) { [logger] in logger.warning("\($0)") }
+        let (precision, choice) = try self.precision.resolve()
+        if let choice { logger.notice("\(choice)") }
+        let network = try model.network(weights, precision: precision) { [logger] in logger.warning("\($0)") }
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.
         try network.prepare(batch: batch, size: inputSize)
         keepImageBuffersOnHeap()

@@ -69,6 +69,26 @@ struct ResultStoreConformanceTests {
         #expect(try await s.h.store.result(forURL: "not a url", modelID: nil) == nil)
     }
 
+    @Test(
+        "each embedding records the precision that made it, read back with the result and when the same bytes come again; an unknown one is refused",
+        arguments: StoreDriver.allCases)
+    func precision(driver: StoreDriver) async throws {
+        let s = try await Stored(driver)
+        #expect(try await s.h.store.result(forJob: s.ids[0])?.precision == "fp32")
+        let h = s.h
+        _ = try await h.store.enqueue([NewJob(url: "http://b/1"), NewJob(url: "http://b/2")])
+        let claimed = try await h.store.claim(limit: 2, leaseSeconds: 30, owner: "w")
+        var bf16 = sampleResult(contentByte: 7)
+        bf16.precision = "bf16"
+        var unknown = sampleResult(contentByte: 8)
+        unknown.precision = "fp8"
+        await #expect(throws: QueueError.self) { _ = try await h.store.complete([JobCompletion(lease: claimed[1].lease, result: unknown)]) }
+        #expect(try await h.state(of: claimed[1].id).state == .running, "the refused result lost nothing: the job is still held")
+        _ = try await h.store.complete([JobCompletion(lease: claimed[0].lease, result: bf16)])
+        #expect(try await h.store.result(forJob: claimed[0].id)?.precision == "bf16")
+        #expect(try await h.store.storedResult(sha256: bf16.image.sha256, modelID: bf16.modelID)?.precision == "bf16")
+    }
+
     @Test("filters: by best label, by metadata values of any done job of the image, both together", arguments: StoreDriver.allCases)
     func filters(driver: StoreDriver) async throws {
         let s = try await Stored(driver)

@@ -40,6 +40,7 @@ struct StoreTransferConformanceTests {
         var second = sampleResult(contentByte: 2)
         second.modelID = "second-model"
         second.embedding = (0..<16).map { Float($0) }
+        second.precision = "bf16"
         #expect(again.map(\.url) == ["http://a/2"])
         _ = try await h.store.complete([JobCompletion(lease: again[0].lease, result: second)])
         return h
@@ -87,9 +88,10 @@ struct StoreTransferConformanceTests {
         #expect(running.job.state == .queued && running.job.attempts == 0 && running.job.leaseOwner == nil)
 
         // Images with ids, thumbnails, every model's embedding and labels; results read the same.
-        #expect(
-            try await source.store.imageRecords(afterImageID: nil, limit: 10)
-                == destination.store.imageRecords(afterImageID: nil, limit: 10))
+        let sourceImages = try await source.store.imageRecords(afterImageID: nil, limit: 10)
+        #expect(sourceImages == (try await destination.store.imageRecords(afterImageID: nil, limit: 10)))
+        // The precision each embedding was made in comes along (the second model's ran in bf16).
+        #expect(sourceImages.flatMap(\.embeddings).map(\.precision).sorted() == ["bf16", "fp32", "fp32"])
         #expect(try await destination.store.embeddingModels() == source.store.embeddingModels())
         for job in expected {
             #expect(try await destination.store.result(forJob: job.job.id) == source.store.result(forJob: job.job.id), "\(job.job.url)")
@@ -189,6 +191,11 @@ struct StoreTransferConformanceTests {
         infinite.embeddings[0].vector = [.infinity]
         await #expect(throws: QueueError.self) {
             try await destination.store.importImages([infinite], keepIDs: false, checkpoint: checkpoint)
+        }
+        var unknownPrecision = good
+        unknownPrecision.embeddings[0].precision = "fp8"
+        await #expect(throws: QueueError.self) {
+            try await destination.store.importImages([unknownPrecision], keepIDs: false, checkpoint: checkpoint)
         }
         let orphan = JobRecord(
             job: Job(

@@ -476,6 +476,45 @@ struct WorkerTests {
         #expect(counts[.done] == 4, "\(counts): fetched through the environment's proxy")
     }
 
+    @Test("the worker runs in the precision asked for (the flag over $XCEPTOR_PRECISION) and records it with each embedding")
+    func precisionRecorded() async throws {
+        let site = try Site()
+        try await site.enqueue(Array(site.images.prefix(2)).map(site.url))
+        let bad = try await XceptorProcess.run(
+            try await site.workerArguments(["--until-empty"]), environment: ["XCEPTOR_PRECISION": "fast"], in: site.dir)
+        #expect(bad.status == 64 && bad.stderr.contains("XCEPTOR_PRECISION must be fp32, bf16 or auto"), "\(bad.stderr)")
+
+        let bf16 = try await XceptorProcess.run(
+            try await site.workerArguments(["--until-empty"]), environment: ["XCEPTOR_PRECISION": "bf16"], in: site.dir)
+        if bf16.status == 1 {
+            // A CPU without AVX-512 has no bf16 kernels: refused up front, with what to do, and nothing claimed.
+            #expect(bf16.stderr.contains("Run with --precision fp32"), "\(bf16.stderr)")
+            #expect(try await site.store().status().counts[.queued] == 2)
+            return
+        }
+        #expect(bf16.status == 0, "\(bf16.stderr)")
+        let store = try site.store()
+        let first = try await site.jobsByURL()
+        for name in site.images.prefix(2) {
+            let job = try #require(first[site.url(name)])
+            #expect(try await store.result(forJob: job.id)?.precision == "bf16", "\(name)")
+        }
+        let shown = try await XceptorProcess.run(
+            ["jobs", "show", "--db", "q.sqlite", String(try #require(first[site.url(site.images[0])]).id), "--json"], in: site.dir)
+        #expect(shown.stdout.contains(#""precision":"bf16""#), "\(shown.stdout)")
+
+        try await site.enqueue(Array(site.images[2..<4]).map(site.url))
+        let fp32 = try await XceptorProcess.run(
+            try await site.workerArguments(["--until-empty", "--precision", "fp32"]), environment: ["XCEPTOR_PRECISION": "bf16"],
+            in: site.dir)
+        #expect(fp32.status == 0, "\(fp32.stderr)")
+        let second = try await site.jobsByURL()
+        for name in site.images[2..<4] {
+            let job = try #require(second[site.url(name)])
+            #expect(try await store.result(forJob: job.id)?.precision == "fp32", "\(name)")
+        }
+    }
+
     @Test(
         "--proxy: the target's own address is checked (a loopback image is refused though the proxy is on loopback), then fetched through it"
     )

@@ -21,7 +21,7 @@ extension SQLiteJobStore {
                     var found = try db.first(
                         """
                         SELECT i.id, i.sha256, i.width, i.height, i.bytes, i.content_type, i.thumbnail,
-                               e.id, e.model_id, e.vector
+                               e.id, e.model_id, e.vector, e.precision
                         FROM jobs j JOIN images i ON i.id = j.image_id JOIN embeddings e ON e.image_id = i.id
                         WHERE \(condition) AND (?2 IS NULL OR e.model_id = ?2)
                         ORDER BY e.id DESC LIMIT 1
@@ -34,7 +34,7 @@ extension SQLiteJobStore {
                                     image: ImageFacts(
                                         sha256: row.blob(1), width: row.int(2), height: row.int(3), byteCount: row.int(4),
                                         contentType: row.optionalText(5), thumbnail: row.optionalBlob(6)),
-                                    modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: [])
+                                    modelID: row.text(8), embedding: Self.floats(row.blob(9)), labels: [], precision: row.text(10))
                             )
                         })
                 else { return nil }

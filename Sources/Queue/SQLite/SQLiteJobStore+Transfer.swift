@@ -106,12 +106,13 @@ extension SQLiteJobStore: StoreTransfer {
                     for embedding in record.embeddings {
                         let inserted = try db.run(
                             """
-                            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
-                            VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
+                            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at, precision)
+                            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
                             """,
                             [
                                 .integer(imageID), .text(embedding.modelID), .integer(embedding.vector.count),
                                 .blob(StoreInput.bytes(embedding.vector)), .integer(embedding.createdAt.storeMilliseconds),
+                                .text(embedding.precision),
                             ])
                         guard inserted == 1 else {
                             tally.embeddings.present += 1
@@ -228,7 +229,8 @@ extension SQLiteJobStore: StoreTransfer {
         for index in records.indices {
             var embeddings: [(id: Int64, record: EmbeddingRecord)] = []
             try db.query(
-                "SELECT id, model_id, vector, created_at FROM embeddings WHERE image_id = ? ORDER BY id", [.integer(records[index].id)]
+                "SELECT id, model_id, vector, created_at, precision FROM embeddings WHERE image_id = ? ORDER BY id",
+                [.integer(records[index].id)]
             ) {
                 row in
                 embeddings.append(
@@ -236,7 +238,7 @@ extension SQLiteJobStore: StoreTransfer {
                         row.int64(0),
                         EmbeddingRecord(
                             modelID: row.text(1), vector: floats(row.blob(2)), labels: [],
-                            createdAt: Date(storeMilliseconds: row.int64(3)))
+                            createdAt: Date(storeMilliseconds: row.int64(3)), precision: row.text(4))
                     ))
             }
             for entry in embeddings.indices {

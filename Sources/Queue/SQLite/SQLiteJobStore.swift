@@ -295,7 +295,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                 guard
                     var found = try db.first(
                         """
-                        SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.id, e.vector
+                        SELECT i.width, i.height, i.bytes, i.content_type, i.thumbnail, e.id, e.vector, e.precision
                         FROM images i JOIN embeddings e ON e.image_id = i.id
                         WHERE i.sha256 = ? AND e.model_id = ?
                         """, [.blob(sha256), .text(modelID)],
@@ -306,7 +306,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                                     image: ImageFacts(
                                         sha256: sha256, width: row.int(0), height: row.int(1), byteCount: row.int(2),
                                         contentType: row.optionalText(3), thumbnail: row.optionalBlob(4)),
-                                    modelID: modelID, embedding: Self.floats(row.blob(6)), labels: [])
+                                    modelID: modelID, embedding: Self.floats(row.blob(6)), labels: [], precision: row.text(7))
                             )
                         })
                 else { return nil }
@@ -497,12 +497,12 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         }
         let inserted = try db.run(
             """
-            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at)
-            VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
+            INSERT INTO embeddings (image_id, model_id, dimensions, vector, created_at, precision)
+            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (image_id, model_id) DO NOTHING
             """,
             [
                 .integer(imageID), .text(result.modelID), .integer(result.embedding.count),
-                .blob(StoreInput.bytes(result.embedding)), .integer(now),
+                .blob(StoreInput.bytes(result.embedding)), .integer(now), .text(result.precision),
             ])
         if inserted == 1 {
             let embeddingID =
