@@ -181,10 +181,15 @@ final class CurlEngine: @unchecked Sendable {
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             var left: Int32 = 0
+            var finished = false
             while let message = curl_multi_info_read(multi, &left) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 finish(easy, code: message.pointee.data.result)
+                finished = true
             }
+            // A finished transfer frees its host's connection: the transfers waiting for one start now, not
+            // after the poll below (which nothing may end for up to a second: one host's images came at a few per second).
+            if finished && !waiting.isEmpty { continue }
             let timeout = wake.map { min(1000, max(1, Int32(($0 - .now).seconds * 1000))) } ?? 1000
             curl_multi_poll(multi, nil, 0, timeout, nil)
         }

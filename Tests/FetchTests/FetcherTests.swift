@@ -70,6 +70,26 @@ struct FetcherTests {
         #expect(order == ["image", "stall failed", "stall failed"])
     }
 
+    @Test("a host's waiting transfers start as its connection frees, not at the fetcher's next idle wake-up (a second)")
+    func waitingTransfersStartWhenAConnectionFrees() async throws {
+        let server = try FaultServer.shared.get()
+        var configuration = FetchConfiguration()
+        configuration.allowedPrivateAddresses = ["127.0.0.1"]
+        configuration.maxConnectionsPerHost = 1
+        let fetcher = Fetcher(configuration: configuration)
+        defer { fetcher.shutdown() }
+        // Forty images of one host through its one connection: each waits for the one before. A transfer that
+        // waited for the fetcher's idle wake-up instead took a second each (the worker did 9 images/s, not 45).
+        let start = ContinuousClock.now
+        let sizes = await withTaskGroup(of: Int.self) { group in
+            for index in 0..<40 { group.addTask { (try? await fetcher.fetch(server.url("/image.jpg?\(index)")))?.body.count ?? -1 } }
+            return await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(sizes == Array(repeating: Self.image.count, count: 40))
+        #expect(elapsed < .seconds(15), "40 transfers on one connection took \(elapsed): they waited for wake-ups, not for the connection")
+    }
+
     @Test("HTTP errors: 404 and 410 are permanent, 500 transient, 503 and 429 transient with Retry-After")
     func httpErrors() async throws {
         for (path, status, transient, retryAfter) in [
