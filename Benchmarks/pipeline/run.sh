@@ -4,7 +4,8 @@
 # machine, same run. The goal: end to end at >= 90% of the engine, i.e. fetch, decode and storage hidden.
 # Each worker run also reports how much of its time the engine spent in batches (engine_busy): what the
 # pipeline leaves to the network, measured inside the run, so the host's drift does not move it.
-# Usage: [WORKER_FLAGS="--dct-downscale"] [SIZES="150 299"] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
+# Reports the CPU ms per image the worker spends outside the network. XCEPTOR_PRECISION=bf16 runs both in bf16.
+# Usage: [WORKER_FLAGS="--dct-downscale"] [SIZES="150 299"] [XCEPTOR_PRECISION=bf16] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-1000}"
@@ -30,11 +31,19 @@ for size in ${SIZES:-150 299}; do
     for round in $(seq "$rounds"); do
         rm -f "$work"/q.sqlite*
         "$xceptor" enqueue --db "$work/q.sqlite" --from "$work/urls.txt" >/dev/null
-        line="$("$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
-            --allow-private-networks --progress none 2>&1 | grep 'worker stopped')"
+        # The worker's CPU time (user + system, start-up included) by its own getrusage, written when it exits.
+        line="$(python3 -c '
+import resource, subprocess, sys
+run = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+stopped = [line for line in run.stderr.splitlines() if "worker stopped" in line]
+print((stopped[-1] if stopped else "worker failed: " + run.stderr[-300:]) + " cpu_s=%.2f" % (usage.ru_utime + usage.ru_stime))
+' "$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
+            --allow-private-networks --progress none)"
         after="$(engine "$size")"
         echo "$size $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line") $before $after" \
-            "$(sed -E 's/.*engine_busy=([0-9.]+)%.*/\1/' <<<"$line")"
+            "$(sed -E 's/.*engine_busy=([0-9.]+)%.*/\1/' <<<"$line") $(sed -E 's/.*elapsed_s=([0-9.]+).*/\1/' <<<"$line")" \
+            "$(sed -E 's/.*cpu_s=([0-9.]+).*/\1/' <<<"$line")"
         before="$after"
     done
 done | python3 -c '
@@ -43,6 +52,8 @@ rows = [line.split() for line in sys.stdin if line.strip()]
 for size in sorted({int(r[0]) for r in rows}):
     runs = [(int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows if int(r[0]) == size]
     busy = [float(r[5]) for r in rows if int(r[0]) == size]
+    # CPU outside the network: the run'"'"'s CPU time less the engine'"'"'s (busy share x elapsed x the cores its kernels use).
+    outside = [(float(r[7]) - float(r[5]) / 100 * float(r[6]) * '"$(nproc)"') * 1000 / int(r[1]) for r in rows if int(r[0]) == size]
     pipeline = [p for _, p, _, _ in runs]
     engine = [e for _, _, b, a in runs for e in (b, a)]
     ratios = [p / ((b + a) / 2) for _, p, b, a in runs]
@@ -50,5 +61,6 @@ for size in sorted({int(r[0]) for r in rows}):
           f"(jobs done per run: {sorted({d for d, _, _, _ in runs})}); engine alone before/after each run median "
           f"{statistics.median(engine):.1f} img/s {sorted(round(x, 1) for x in engine)}; "
           f"ratio per round {sorted(round(x, 3) for x in ratios)}, median {statistics.median(ratios):.3f}; "
-          f"engine busy (share of the worker run spent in batches) {sorted(busy)}%, median {statistics.median(busy):.1f}%")
+          f"engine busy (share of the worker run spent in batches) {sorted(busy)}%, median {statistics.median(busy):.1f}%; "
+          f"CPU ms per image outside the network {sorted(round(x, 2) for x in outside)}, median {statistics.median(outside):.2f}")
 '
