@@ -45,19 +45,7 @@ public struct InferenceBenchmark: Sendable {
 
 /// Where a batch's time goes: each step of the compiled network timed alone, the totals by kind of step,
 /// and the network's arithmetic rate next to the most these cores can do (an FMA loop, same run).
-public struct LayerProfileBenchmark: Sendable {
-    public var network: XceptionNetwork
-    public var size: Int
-    public var batch: Int
-    public var iterations: Int
-
-    public init(network: XceptionNetwork, size: Int, batch: Int, iterations: Int) {
-        self.network = network
-        self.size = size
-        self.batch = batch
-        self.iterations = iterations
-    }
-
+extension InferenceBenchmark {
     public struct KindTotal: Sendable, Codable {
         public var kind: String
         public var milliseconds: Double
@@ -65,7 +53,7 @@ public struct LayerProfileBenchmark: Sendable {
         public var share: Double
     }
 
-    public struct Result: Sendable, Codable {
+    public struct LayerProfile: Sendable, Codable {
         public var size: Int
         public var batch: Int
         public var precision: String
@@ -80,7 +68,7 @@ public struct LayerProfileBenchmark: Sendable {
         public var peakFraction: Double
     }
 
-    public func run(threads: Int) throws -> Result {
+    public func profileLayers(threads: Int) throws -> LayerProfile {
         let steps = try network.profile(batch: batch, size: size, iterations: iterations)
         let total = steps.reduce(0) { $0 + $1.milliseconds }
         var kinds: [KindTotal] = []
@@ -93,7 +81,7 @@ public struct LayerProfileBenchmark: Sendable {
         kinds.sort { $0.milliseconds > $1.milliseconds }
         let gflops = steps.reduce(0) { $0 + $1.flops } / total / 1e6
         let peak = FMAPeak.gflops(threads: threads)
-        return Result(
+        return LayerProfile(
             size: size, batch: batch, precision: network.precision.rawValue, threads: threads, steps: steps, kinds: kinds,
             millisecondsPerBatch: total, gflops: gflops, peakGflops: peak, peakFraction: peak > 0 ? gflops / peak : 0)
     }

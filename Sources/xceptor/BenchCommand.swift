@@ -187,8 +187,8 @@ extension BenchCommand {
 
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
-            let (precision, choice) = try self.precision.resolve()
-            if let choice { printNote(choice) }
+            let (precision, note) = try self.precision.resolve()
+            if let note { printNote(note) }
             let network = try model.network(model.load(), precision: precision)
             if layers { return try profileLayers(network, threads: threadCount) }
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(
@@ -209,7 +209,8 @@ extension BenchCommand {
         }
 
         private func profileLayers(_ network: XceptionNetwork, threads: Int) throws {
-            let result = try LayerProfileBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(threads: threads)
+            let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).profileLayers(
+                threads: threads)
             if json { return try printBenchmark(result) }
             print(
                 String(

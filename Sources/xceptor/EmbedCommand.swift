@@ -44,8 +44,8 @@ struct EmbedCommand: AsyncParsableCommand {
         _ = KernelThreads.configure(nil)
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
-        let (precision, choice) = try self.precision.resolve()
-        if let choice { printNote(choice) }
+        let (precision, note) = try self.precision.resolve()
+        if let note { printNote(note) }
         let engine = InferenceEngine(network: try model.network(weights, precision: precision))
         defer { engine.shutdown() }
         let pipeline = InputPipeline(size: inputSize, dctDownscale: dctDownscale)
