@@ -229,7 +229,7 @@ extension BenchCommand {
             }
             print(
                 String(
-                    format: "total %.2f ms per batch, %.0f GFLOP/s; FMA peak of %d threads %.0f GFLOP/s: %.0f%% of peak",
+                    format: "total %.2f ms per batch, %.0f GFLOP/s; fp32 FMA peak of %d threads %.0f GFLOP/s: %.0f%% of it",
                     result.millisecondsPerBatch, result.gflops, threads, result.peakGflops, 100 * result.peakFraction))
         }
     }
