@@ -16,13 +16,20 @@ struct FetcherTests {
 
     /// A fetcher of its own, for a test whose 429 or 503 pauses the host for the fetcher that saw it.
     static func makeFetcher() -> Fetcher {
+        loopbackFetcher {
+            $0.lowSpeedBytesPerSecond = 100
+            $0.lowSpeedSeconds = 2
+            $0.totalTimeoutSeconds = 30
+            $0.maxBodyBytes = 4 << 20
+            $0.maxDecodedBytes = 8 << 20
+        }
+    }
+
+    /// A fetcher of default limits allowed to reach the test server, with `adjust` applied.
+    static func loopbackFetcher(_ adjust: (inout FetchConfiguration) -> Void) -> Fetcher {
         var configuration = FetchConfiguration()
         configuration.allowedPrivateAddresses = ["127.0.0.1"]
-        configuration.lowSpeedBytesPerSecond = 100
-        configuration.lowSpeedSeconds = 2
-        configuration.totalTimeoutSeconds = 30
-        configuration.maxBodyBytes = 4 << 20
-        configuration.maxDecodedBytes = 8 << 20
+        adjust(&configuration)
         return Fetcher(configuration: configuration)
     }
 
@@ -52,10 +59,7 @@ struct FetcherTests {
     @Test("transfers stalled on a host do not hold up others to the same host")
     func stalledTransfersDoNotBlock() async throws {
         let server = try FaultServer.shared.get()
-        var configuration = FetchConfiguration()
-        configuration.allowedPrivateAddresses = ["127.0.0.1"]
-        configuration.totalTimeoutSeconds = 5
-        let fetcher = Fetcher(configuration: configuration)
+        let fetcher = Self.loopbackFetcher { $0.totalTimeoutSeconds = 5 }
         // Two stalled transfers, submitted together with an image to a host with no connection yet, hold two
         // of the host's four connections; the image must still come first.
         let order = await withTaskGroup(of: String.self) { group in
@@ -73,10 +77,7 @@ struct FetcherTests {
     @Test("a host's waiting transfers start as its connection frees, not at the fetcher's next idle wake-up (a second)")
     func waitingTransfersStartWhenAConnectionFrees() async throws {
         let server = try FaultServer.shared.get()
-        var configuration = FetchConfiguration()
-        configuration.allowedPrivateAddresses = ["127.0.0.1"]
-        configuration.maxConnectionsPerHost = 1
-        let fetcher = Fetcher(configuration: configuration)
+        let fetcher = Self.loopbackFetcher { $0.maxConnectionsPerHost = 1 }
         defer { fetcher.shutdown() }
         // Forty images of one host through its one connection: each waits for the one before. A transfer that
         // waited for the fetcher's idle wake-up instead took a second each (the worker did 9 images/s, not 45).
@@ -116,10 +117,7 @@ struct FetcherTests {
         let waited = ContinuousClock.now - start
         #expect(resource.status == 200 && waited >= .milliseconds(2900), "waited \(waited)")
 
-        var configuration = FetchConfiguration()
-        configuration.allowedPrivateAddresses = ["127.0.0.1"]
-        configuration.longestHostWaitSeconds = 2
-        let impatient = Fetcher(configuration: configuration)
+        let impatient = Self.loopbackFetcher { $0.longestHostWaitSeconds = 2 }
         _ = try await fail("/too-many", fetcher: impatient)  // Retry-After: 7
         let (deferred, seconds) = try await fail("/image.jpg", fetcher: impatient)
         #expect(deferred.reason == .hostBusy && deferred.isTransient && seconds < 1, "\(deferred)")
@@ -132,10 +130,7 @@ struct FetcherTests {
     func throughProxy() async throws {
         let server = try FaultServer.shared.get()
         let proxy = try ProxyServer()
-        var configuration = FetchConfiguration()
-        configuration.allowedPrivateAddresses = ["127.0.0.1"]
-        configuration.proxy = proxy.url
-        let fetcher = Fetcher(configuration: configuration)
+        let fetcher = Self.loopbackFetcher { $0.proxy = proxy.url }
 
         // By name: resolved here, and the proxy asked for the address, never the name.
         let resource = try await fetcher.fetch(server.url("/redirect/2", host: "localhost"))
@@ -179,11 +174,10 @@ struct FetcherTests {
     func hostWithSeveralAddresses() async throws {
         let server = try FaultServer.shared.get()
         let port = server.port
-        var configuration = FetchConfiguration()
-        configuration.allowedPrivateAddresses = ["127.0.0.1"]
         // Pinned as DNS would answer them: a private address first (refused here), then the server's own.
-        configuration.pinnedAddresses = ["two.test:\(port):10.255.255.1,127.0.0.1", "refused.test:\(port):10.255.255.1,127.0.0.2"]
-        let fetcher = Fetcher(configuration: configuration)
+        let fetcher = Self.loopbackFetcher {
+            $0.pinnedAddresses = ["two.test:\(port):10.255.255.1,127.0.0.1", "refused.test:\(port):10.255.255.1,127.0.0.2"]
+        }
         let resource = try await fetcher.fetch("http://two.test:\(port)/image.jpg")
         #expect(resource.status == 200 && Data(resource.body) == Self.image)
         await #expect {
