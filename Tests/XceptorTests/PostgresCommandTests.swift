@@ -100,8 +100,10 @@ struct PostgresRestartTests {
         let site = try WorkerTests.Site()
         let server = try PostgresTestServer.startPrivate()
         let database = try server.makeDatabase()
-        // Slow files (36 of them, 1 s each, 4 at a time), so the run is still going when the server goes down.
-        let urls = site.images.map { site.url($0) + "?delay=1" }
+        // Slow files (36 of them, 2 s each, 4 at a time: 18 s), so the run is still going when the server goes
+        // down, however late a loaded machine lets this test look (1 s each was too short once fetches of one
+        // host stopped waiting for the fetcher's idle wake-up).
+        let urls = site.images.map { site.url($0) + "?delay=2" }
         try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
@@ -172,7 +174,9 @@ struct MultiHostTests {
         let local = try server.makeDatabase()
         let database = local.replacingOccurrences(of: "@127.0.0.1:", with: "@\(address):")
         let site = try WorkerTests.Site(host: network == nil ? "127.0.0.1" : "0.0.0.0")
-        let urls = site.images.map { site.server.url("/files/\($0)?delay=0.5", host: address) }
+        // 2 s a file (the most the fault server delays): host 0 alone, 2 at a time, would need 36 s, so it still
+        // holds jobs when a loaded machine's `jobs list` finally sees it.
+        let urls = site.images.map { site.server.url("/files/\($0)?delay=2", host: address) }
         try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", local, "--from", "urls.txt"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
