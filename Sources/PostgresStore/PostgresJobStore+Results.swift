@@ -22,7 +22,7 @@ extension PostgresJobStore {
             try await self.doneResult(
                 connection.run(
                     """
-                    \(unescaped: Self.resultSelect) WHERE j.url = \(normalized)
+                    \(unescaped: Self.resultSelect) WHERE j.id = (SELECT job_id FROM job_urls WHERE url = \(normalized))
                         AND (\(modelID)::text IS NULL OR e.model_id = \(modelID)) ORDER BY e.id DESC LIMIT 1
                     """, logger: self.logger))
         }

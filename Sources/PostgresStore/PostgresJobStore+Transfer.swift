@@ -70,7 +70,7 @@ extension PostgresJobStore: StoreTransfer {
                 connection.run(
                     """
                     SELECT \(unescaped: Self.qualifiedJobColumns), i.sha256 FROM jobs j LEFT JOIN images i ON i.id = j.image_id
-                    WHERE j.url = ANY(\(urls)::text[]) ORDER BY j.id
+                    WHERE j.id IN (SELECT job_id FROM job_urls WHERE url = ANY(\(urls)::text[])) ORDER BY j.id
                     """, logger: self.logger))
         }
     }
@@ -219,7 +219,10 @@ extension PostgresJobStore: StoreTransfer {
             }
             var existing: [String: (id: Int64, lacksResult: Bool)] = [:]
             for try await (id, url, lacksResult) in try await connection.run(
-                "SELECT id, url, image_id IS NULL FROM jobs WHERE url = ANY(\(records.map(\.job.url))::text[]) ORDER BY id FOR UPDATE",
+                """
+                SELECT id, url, image_id IS NULL FROM jobs
+                WHERE id IN (SELECT job_id FROM job_urls WHERE url = ANY(\(records.map(\.job.url))::text[])) ORDER BY id FOR UPDATE
+                """,
                 logger: self.logger
             ).decode((Int64, String, Bool).self) { existing[url] = (id, lacksResult) }
 
@@ -260,6 +263,7 @@ extension PostgresJobStore: StoreTransfer {
                 // Columns that may be NULL travel with a flag each, as arrays of optionals do not bind.
                 try await connection.run(
                     """
+                    WITH inserted AS (
                     INSERT INTO jobs (id, url, state, priority, attempts, max_attempts, available_at, last_error, error_class,
                         http_status, metadata, image_id, created_at, updated_at, finished_at)
                     SELECT coalesce(CASE WHEN w > 0 AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = w) THEN w END,
@@ -279,6 +283,8 @@ extension PostgresJobStore: StoreTransfer {
                                 \(new.map { $0.finishedAt != nil })::bool[], \(new.map { $0.finishedAt?.storeMilliseconds ?? 0 })::bigint[])
                         WITH ORDINALITY AS r (w, u, st, p, at, ma, av, he, e, hc, c, hh, hs, hm, m, hi, i, cr, up, hf, f, n)
                     ORDER BY n
+                    RETURNING id, url)
+                    INSERT INTO job_urls (url, job_id) SELECT url, id FROM inserted
                     """, logger: self.logger)
                 tally.added = new.count
             }

@@ -165,11 +165,17 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                 let attempts = chunk.map { Int64($0.maxAttempts) }, metadata = chunk.map { $0.metadataJSON ?? "" }
                 let rows = try await connection.run(
                     """
-                    WITH inserted AS (
-                        INSERT INTO jobs (url, priority, max_attempts, metadata, available_at, created_at, updated_at)
-                        SELECT u, p, m, NULLIF(d, '')::jsonb, \(now), \(now), \(now)
-                        FROM unnest(\(urls)::text[], \(priorities)::bigint[], \(attempts)::bigint[], \(metadata)::text[]) AS t (u, p, m, d)
-                        ON CONFLICT (url) DO NOTHING RETURNING 1)
+                    WITH arriving AS (
+                        SELECT u, p, m, d, nextval(pg_get_serial_sequence('jobs', 'id')) AS id
+                        FROM unnest(\(urls)::text[], \(priorities)::bigint[], \(attempts)::bigint[], \(metadata)::text[]) AS t (u, p, m, d)),
+                    new_urls AS (
+                        INSERT INTO job_urls (url, job_id) SELECT u, id FROM arriving
+                        ON CONFLICT (url) DO NOTHING RETURNING job_id),
+                    inserted AS (
+                        INSERT INTO jobs (id, url, priority, max_attempts, metadata, available_at, created_at, updated_at)
+                        SELECT a.id, a.u, a.p, a.m, NULLIF(a.d, '')::jsonb, \(now), \(now), \(now)
+                        FROM arriving a JOIN new_urls n ON n.job_id = a.id
+                        RETURNING 1)
                     SELECT count(*) FROM inserted
                     """, logger: self.logger)
                 added += Int(try await rows.first(Int64.self) ?? 0)
@@ -277,7 +283,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
                 UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL,
                     available_at = \(available), updated_at = \(now)
                 FROM unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
-                WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
+                WHERE jobs.id = l.id AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
                 RETURNING jobs.id
                 """, logger: self.logger
             ).ids().count
@@ -298,7 +304,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let fence = Fence(completions.map(\.lease))
         let rescue = limit > 0 && rescueDue(now: lease.now)
         if completions.allSatisfy({ $0.result == nil }) {
-            // Nothing to store: one statement, fenced row by row, is the whole transaction (claim included).
+            // Nothing to store: one call, fenced row by row, is the whole transaction (claim included).
             return try await withConnection { connection in
                 if rescue { try await self.requeueExpiredLeases(connection, now: lease.now) }
                 let rows = try await connection.run(
@@ -329,7 +335,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
             """
             SELECT j.id FROM jobs j
             JOIN unnest(\(fence.ids)::bigint[], \(fence.owners)::text[], \(fence.attempts)::bigint[]) AS l (id, owner, attempt)
-                ON j.id = l.id AND j.state = 'running' AND j.lease_owner = l.owner AND j.attempts = l.attempt
+                ON j.id = l.id AND j.lease_owner = l.owner AND j.attempts = l.attempt
             FOR UPDATE OF j
             """, logger: self.logger
         ).ids()
@@ -503,7 +509,9 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
         return try await withConnection { connection in
             try await Self.jobs(
-                connection.run("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE url = \(normalized)", logger: self.logger)
+                connection.run(
+                    "SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = (SELECT job_id FROM job_urls WHERE url = \(normalized))",
+                    logger: self.logger)
             )
             .first
         }
@@ -594,7 +602,11 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
         let cutoffMilliseconds = cutoff.storeMilliseconds
         return try await transaction { connection in
             let jobs = try await connection.run(
-                "DELETE FROM jobs WHERE state = 'done' AND finished_at < \(cutoffMilliseconds) RETURNING id", logger: self.logger
+                """
+                WITH purged AS (DELETE FROM jobs WHERE state = 'done' AND finished_at < \(cutoffMilliseconds) RETURNING id, url),
+                freed AS (DELETE FROM job_urls u USING purged WHERE u.url = purged.url AND u.job_id = purged.id)
+                SELECT id FROM purged
+                """, logger: self.logger
             ).ids().count
             // Embeddings and labels go with their image (ON DELETE CASCADE).
             let images = try await connection.run(

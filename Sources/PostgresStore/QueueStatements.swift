@@ -5,15 +5,18 @@ import Queue
 // (planning the claim cost about as much as running it).
 
 /// Claims up to `limit` available jobs for `owner`, in priority order, skipping rows other claimers hold.
+/// The locked ids come as one array (`id = ANY (ARRAY(...))`), so that the plan a connection keeps for the
+/// statement looks them up by primary key: with `id IN (subquery)` or a joined CTE the generic plan hashes
+/// a scan of the whole table, since it cannot know that the LIMIT is small.
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = (Int64, String, Int, Int, Int, String?)
 
     static let sql = """
         UPDATE jobs SET state = 'running', attempts = attempts + 1,
             lease_owner = $1::text, lease_expires_at = $2::bigint, updated_at = $3::bigint
-        WHERE id IN (
+        WHERE id = ANY (ARRAY(
             SELECT id FROM jobs WHERE state = 'queued' AND available_at <= $3::bigint
-            ORDER BY priority DESC, id LIMIT $4::bigint FOR UPDATE SKIP LOCKED)
+            ORDER BY priority DESC, id LIMIT $4::bigint FOR UPDATE SKIP LOCKED))
         RETURNING id, url, attempts, max_attempts, priority, metadata::text
         """
 
@@ -35,7 +38,9 @@ struct ClaimStatement: PostgresPreparedStatement {
 }
 
 /// Leases as the columns of an `unnest` (`$1::bigint[], $2::text[], $3::bigint[]`): the fencing condition
-/// of every call that takes leases.
+/// of every call that takes leases. The condition names no `state = 'running'`: a lease owner is set only
+/// while running (the table's CHECK), and naming the state let the planner walk the whole lease index, stale
+/// entries and all, for every batch instead of looking up its ids by primary key.
 struct Fence {
     var ids: [Int64], owners: [String], attempts: [Int64]
 
@@ -53,28 +58,15 @@ struct Fence {
     }
 }
 
-/// Marks the jobs still held done (without results), then claims up to `limit` more: one statement, one
-/// commit. Both updates see one snapshot and touch disjoint rows (running ones, queued ones). Rows: each
-/// finished id (`finished` true), then each claimed job as `ClaimStatement` returns it.
+/// Marks the jobs still held done (without results), then claims up to `limit` more: one round trip, one
+/// commit, two snapshots (`xceptor_complete_and_claim`, schema version 4, says why). Rows: each finished id
+/// (`finished` true), then each claimed job as `ClaimStatement` returns it.
 struct CompleteAndClaimStatement: PostgresPreparedStatement {
     typealias Row = (finished: Bool, claim: ClaimStatement.Row)
 
     static let sql = """
-        WITH finished AS (
-            UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, image_id = NULL,
-                last_error = NULL, error_class = NULL, http_status = NULL, finished_at = $6::bigint, updated_at = $6::bigint
-            FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
-            WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
-            RETURNING jobs.id),
-        claimed AS (
-            UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                lease_owner = $4::text, lease_expires_at = $5::bigint, updated_at = $6::bigint
-            WHERE id IN (
-                SELECT id FROM jobs WHERE state = 'queued' AND available_at <= $6::bigint
-                ORDER BY priority DESC, id LIMIT $7::bigint FOR UPDATE SKIP LOCKED)
-            RETURNING id, url, attempts, max_attempts, priority, metadata::text)
-        SELECT true, id, '', 0, 0, 0, NULL::text FROM finished
-        UNION ALL SELECT false, id, url, attempts, max_attempts, priority, metadata FROM claimed
+        SELECT finished, id, url, attempts, max_attempts, priority, metadata
+        FROM xceptor_complete_and_claim($1::bigint[], $2::text[], $3::bigint[], $4::text, $5::bigint, $6::bigint, $7::bigint)
         """
 
     var fence: Fence
@@ -107,7 +99,7 @@ struct HeartbeatStatement: PostgresPreparedStatement {
     static let sql = """
         UPDATE jobs SET lease_expires_at = $4::bigint, updated_at = $5::bigint
         FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS l (id, owner, attempt)
-        WHERE jobs.id = l.id AND jobs.state = 'running' AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
+        WHERE jobs.id = l.id AND jobs.lease_owner = l.owner AND jobs.attempts = l.attempt
         RETURNING jobs.id
         """
 

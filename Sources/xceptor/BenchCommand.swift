@@ -137,7 +137,6 @@ extension BenchCommand {
     }
 }
 
-/// This process's own executable, for starting copies of itself.
 /// This binary, to start copies of itself (benchmark children, the model importer's child).
 func currentExecutable() -> URL {
     if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {

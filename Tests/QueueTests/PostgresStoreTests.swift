@@ -1,10 +1,11 @@
 import Foundation
-import PostgresStore
 import Queue
 import Stores
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import PostgresStore
 
 /// What only the PostgreSQL driver has: URLs and passwords, migrations raced by many processes, databases
 /// of other programs, a server that goes away. The store's contract itself is in the conformance suites.
@@ -206,6 +207,83 @@ struct PostgresStoreTests {
         let tally = try await calls.value
         #expect(tally.unavailable > 0 && tally.answered > 0, "\(tally)")
         #expect(try await store.status().counts[.queued] == 50)
+    }
+
+    @Test("the claim and the fenced updates look jobs up by primary key in the plan a connection keeps for them")
+    func hotPathPlans() async throws {
+        let server = try PostgresTestServer.shared()
+        let url = try server.makeDatabase()
+        let store = try await PostgresJobStore.open(try PostgresLocation(parsing: url))
+        _ = try await store.enqueue((0..<5_000).map { NewJob(url: "http://a/\($0)") })
+        let claimed = try await store.claim(limit: 500, leaseSeconds: 60, owner: "plans")
+        try await store.vacuumJobs()
+        // A prepared statement runs on a generic plan once PostgreSQL finds it no dearer than planning each
+        // call; force that plan, since it is the one that cannot know the LIMIT is small or the lease list short.
+        func check(_ name: String, _ sql: String, _ arguments: String) throws {
+            try server.psql(
+                database: String(url.split(separator: "/").last!),
+                """
+                SET plan_cache_mode = force_generic_plan;
+                PREPARE \(name) AS \(sql);
+                DO $check$ DECLARE line text; plan text := ''; BEGIN
+                    FOR line IN EXECUTE 'EXPLAIN EXECUTE \(name)(\(arguments.replacingOccurrences(of: "'", with: "''")))' LOOP
+                        plan := plan || line || E'\\n';
+                    END LOOP;
+                    IF plan LIKE '%Seq Scan on jobs%' OR plan LIKE '%jobs_lease_expiry%' OR plan NOT LIKE '%jobs_pkey%' THEN
+                        RAISE '\(name) plan walks more than its rows: %', plan;
+                    END IF;
+                END $check$;
+                """)
+        }
+        try check("claim", ClaimStatement.sql, "'o', 2, 1, 32")
+        let leases = claimed.prefix(32).map(\.lease)
+        let ids = leases.map { String($0.jobID) }.joined(separator: ",")
+        try check(
+            "heartbeat", HeartbeatStatement.sql,
+            "'{\(ids)}', '{\(leases.map { _ in "plans" }.joined(separator: ","))}', '{\(leases.map { _ in "1" }.joined(separator: ","))}', 2, 1"
+        )
+    }
+
+    @Test("schema version 5 moves URL uniqueness into job_urls: existing jobs keep their URLs, and duplicates stay refused")
+    func jobURLsMigration() async throws {
+        let server = try PostgresTestServer.shared()
+        let url = try server.makeDatabase()
+        let database = String(url.split(separator: "/").last!)
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../migrations/postgres")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let before = files.filter { $0 < "0005" }, moving = try #require(files.first { $0.hasPrefix("0005") })
+        for file in before { try server.psql(database: database, String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)) }
+        try server.psql(
+            database: database,
+            "INSERT INTO jobs (url, available_at, created_at, updated_at) SELECT 'http://a/' || g, 0, 0, 0 FROM generate_series(1, 100) g")
+        try server.psql(database: database, String(contentsOf: folder.appendingPathComponent(moving), encoding: .utf8))
+        try server.psql(
+            database: database,
+            """
+            DO $check$ BEGIN
+                IF (SELECT count(*) FROM job_urls u JOIN jobs j ON j.id = u.job_id AND j.url = u.url) <> 100 THEN
+                    RAISE 'job_urls does not hold every job''s URL';
+                END IF;
+                IF EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'jobs' AND indexdef LIKE '%(url)%') THEN
+                    RAISE 'jobs still indexes url';
+                END IF;
+            END $check$;
+            """)
+        #expect(throws: (any Error).self) {
+            try server.psql(database: database, "INSERT INTO job_urls (url, job_id) VALUES ('http://a/7', (SELECT max(id) FROM jobs))")
+        }
+    }
+
+    @Test("a purged job's URL can be queued again")
+    func purgedURLReturns() async throws {
+        let store = try await PostgresJobStore.open(try PostgresLocation(parsing: try PostgresTestServer.shared().makeDatabase()))
+        _ = try await store.enqueue([NewJob(url: "http://a/1"), NewJob(url: "http://a/2")])
+        let claimed = try await store.claim(limit: 1, leaseSeconds: 60, owner: "purge")
+        #expect(try await store.complete([JobCompletion(lease: claimed[0].lease, result: nil)]).isEmpty)
+        #expect(try await store.purgeDone(finishedBefore: Date().addingTimeInterval(60)).jobs == 1)
+        #expect(try await store.job(url: claimed[0].url) == nil)
+        #expect(try await store.enqueue([NewJob(url: "http://a/1"), NewJob(url: "http://a/2")]) == EnqueueCounts(added: 1, duplicates: 1))
+        #expect(try await store.job(url: claimed[0].url)?.state == .queued)
     }
 
     @Test("an idle waiter is woken by an enqueue from another store (LISTEN/NOTIFY), long before its timeout")
