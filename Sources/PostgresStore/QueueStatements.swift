@@ -7,7 +7,8 @@ import Queue
 /// Claims up to `limit` available jobs for `owner`, in priority order, skipping rows other claimers hold.
 /// The locked ids come as one array (`id = ANY (ARRAY(...))`), so that the plan a connection keeps for the
 /// statement looks them up by primary key: with `id IN (subquery)` or a joined CTE the generic plan hashes
-/// a scan of the whole table, since it cannot know that the LIMIT is small.
+/// a scan of the whole table, since it cannot know that the LIMIT is small. The same claim runs inside
+/// `xceptor_complete_and_claim` (migrations/postgres/0004): a change to one belongs in a migration for the other.
 struct ClaimStatement: PostgresPreparedStatement {
     typealias Row = (Int64, String, Int, Int, Int, String?)
 

@@ -203,10 +203,6 @@ extension BenchCommand {
             }
         }
 
-        private func padded(_ text: String, _ width: Int) -> String {
-            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-        }
-
         private func profileLayers(_ network: XceptionNetwork, threads: Int) throws {
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).profileLayers(
                 threads: threads)
@@ -218,13 +214,13 @@ extension BenchCommand {
             for step in result.steps {
                 let rate = step.flops > 0 ? String(format: "%9.0f", step.flops / step.milliseconds / 1e6) : "        -"
                 print(
-                    padded(step.layer, 22), padded(step.kind, 12),
+                    step.layer.rightPadded(to: 22), step.kind.rightPadded(to: 12),
                     String(format: "%7.3f %@ %5.1f%%", step.milliseconds, rate, 100 * step.milliseconds / result.millisecondsPerBatch))
             }
             print("by kind:")
             for kind in result.kinds {
                 let rate = kind.gflops > 0 ? String(format: "%9.0f", kind.gflops) : "        -"
-                print(" ", padded(kind.kind, 33), String(format: "%7.3f %@ %5.1f%%", kind.milliseconds, rate, 100 * kind.share))
+                print(" ", kind.kind.rightPadded(to: 33), String(format: "%7.3f %@ %5.1f%%", kind.milliseconds, rate, 100 * kind.share))
             }
             print(
                 String(

@@ -71,8 +71,13 @@ struct StatusCommand: AsyncParsableCommand {
     }
 }
 
+/// Columns of a text table: padded with spaces, never cut (unlike `padding(toLength:)`).
 extension String {
     func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+
+    func rightPadded(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
