@@ -75,11 +75,11 @@ enum BlobFile {
         }
     }
 
-    /// The JSON description of `bytes`, once the magic, version and checksum are checked.
-    static func description(of bytes: UnsafeRawBufferPointer, magic: [UInt8], version: UInt32) throws(Problem) -> Data {
+    /// The JSON description of `bytes`, once the magic, version (one of `versions`) and checksum are checked.
+    static func description(of bytes: UnsafeRawBufferPointer, magic: [UInt8], versions: ClosedRange<UInt32>) throws(Problem) -> Data {
         guard bytes.count >= fixedHeaderSize, Array(bytes[0..<8]) == magic else { throw .foreign }
         let found = bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian
-        guard found == version else { throw .version(found) }
+        guard versions.contains(found) else { throw .version(found) }
         let jsonLength = Int(bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
         let stored = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self).littleEndian
         guard checksum(UnsafeRawBufferPointer(rebasing: bytes[fixedHeaderSize...])) == stored else { throw .checksum }

@@ -130,13 +130,16 @@ final class DNNLPrimitive {
         self.primitive = primitive!
     }
 
-    /// A reorder between two layouts.
-    init(reorderFrom source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, context: DNNLContext) throws {
+    /// A reorder between two layouts (and data types), with `attributes`' output scales if given.
+    init(
+        reorderFrom source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, context: DNNLContext,
+        attributes: DNNLAttributes? = nil
+    ) throws {
         var descriptor: dnnl_primitive_desc_t?
         var source = source
         var destination = destination
         try DNNL.check(
-            dnnl_reorder_primitive_desc_create(&descriptor, &source, context.engine, &destination, context.engine, nil),
+            dnnl_reorder_primitive_desc_create(&descriptor, &source, context.engine, &destination, context.engine, attributes?.attributes),
             "describing a reorder")
         var primitive: dnnl_primitive_t?
         try DNNL.check(dnnl_primitive_create(&primitive, descriptor), "creating a reorder")
@@ -150,6 +153,13 @@ final class DNNLPrimitive {
         dnnl_primitive_desc_destroy(ownedDescriptor)
     }
 
+    /// The name of the kernel oneDNN chose ("brg:avx512_core_vnni", "jit_int8:avx2"; "ref" ones are slow C loops).
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success, let name else { return "" }
+        return String(cString: name)
+    }
+
     /// The layout the primitive chose for one of its memories (source, weights, destination).
     func layout(_ query: dnnl_query_t) -> dnnl_memory_desc_t {
         dnnl_primitive_desc_query_md(descriptor, query, 0)!.pointee
@@ -161,18 +171,27 @@ final class DNNLPrimitive {
     }
 }
 
-/// Post-operations fused into a convolution: ReLU, and/or adding the destination's previous contents.
+/// Post-operations fused into a convolution (ReLU, and/or adding the destination's previous contents) and,
+/// for int8, the output scales that take the int32 sums to the destination's scale.
 final class DNNLAttributes {
     let attributes: dnnl_primitive_attr_t
 
-    init(sum: Bool, relu: Bool) throws {
+    /// - Parameters:
+    ///   - sumScale: what the destination's previous contents are multiplied by before they are added.
+    ///   - outputScales: one factor for the whole output, or one per element of the dimensions `scaleMask`
+    ///     selects (bit i: dimension i).
+    init(sum: Bool = false, sumScale: Float = 1, relu: Bool = false, outputScales: [Float]? = nil, scaleMask: Int32 = 0) throws {
         var attributes: dnnl_primitive_attr_t?
         try DNNL.check(dnnl_primitive_attr_create(&attributes), "creating attributes")
         self.attributes = attributes!
+        if let outputScales {
+            try DNNL.check(
+                dnnl_primitive_attr_set_output_scales(attributes, Int64(outputScales.count), scaleMask, outputScales), "output scales")
+        }
         var postOps: dnnl_post_ops_t?
         try DNNL.check(dnnl_post_ops_create(&postOps), "creating post-ops")
         defer { dnnl_post_ops_destroy(postOps) }
-        if sum { try DNNL.check(dnnl_post_ops_append_sum(postOps, 1), "a sum post-op") }
+        if sum { try DNNL.check(dnnl_post_ops_append_sum(postOps, sumScale), "a sum post-op") }
         if relu { try DNNL.check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0), "a ReLU post-op") }
         try DNNL.check(dnnl_primitive_attr_set_post_ops(attributes, postOps), "setting post-ops")
     }

@@ -11,7 +11,7 @@ final class InferencePlan {
 
     init(
         weights: ModelWeights, batch: Int, size: Int, context: DNNLContext, precision: Precision = .fp32,
-        sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
+        ranges: ActivationRanges? = nil, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
     ) throws {
         guard size >= Architecture.minimumInputSize else {
             throw ModelError.inputTooSmall(size: size, minimum: Architecture.minimumInputSize)
@@ -19,10 +19,15 @@ final class InferencePlan {
         self.batch = batch
         self.size = size
         let builder = PlanBuilder(
-            batch: batch, context: context, precision: precision, sharedWeights: sharedWeights, sharedArena: sharedArena)
+            batch: batch, context: context, precision: precision, ranges: ranges, sharedWeights: sharedWeights,
+            sharedArena: sharedArena)
         self.builder = builder
         var x = try builder.input(channels: 3, height: size, width: size)
         input = x.tensor
+        // Normalised pixels lie in [-1, 1].
+        if ranges != nil, !PlanBuilder.staysFloat(Architecture.stem[0].name) {
+            x = try builder.quantized(x, scales: [127, 127, 127], for: "input")
+        }
 
         for stem in Architecture.stem {
             x = try builder.convolution(
@@ -44,7 +49,10 @@ final class InferencePlan {
                     // x + f(x), written over the block input, which nothing needs afterwards.
                     x = try builder.convolution(x, pointwise, name: name, stride: 1, padding: 0, relu: false, accumulateInto: blockInput)
                 } else {
-                    x = try builder.convolution(x, pointwise, name: name, stride: 1, padding: 0, relu: fuseRelu)
+                    // The last layer's output is what the embedding averages: int8 plans keep it float.
+                    let isLastLayer = isLast && block.name == Architecture.blocks.last?.name
+                    x = try builder.convolution(
+                        x, pointwise, name: name, stride: 1, padding: 0, relu: fuseRelu, floatOutput: isLastLayer)
                 }
             }
             if block.shortcut == .projection {
@@ -63,6 +71,12 @@ final class InferencePlan {
     /// and what the activations would take unshared.
     var activationBytes: (arena: Int, peakLive: Int, unshared: Int) {
         (builder.arenaBytes, builder.peakLiveActivationBytes, builder.unsharedActivationBytes)
+    }
+
+    /// Runs the network on the batch already written into `input`, step by step, raising `maxima` to the
+    /// largest magnitude each step's output reached (calibration; fp32 plans only).
+    func measureRanges(into maxima: inout ActivationRanges) throws {
+        try builder.measureRanges(into: &maxima)
     }
 
     /// Runs the network on the batch already written into `input`.

@@ -6,6 +6,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case unsupportedModel(path: String, reason: String)
     case inputTooSmall(size: Int, minimum: Int)
     case unsupportedPrecision(Precision, instructionSet: String)
+    /// int8 was asked of a model file without calibration.
+    case notCalibrated
+    /// int8 was asked of a model whose int8 failed its accuracy gate (the figures).
+    case failedAccuracyGate(String)
     case backend(String)
 
     public var description: String {
@@ -21,10 +25,22 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
             return "\(path) is not a model xceptor can import: \(reason)."
         case let .inputTooSmall(size, minimum):
             return "input size \(size) is too small; Xception needs at least \(minimum)x\(minimum) pixels."
+        case let .unsupportedPrecision(precision, instructionSet) where precision == .int8:
+            return
+                "int8 inference needs a CPU with AVX2 or later (fast with VNNI: AVX-512 VNNI, AVX-VNNI or AMX), "
+                + "and this CPU's kernels use \(instructionSet), where oneDNN has only slow reference loops for it; fp32 runs everywhere."
         case let .unsupportedPrecision(precision, instructionSet):
             return
                 "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
                 + "and this CPU's kernels use \(instructionSet); fp32 runs everywhere."
+        case .notCalibrated:
+            return
+                "the model file has no int8 calibration; run 'xceptor model calibrate' on it (with --images DIR of typical images), "
+                + "or use --precision fp32, bf16 or auto."
+        case let .failedAccuracyGate(figures):
+            return
+                "the model's int8 failed its accuracy gate (\(figures)), so it does not run in int8; calibrate again with more typical "
+                + "images ('xceptor model calibrate --images DIR'), or use --precision fp32, bf16 or auto."
         case let .backend(message):
             return "inference backend error: \(message)"
         }

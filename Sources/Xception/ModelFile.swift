@@ -5,13 +5,18 @@ import Foundation
 ///
 /// Layout: a `BlobFile` with the magic "XCPTMDL1", whose JSON gives the architecture, input size, labels,
 /// head, and a table of tensors with their shapes and offsets, and whose blobs are the float32 tensors.
+/// Format 2 adds int8 calibration (`model calibrate`) and the fingerprint of the weights it was calibrated
+/// for, which names the model as before (embeddings stay comparable); files without calibration are
+/// written as format 1, which earlier xceptors read, and those refuse format 2 with advice.
 /// Batch norms are already folded into the
 /// convolutions. Loading memory-maps the file and leaves the kernels there; the engine packs them into
 /// the layout of this CPU's kernels and keeps that in a second mapped file beside this one
 /// (`PackedWeightFile`), so N processes on a host share one copy of both.
 public enum ModelFile {
     public static let magic = Array("XCPTMDL1".utf8)
-    public static let formatVersion: UInt32 = 1
+    /// The newest format this xceptor reads and writes (format 1 files are read too).
+    public static let formatVersion: UInt32 = 2
+    static let uncalibratedFormatVersion: UInt32 = 1
 
     /// The JSON part of the header.
     struct Description: Codable {
@@ -35,10 +40,16 @@ public enum ModelFile {
         var source: String?
         /// "max" for global max pooling; absent for average pooling, so such files keep their bytes and id.
         var pooling: String?
+        /// Format 2: int8 scales and accuracy gate, and the fingerprint of the uncalibrated file, which
+        /// names the weights whatever calibration is added.
+        var calibration: Calibration?
+        var weightsFingerprint: String?
     }
 
-    /// Writes `weights` to `path` (atomically: a reader never sees half a file).
-    public static func write(_ weights: ModelWeights, to path: String, source: String? = nil) throws {
+    /// Writes `weights` to `path` (atomically: a reader never sees half a file); with calibration, as format 2
+    /// naming the weights by `weightsFingerprint` (the uncalibrated file's).
+    public static func write(_ weights: ModelWeights, to path: String, source: String? = nil, weightsFingerprint: String? = nil) throws {
+        precondition((weights.calibration == nil) == (weightsFingerprint == nil), "calibrated files name their weights")
         var tensors: [(name: String, shape: [Int], values: WeightValues)] = []
         for name in weights.convolutions.keys.sorted() {
             let conv = weights.convolutions[name]!
@@ -58,13 +69,15 @@ public enum ModelFile {
             head: weights.head.map {
                 Description.Dense(inputWidth: $0.inputWidth, outputWidth: $0.outputWidth, activation: $0.activation.rawValue)
             },
-            tensors: [], source: source, pooling: weights.pooling == .average ? nil : weights.pooling.rawValue)
+            tensors: [], source: source, pooling: weights.pooling == .average ? nil : weights.pooling.rawValue,
+            calibration: weights.calibration, weightsFingerprint: weightsFingerprint)
         // Sorted keys: the same weights must give the same bytes (and so the same model id) in any process;
         // dictionary order changes from run to run.
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let (header, body) = try BlobFile.encode(
-            magic: magic, version: formatVersion, sizes: tensors.map { $0.values.count * 4 }, bytesPerEntry: 160,
+            magic: magic, version: weights.calibration == nil ? uncalibratedFormatVersion : formatVersion,
+            sizes: tensors.map { $0.values.count * 4 }, bytesPerEntry: 160,
             describe: { offsets in
                 var described = description
                 described.tensors = zip(tensors, offsets).map { Description.Tensor(name: $0.name, shape: $0.shape, offset: $1) }
@@ -80,7 +93,43 @@ public enum ModelFile {
     /// stored under it, so the same image embedded by the same weights at the same size is stored once,
     /// whatever the file is called, and embeddings made at different sizes are never mixed in a search.
     public static func identifier(_ path: String, inputSize: Int) throws -> String {
-        "xception-" + (try fingerprint(path)) + "@\(inputSize)"
+        "xception-" + (try weightsFingerprint(path)) + "@\(inputSize)"
+    }
+
+    /// Writes the model file at `path` again with `calibration` (replacing any it had) to `output`, keeping
+    /// its weights' name, so that embeddings made before and after stay comparable.
+    public static func writeCalibrated(_ calibration: Calibration, from path: String, to output: String) throws {
+        var weights = try read(path)
+        weights.calibration = calibration
+        let name = try weightsFingerprint(path)
+        try write(weights, to: output, source: try storedDescription(path)?.source, weightsFingerprint: name)
+    }
+
+    /// The JSON description at the start of the file at `path`, unchecked (`read` checks the whole file).
+    private static func storedDescription(_ path: String) throws -> Description? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.unreadable(path: path, reason: "cannot open it") }
+        defer { try? handle.close() }
+        let header = [UInt8](handle.readData(ofLength: BlobFile.fixedHeaderSize))
+        guard header.count == BlobFile.fixedHeaderSize, Array(header[0..<8]) == magic else {
+            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
+        }
+        let length = Int(header[12..<16].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        return try? JSONDecoder().decode(Description.self, from: handle.readData(ofLength: length))
+    }
+
+    /// What names the weights of the file at `path`: its checksum, or for a calibrated file (format 2) the
+    /// checksum of the file it was calibrated from, read from its description.
+    public static func weightsFingerprint(_ path: String) throws -> String {
+        let checksum = try fingerprint(path)
+        guard let description = try storedDescription(path) else {
+            throw ModelError.unreadable(path: path, reason: "its description is unreadable")
+        }
+        guard description.calibration != nil else { return checksum }
+        guard let stored = description.weightsFingerprint, stored.count == 16, stored.allSatisfy(\.isHexDigit) else {
+            throw ModelError.unreadable(
+                path: path, reason: "its description does not name its weights; calibrate or import the model again")
+        }
+        return stored
     }
 
     /// The input size an identifier was made at ("xception-…@150"), or nil for an id of another form.
@@ -116,7 +165,7 @@ public enum ModelFile {
         let bytes = file.bytes
         let json: Data
         do {
-            json = try BlobFile.description(of: bytes, magic: magic, version: formatVersion)
+            json = try BlobFile.description(of: bytes, magic: magic, versions: uncalibratedFormatVersion...formatVersion)
         } catch .foreign {
             throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
         } catch let .version(version) {
@@ -154,7 +203,8 @@ public enum ModelFile {
                 reason: "unknown pooling '\(String((description.pooling ?? "").prefix(40)))'; import the model again with this xceptor")
         }
         var weights = ModelWeights(
-            convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize, pooling: pooling)
+            convolutions: [:], depthwise: [:], head: [], labels: description.labels, inputSize: description.inputSize, pooling: pooling,
+            calibration: description.calibration)
         for entry in description.tensors where entry.name.hasSuffix("/kernel") && !entry.name.hasPrefix("head") {
             let name = String(entry.name.dropLast("/kernel".count))
             weights.convolutions[name] = FoldedConvolution(
@@ -237,6 +287,15 @@ public enum ModelFile {
         let outputs = description.head.isEmpty ? 0 : width
         guard description.labels.count == outputs else {
             return "it has \(description.labels.count) labels for \(outputs) outputs"
+        }
+        if let calibration = description.calibration {
+            guard calibration.ranges.tensors.count <= 1000,
+                calibration.ranges.tensors.values.allSatisfy({ $0.isFinite && $0 >= 0 }),
+                Architecture.inputSizes.contains(calibration.inputSize)
+            else { return "its int8 calibration holds ranges that are not finite, positive sizes; calibrate it again" }
+            guard let name = description.weightsFingerprint, name.count == 16, name.allSatisfy(\.isHexDigit) else {
+                return "its int8 calibration does not name the weights it was made for; calibrate it again"
+            }
         }
         let expected = expectedShapes(head: description.head)
         var seen = Set<String>()

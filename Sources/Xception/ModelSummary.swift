@@ -14,6 +14,9 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
     /// The head's layers, e.g. "Dense(6, softmax)".
     public var head: [String]
     public var gflopsPerImage: Double
+    /// "uncalibrated", or whether int8 passed its accuracy gate ("passed", "failed"), with the figures.
+    public var int8: String
+    public var int8Gate: AccuracyGate?
 
     private enum CodingKeys: String, CodingKey {
         case file, model, architecture, labels, parameters, head, pooling
@@ -21,6 +24,8 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
         case fileBytes = "file_bytes"
         case embeddingDimensions = "embedding_dimensions"
         case gflopsPerImage = "gflops_per_image"
+        case int8
+        case int8Gate = "int8_gate"
     }
 
     /// The summary of the model file at `path`, whose weights are `weights`.
@@ -34,5 +39,7 @@ public struct ModelSummary: Sendable, Equatable, Encodable {
         pooling = weights.pooling.rawValue
         head = weights.head.map { "Dense(\($0.outputWidth), \($0.activation.rawValue))" }
         gflopsPerImage = XceptionNetwork.flopsPerImage(size: weights.inputSize) / 1e9
+        int8 = weights.calibration.map { $0.gate.passed ? "passed" : "failed" } ?? "uncalibrated"
+        int8Gate = weights.calibration?.gate
     }
 }

@@ -31,6 +31,8 @@ public struct ModelWeights: Sendable, Equatable {
     public var inputSize: Int
     /// How the last feature map becomes the 2048-d embedding the head reads.
     public var pooling: Pooling = .average
+    /// int8 scales and accuracy gate, once `model calibrate` has measured them; nil before.
+    public var calibration: Calibration? = nil
 
     /// Keras's global pooling after the base: `pooling="avg"` (and every full Xception), or `pooling="max"`.
     public enum Pooling: String, Sendable {

@@ -99,7 +99,7 @@ final class PackedWeightFile {
     init?(path: String, fingerprint: String) {
         guard let mapping = try? MappedFile(path: path) else { return nil }
         let bytes = mapping.bytes
-        guard let json = try? BlobFile.description(of: bytes, magic: Self.magic, version: Self.formatVersion),
+        guard let json = try? BlobFile.description(of: bytes, magic: Self.magic, versions: Self.formatVersion...Self.formatVersion),
             let description = try? JSONDecoder().decode(Description.self, from: json),
             description.fingerprint == fingerprint, description.library == Self.library
         else { return nil }

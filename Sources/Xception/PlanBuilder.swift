@@ -6,6 +6,12 @@ struct Activation {
     var channels: Int
     var height: Int
     var width: Int
+    /// For an int8 or uint8 tensor, what each channel's real values were multiplied by (q = x * scale[c]);
+    /// nil for floats.
+    var scales: [Float]? = nil
+    /// For a float tensor of an int8 plan (the residual stream), the calibration key ("layer/kind") of the
+    /// step that wrote it, whose ranges quantize it for an int8 consumer.
+    var rangeKey: String? = nil
 }
 
 /// One activation arena for all plans of a network, which run one at a time: it grows to the largest
@@ -48,6 +54,9 @@ final class PlanBuilder {
     let dataType: dnnl_data_type_t
     /// Where packed weights are shared between plans (nil: this plan packs its own).
     let sharedWeights: PackedWeights?
+    /// For an int8 plan, the calibrated largest magnitude of each step's output, by "layer/kind"; nil for
+    /// a floating-point plan.
+    let ranges: ActivationRanges?
     private(set) var steps: [PlanStep] = []
     /// First and last step using each activation (by identity); `Int.max` for pinned ones.
     private var lifetimes: [ObjectIdentifier: (tensor: DNNLTensor, first: Int, last: Int)] = [:]
@@ -62,16 +71,19 @@ final class PlanBuilder {
     private(set) var peakLiveActivationBytes = 0
 
     init(
-        batch: Int, context: DNNLContext, precision: Precision = .fp32, sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
+        batch: Int, context: DNNLContext, precision: Precision = .fp32, ranges: ActivationRanges? = nil,
+        sharedWeights: PackedWeights? = nil, sharedArena: SharedArena? = nil
     ) {
+        precondition((precision == .int8) == (ranges != nil), "an int8 plan needs calibrated ranges, and only it")
         self.batch = batch
         self.context = context
         self.dataType = precision.dataType
+        self.ranges = ranges
         self.sharedWeights = sharedWeights
         self.sharedArena = sharedArena ?? SharedArena()
     }
 
-    private func append(
+    func append(
         _ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLTensor)], layer: String, kind: String, flops: Double = 0
     ) {
         precondition(placements == nil, "a finalized plan cannot grow")
@@ -85,7 +97,7 @@ final class PlanBuilder {
     }
 
     /// Keeps `tensor` intact after the last step (the caller reads it after `run`).
-    private func pin(_ tensor: DNNLTensor) {
+    func pin(_ tensor: DNNLTensor) {
         guard tensor.deferred, let lifetime = lifetimes[ObjectIdentifier(tensor)] else { return }
         lifetimes[ObjectIdentifier(tensor)] = (tensor, lifetime.first, .max)
     }
@@ -121,7 +133,7 @@ final class PlanBuilder {
     }
 
     /// Points every activation into the arena, again whenever another plan made the shared arena move.
-    private func bindArena() throws {
+    func bindArena() throws {
         let base = sharedArena.reserve(arenaBytes)
         guard base != placedAt, let placements else { return }
         for (tensor, offset) in placements { try tensor.place(at: base + offset) }
@@ -166,86 +178,136 @@ final class PlanBuilder {
     }
 
     /// A convolution plus bias, then optionally the previous contents of `accumulateInto`, then ReLU.
-    /// `name` keys the packed weights shared between plans.
+    /// `name` keys the packed weights shared between plans. `floatOutput`: in an int8 plan, a float output
+    /// even after a ReLU (the last layer's, which the embedding averages).
     func convolution(
         _ x: Activation, _ weights: FoldedConvolution, name: String, stride: Int, padding: Int, relu: Bool,
-        accumulateInto target: Activation? = nil
+        accumulateInto target: Activation? = nil, floatOutput: Bool = false
     ) throws -> Activation {
-        let k = weights.kernelSize
-        let outHeight = (x.height + 2 * padding - k) / stride + 1
-        let outWidth = (x.width + 2 * padding - k) / stride + 1
-        var source = try DNNL.descriptor([batch, weights.inputChannels, x.height, x.width], dnnl_format_tag_any, dataType)
-        var kernel = try DNNL.descriptor([weights.outputChannels, weights.inputChannels, k, k], dnnl_format_tag_any, dataType)
-        var bias = try DNNL.descriptor([weights.outputChannels], dnnl_x)
-        var destination =
-            try target.map(\.tensor.descriptor)
-            ?? DNNL.descriptor([batch, weights.outputChannels, outHeight, outWidth], dnnl_format_tag_any, dataType)
-        var operation = dnnl_convolution_desc_t()
-        let strides: [Int64] = [Int64(stride), Int64(stride)]
-        let pads: [Int64] = [Int64(padding), Int64(padding)]
-        try DNNL.check(
-            dnnl_convolution_forward_desc_init(
-                &operation, dnnl_forward_inference, dnnl_convolution_direct,
-                &source, &kernel, &bias, &destination, strides, pads, pads),
-            "describing a \(k)x\(k) convolution")
-        let attributes = try DNNLAttributes(sum: target != nil, relu: relu)
-        let primitive = try DNNLPrimitive(
-            operation: &operation, attributes: attributes.attributes, context: context,
-            what: "a \(k)x\(k) convolution")
-        let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
-        let input = try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md), for: name)
-        let flops = 2.0 * Double(batch * weights.outputChannels * outHeight * outWidth) * Double(weights.inputChannels * k * k)
-        append(
-            primitive,
-            [
-                (DNNL_ARG_SRC, input),
-                (
-                    DNNL_ARG_WEIGHTS,
-                    try constant(
-                        weights.kernel, key: name + "/kernel", dims: [weights.outputChannels, weights.inputChannels, k, k],
-                        tag: dnnl_oihw, as: primitive.layout(dnnl_query_weights_md))
-                ),
-                (
-                    DNNL_ARG_BIAS,
-                    try constant(WeightValues(weights.bias), key: name + "/bias", dims: [weights.outputChannels], tag: dnnl_x, as: bias)
-                ),
-                (DNNL_ARG_DST, output),
-            ], layer: name, kind: k == 1 ? "pointwise" : "conv \(k)x\(k)", flops: flops)
-        return Activation(tensor: output, channels: weights.outputChannels, height: outHeight, width: outWidth)
+        if ranges != nil, !Self.staysFloat(name) {
+            return try quantizedConvolution(
+                x, weights, name: name, stride: stride, padding: padding, relu: relu, accumulateInto: target, floatOutput: floatOutput)
+        }
+        let numerics = ConvolutionNumerics(
+            source: dataType, weights: dataType, destination: dataType, kernel: weights.kernel,
+            bias: try biasValues(WeightValues(weights.bias), key: name + "/bias"))
+        let (output, height, width) = try appendConvolution(
+            x, name: name, shape: .init(weights), stride: stride, padding: padding, relu: relu, accumulateInto: target, numerics)
+        return Activation(
+            tensor: output, channels: weights.outputChannels, height: height, width: width, rangeKey: "\(name)/\(Self.kind(weights))")
     }
 
     /// A 3x3 depthwise convolution, stride 1, 'same' padding, no bias (its batch norm follows the pointwise half).
     func depthwise(_ x: Activation, _ kernel: WeightValues, name: String) throws -> Activation {
-        var source = x.tensor.descriptor
-        var weights = try DNNL.descriptor([x.channels, 1, 1, 3, 3], dnnl_format_tag_any, dataType)
-        var destination = try DNNL.descriptor([batch, x.channels, x.height, x.width], dnnl_format_tag_any, dataType)
+        if ranges != nil, !Self.staysFloat(name) { return try quantizedDepthwise(x, kernel, name: name) }
+        // The float kernels read the layout the previous step wrote (no reorder between them).
+        let numerics = ConvolutionNumerics(
+            source: dataType, weights: dataType, destination: dataType, kernel: kernel, sourceLayout: x.tensor.descriptor)
+        let (output, _, _) = try appendConvolution(
+            x, name: name, shape: .depthwise(channels: x.channels), stride: 1, padding: 1, relu: false, accumulateInto: nil, numerics)
+        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width, rangeKey: "\(name)/depthwise")
+    }
+
+    /// What a convolution step is for profiles and calibration keys: "pointwise" or "conv 3x3".
+    static func kind(_ weights: FoldedConvolution) -> String {
+        weights.kernelSize == 1 ? "pointwise" : "conv \(weights.kernelSize)x\(weights.kernelSize)"
+    }
+
+    /// The dimensions of a convolution's weights.
+    struct ConvolutionShape {
+        var outputChannels: Int
+        var inputChannels: Int
+        var kernelSize: Int
+        /// Depthwise: one 3x3 filter per channel (oneDNN's grouped weights, [channels][1][1][3][3]).
+        var isDepthwise = false
+
+        init(_ weights: FoldedConvolution) {
+            outputChannels = weights.outputChannels
+            inputChannels = weights.inputChannels
+            kernelSize = weights.kernelSize
+        }
+
+        private init(depthwiseChannels: Int) {
+            outputChannels = depthwiseChannels
+            inputChannels = depthwiseChannels
+            kernelSize = 3
+            isDepthwise = true
+        }
+
+        static func depthwise(channels: Int) -> ConvolutionShape { ConvolutionShape(depthwiseChannels: channels) }
+
+        var weightDims: [Int] { isDepthwise ? [outputChannels, 1, 1, 3, 3] : [outputChannels, inputChannels, kernelSize, kernelSize] }
+        var weightTag: dnnl_format_tag_t { isDepthwise ? dnnl_goihw : dnnl_oihw }
+    }
+
+    /// How a convolution step computes: its tensors' data types, the weight values to pack (int8: already
+    /// divided by the input's scales), their per-output-channel scales and the output scales (int8 only), the
+    /// bias tensor, and the layout the source must have (nil: the kernel's choice).
+    struct ConvolutionNumerics {
+        var source: dnnl_data_type_t
+        var weights: dnnl_data_type_t
+        var destination: dnnl_data_type_t
+        var kernel: WeightValues
+        var weightScales: [Float]? = nil
+        var outputScales: [Float]? = nil
+        var bias: DNNLTensor? = nil
+        var sourceLayout: dnnl_memory_desc_t? = nil
+    }
+
+    /// Appends one convolution step (plus bias, then optionally the previous contents of `target`, then
+    /// ReLU) and returns its output tensor and grid. Weights are packed once, under `name`, shared by plans.
+    func appendConvolution(
+        _ x: Activation, name: String, shape: ConvolutionShape, stride: Int, padding: Int, relu: Bool, accumulateInto target: Activation?,
+        _ numerics: ConvolutionNumerics
+    ) throws -> (output: DNNLTensor, height: Int, width: Int) {
+        let k = shape.kernelSize
+        let outHeight = (x.height + 2 * padding - k) / stride + 1
+        let outWidth = (x.width + 2 * padding - k) / stride + 1
+        var source =
+            try numerics.sourceLayout
+            ?? DNNL.descriptor([batch, shape.inputChannels, x.height, x.width], dnnl_format_tag_any, numerics.source)
+        var kernel = try DNNL.descriptor(shape.weightDims, dnnl_format_tag_any, numerics.weights)
+        var bias = numerics.bias?.descriptor ?? dnnl_memory_desc_t()
+        var destination =
+            try target.map(\.tensor.descriptor)
+            ?? DNNL.descriptor([batch, shape.outputChannels, outHeight, outWidth], dnnl_format_tag_any, numerics.destination)
         var operation = dnnl_convolution_desc_t()
-        let ones: [Int64] = [1, 1]
-        try DNNL.check(
-            dnnl_convolution_forward_desc_init(
-                &operation, dnnl_forward_inference, dnnl_convolution_direct,
-                &source, &weights, nil, &destination, ones, ones, ones),
-            "describing a depthwise convolution")
-        let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a depthwise convolution")
-        let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
+        let strides: [Int64] = [Int64(stride), Int64(stride)]
+        let pads: [Int64] = [Int64(padding), Int64(padding)]
+        let what = shape.isDepthwise ? "a depthwise convolution" : "a \(k)x\(k) convolution"
+        try withUnsafeMutablePointer(to: &bias) { biasPointer in
+            try DNNL.check(
+                dnnl_convolution_forward_desc_init(
+                    &operation, dnnl_forward_inference, dnnl_convolution_direct,
+                    &source, &kernel, numerics.bias == nil ? nil : biasPointer, &destination, strides, pads, pads),
+                "describing \(what)")
+        }
+        let attributes = try DNNLAttributes(sum: target != nil, relu: relu, outputScales: numerics.outputScales, scaleMask: 1 << 1)
+        let primitive = try DNNLPrimitive(operation: &operation, attributes: attributes.attributes, context: context, what: what)
+        let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         let input = try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md), for: name)
+        let weights = try constant(
+            numerics.kernel, key: name + (shape.isDepthwise ? "/depthwise" : "/kernel"), dims: shape.weightDims, tag: shape.weightTag,
+            as: primitive.layout(dnnl_query_weights_md), channelScales: numerics.weightScales)
+        let perOutput = shape.isDepthwise ? 9 : shape.inputChannels * k * k
         append(
             primitive,
-            [
-                (DNNL_ARG_SRC, input),
-                (
-                    DNNL_ARG_WEIGHTS,
-                    try constant(
-                        kernel, key: name + "/depthwise", dims: [x.channels, 1, 1, 3, 3], tag: dnnl_goihw,
-                        as: primitive.layout(dnnl_query_weights_md))
-                ),
-                (DNNL_ARG_DST, output),
-            ], layer: name, kind: "depthwise", flops: 2.0 * Double(batch * x.channels * x.height * x.width) * 9)
-        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
+            [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weights)] + (numerics.bias.map { [(DNNL_ARG_BIAS, $0)] } ?? [])
+                + [(DNNL_ARG_DST, output)],
+            layer: name, kind: shape.isDepthwise ? "depthwise" : (k == 1 ? "pointwise" : "conv \(k)x\(k)"),
+            flops: 2.0 * Double(batch * shape.outputChannels * outHeight * outWidth) * Double(perOutput))
+        return (output, outHeight, outWidth)
+    }
+
+    /// A float bias, shared between plans under `key`.
+    private func biasValues(_ values: WeightValues, key: String) throws -> DNNLTensor {
+        let layout = try DNNL.descriptor([values.count], dnnl_x)
+        return try constant(values, key: key, dims: [values.count], tag: dnnl_x, as: layout)
     }
 
     /// ReLU into a new tensor (the block input stays intact for the shortcut).
     func relu(_ x: Activation, layer: String) throws -> Activation {
+        if ranges != nil, !Self.staysFloat(layer) { return try quantizedRelu(x, layer: layer) }
         var data = x.tensor.descriptor
         var operation = dnnl_eltwise_desc_t()
         try DNNL.check(
@@ -254,7 +316,7 @@ final class PlanBuilder {
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a ReLU")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)], layer: layer, kind: "relu")
-        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width)
+        return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width, rangeKey: "\(layer)/relu")
     }
 
     /// 3x3 max pool, stride 2, TensorFlow's 'same' padding (the extra row or column, if any, at the end).
@@ -264,7 +326,8 @@ final class PlanBuilder {
         let padBottom = max(0, (outHeight - 1) * 2 + 3 - x.height)
         let padRight = max(0, (outWidth - 1) * 2 + 3 - x.width)
         var source = x.tensor.descriptor
-        var destination = try DNNL.descriptor([batch, x.channels, outHeight, outWidth], dnnl_format_tag_any, dataType)
+        var destination = try DNNL.descriptor(
+            [batch, x.channels, outHeight, outWidth], dnnl_format_tag_any, x.tensor.descriptor.data_type)
         var operation = dnnl_pooling_v2_desc_t()
         let (strides, kernel, dilation): ([Int64], [Int64], [Int64]) = ([2, 2], [3, 3], [0, 0])
         let padLeft: [Int64] = [Int64(padBottom / 2), Int64(padRight / 2)]
@@ -277,7 +340,9 @@ final class PlanBuilder {
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)], layer: layer, kind: "max pool")
-        return Activation(tensor: output, channels: x.channels, height: outHeight, width: outWidth)
+        // The largest value passes through unchanged, so an int8 tensor keeps its scales.
+        return Activation(
+            tensor: output, channels: x.channels, height: outHeight, width: outWidth, scales: x.scales, rangeKey: x.rangeKey)
     }
 
     /// Mean (or maximum) over the whole grid, reordered to a plain [batch][channels] matrix.
@@ -286,7 +351,7 @@ final class PlanBuilder {
         // and bf16 would round it to three digits.
         var float32 = x.tensor.descriptor
         float32.data_type = dnnl_f32
-        let input = try conformed(x.tensor, to: float32, for: "embedding")
+        let input = try conformed(x.tensor, to: float32, for: "embedding", channelScales: x.scales?.map { 1 / $0 })
         var source = input.descriptor
         var destination = try DNNL.descriptor([batch, x.channels, 1, 1], dnnl_format_tag_any)
         var operation = dnnl_pooling_v2_desc_t()
@@ -306,10 +371,12 @@ final class PlanBuilder {
         return plain
     }
 
-    /// Creates (and drops) a small convolution primitive in `dataType`: throws where this CPU has no kernel for it.
-    static func probeConvolution(dataType: dnnl_data_type_t, context: DNNLContext) throws {
+    /// Creates (and drops) a small convolution primitive with `dataType` activations (int8 weights with
+    /// uint8 or int8 ones): throws where this CPU has no kernel for it, else names the kernel oneDNN chose.
+    static func probeConvolution(dataType: dnnl_data_type_t, context: DNNLContext) throws -> String {
+        let weightType = [dnnl_u8, dnnl_s8].contains(dataType) ? dnnl_s8 : dataType
         var source = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
-        var kernel = try DNNL.descriptor([16, 16, 1, 1], dnnl_format_tag_any, dataType)
+        var kernel = try DNNL.descriptor([16, 16, 1, 1], dnnl_format_tag_any, weightType)
         var destination = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
         var operation = dnnl_convolution_desc_t()
         let ones: [Int64] = [1, 1]
@@ -319,35 +386,48 @@ final class PlanBuilder {
                 &operation, dnnl_forward_inference, dnnl_convolution_direct,
                 &source, &kernel, nil, &destination, ones, zeros, zeros),
             "describing a probe convolution")
-        _ = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution")
+        return try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution").implementation
     }
 
-    /// `tensor` itself if it already has `layout`, else a reorder step (counted to `layer`) into a new tensor that has.
-    private func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t, for layer: String) throws -> DNNLTensor {
-        if tensor.matches(layout) { return tensor }
+    /// `tensor` itself if it already has `layout`, else a reorder step (counted to `layer`) into a new tensor that
+    /// has, each channel's values multiplied by its `channelScales` entry if given (which quantizes or
+    /// dequantizes between float and int8).
+    func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t, for layer: String, channelScales: [Float]? = nil) throws
+        -> DNNLTensor
+    {
+        if tensor.matches(layout) && channelScales == nil { return tensor }
         let output = try DNNLTensor(layout, context: context, deferred: true)
-        let reorder = try DNNLPrimitive(reorderFrom: tensor.descriptor, to: layout, context: context)
+        let reorder = try DNNLPrimitive(
+            reorderFrom: tensor.descriptor, to: layout, context: context,
+            attributes: try channelScales.map { try DNNLAttributes(outputScales: $0, scaleMask: 1 << 1) })
         append(reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)], layer: layer, kind: "reorder")
         return output
     }
 
     /// Weights written once, in the layout the primitive wants (reordered now, not at every run), and
     /// reused from `sharedWeights` under `key` when another plan already packed them that way.
-    private func constant(_ values: WeightValues, key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws
-        -> DNNLTensor
-    {
+    /// With `channelScales`, int8 weights: each output channel (the first dimension) multiplied by its scale
+    /// and rounded, which depends on the weights alone, so such packings are shared like float ones.
+    func constant(
+        _ values: WeightValues, key: String, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t,
+        channelScales: [Float]? = nil
+    ) throws -> DNNLTensor {
         if let shared = sharedWeights?.lookup(key, layout: layout, context: context) { return shared }
-        let tensor = try pack(values, dims: dims, tag: tag, as: layout)
+        let tensor = try pack(values, dims: dims, tag: tag, as: layout, channelScales: channelScales)
         sharedWeights?.store(tensor, for: key)
         return tensor
     }
 
-    private func pack(_ values: WeightValues, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t) throws -> DNNLTensor {
+    private func pack(
+        _ values: WeightValues, dims: [Int], tag: dnnl_format_tag_t, as layout: dnnl_memory_desc_t, channelScales: [Float]?
+    ) throws -> DNNLTensor {
         let plain = try DNNLTensor(DNNL.descriptor(dims, tag), context: context)
         values.withUnsafeBufferPointer { plain.dataPointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count * 4) }
         if plain.matches(layout) { return plain }
         let packed = try DNNLTensor(layout, context: context)
-        let reorder = try DNNLPrimitive(reorderFrom: plain.descriptor, to: layout, context: context)
+        let reorder = try DNNLPrimitive(
+            reorderFrom: plain.descriptor, to: layout, context: context,
+            attributes: try channelScales.map { try DNNLAttributes(outputScales: $0, scaleMask: 1 << 0) })
         try reorder.execute([(DNNL_ARG_FROM, plain), (DNNL_ARG_TO, packed)], context: context)
         try DNNL.check(dnnl_stream_wait(context.stream), "packing weights")
         return packed

@@ -2,26 +2,62 @@ import CDNNL
 
 /// The number format of the network's activations and weights. fp32 matches the Keras reference to
 /// about 1e-5; bf16 halves the bytes every layer moves and, on CPUs with bf16 instructions (AVX512_BF16,
-/// AMX), doubles the arithmetic rate, at about three significant digits per value. Biases, the pooled
-/// embedding and the head stay fp32 either way.
+/// AMX), doubles the arithmetic rate, at about three significant digits per value; int8 quarters the bytes
+/// and, on CPUs with VNNI, multiplies four times as many values per instruction as fp32, with scales the
+/// model file's calibration measured (and an accuracy gate it passed). Biases, the pooled embedding and the
+/// head stay fp32 in every format.
 public enum Precision: String, Sendable, CaseIterable {
-    case fp32, bf16
+    case fp32, bf16, int8
 
-    var dataType: dnnl_data_type_t { self == .fp32 ? dnnl_f32 : dnnl_bf16 }
-
-    /// Whether oneDNN has kernels for this format on this CPU: it builds bf16 convolutions on AVX-512
-    /// (natively with AVX512_BF16 or AMX, emulated without) and none on AVX2.
-    func isSupported(context: DNNLContext) -> Bool {
-        guard self == .bf16 else { return true }
-        return (try? PlanBuilder.probeConvolution(dataType: dataType, context: context)) != nil
+    var dataType: dnnl_data_type_t {
+        switch self {
+        case .fp32: return dnnl_f32
+        case .bf16: return dnnl_bf16
+        // Of the layers an int8 plan keeps float: bf16 where the CPU computes it natively (at about a tenth
+        // of int8's error), else fp32.
+        case .int8: return Self.cpuComputesBF16 ? dnnl_bf16 : dnnl_f32
+        }
     }
 
-    /// What `auto` picks here: bf16 where the CPU has bf16 instructions (AVX512_BF16 or AMX, which double
-    /// the arithmetic rate), else fp32 (bf16 emulated on plain AVX-512 is no faster). With the reason, for logs.
-    public static func automatic() -> (precision: Precision, reason: String) {
-        if ["avx512_core_amx", "avx512_core_bf16"].contains(DNNL.instructionSetTag) {
-            return (.bf16, "this CPU (\(DNNL.instructionSet)) computes bf16 natively")
+    /// Whether oneDNN has kernels for this format on this CPU: bf16 convolutions on AVX-512 (natively with
+    /// AVX512_BF16 or AMX, emulated without) and none on AVX2; int8 ones on AVX2 and later (with VNNI's dot
+    /// products where the CPU has them), and only slow reference loops before.
+    func isSupported(context: DNNLContext) -> Bool {
+        switch self {
+        case .fp32: return true
+        case .bf16: return (try? PlanBuilder.probeConvolution(dataType: dnnl_bf16, context: context)) != nil
+        case .int8:
+            guard let kernel = try? PlanBuilder.probeConvolution(dataType: dnnl_u8, context: context) else { return false }
+            return !kernel.hasPrefix("ref")
         }
-        return (.fp32, "this CPU (\(DNNL.instructionSet)) has no bf16 instructions")
+    }
+
+    /// Whether this CPU has bf16 instructions (AVX512_BF16 or AMX), which double the arithmetic rate.
+    static var cpuComputesBF16: Bool { ["avx512_core_amx", "avx512_core_bf16"].contains(DNNL.instructionSetTag) }
+
+    /// Whether this CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI or AMX): where int8 runs
+    /// at several times fp32's rate rather than about fp32's.
+    static var cpuHasInt8DotProducts: Bool {
+        ["avx512_core_amx", "avx512_core_bf16", "avx512_core_vnni", "avx2_vnni"].contains(DNNL.instructionSetTag)
+    }
+
+    /// What `auto` picks for a model: int8 where the CPU has int8 dot products and the model's int8 passed
+    /// its accuracy gate, else bf16 where the CPU has bf16 instructions (AVX512_BF16 or AMX, which double the
+    /// arithmetic rate), else fp32 (bf16 emulated on plain AVX-512 is no faster). With the reason, for logs.
+    public static func automatic(for calibration: Calibration?) -> (precision: Precision, reason: String) {
+        let cpu = DNNL.instructionSet
+        var int8Note = ""
+        if cpuHasInt8DotProducts {
+            switch calibration {
+            case let calibration? where calibration.gate.passed:
+                return (.int8, "this CPU (\(cpu)) has int8 dot products and the model's int8 passed its accuracy gate")
+            case .some: int8Note = "; the model's int8 failed its accuracy gate"
+            case nil: int8Note = "; the model has no int8 calibration (run `xceptor model calibrate`)"
+            }
+        }
+        if cpuComputesBF16 {
+            return (.bf16, "this CPU (\(cpu)) computes bf16 natively" + int8Note)
+        }
+        return (.fp32, "this CPU (\(cpu)) has no bf16 instructions" + int8Note)
     }
 }

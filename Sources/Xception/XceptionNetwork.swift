@@ -43,6 +43,8 @@ public struct LayerTiming: Sendable, Codable {
 public final class XceptionNetwork: Sendable {
     public let weights: ModelWeights
     public let precision: Precision
+    /// int8's calibrated ranges (nil in fp32 and bf16).
+    private let ranges: ActivationRanges?
     private let store: PackedWeightStore?
     private let state: Mutex<State>
 
@@ -62,16 +64,29 @@ public final class XceptionNetwork: Sendable {
     /// Floating-point operations per image at `size`x`size` (for GFLOP/s figures).
     public static func flopsPerImage(size: Int) -> Double { Architecture.convolutionFLOPs(size: size) }
 
-    /// - Throws: `ModelError.unsupportedPrecision` where this CPU has no kernels for `precision`.
+    /// - Throws: `ModelError.unsupportedPrecision` where this CPU has no kernels for `precision`; for int8,
+    ///   `notCalibrated` or `failedAccuracyGate` where the model's calibration does not allow it.
     /// - Parameter packedWeights: where the weights packed for this CPU are kept between runs; without it
     ///   every process packs its own copy.
-    public init(weights: ModelWeights, precision: Precision = .fp32, packedWeights store: PackedWeightStore? = nil) throws {
+    public convenience init(weights: ModelWeights, precision: Precision = .fp32, packedWeights store: PackedWeightStore? = nil) throws {
+        var ranges: ActivationRanges?
+        if precision == .int8 {
+            guard let calibration = weights.calibration else { throw ModelError.notCalibrated }
+            guard calibration.gate.passed else { throw ModelError.failedAccuracyGate(calibration.gate.summary) }
+            ranges = calibration.ranges
+        }
+        try self.init(weights: weights, precision: precision, ranges: ranges, packedWeights: store)
+    }
+
+    /// With `ranges`, int8 with those scales whatever the model's gate says (calibration measures the gate so).
+    init(weights: ModelWeights, precision: Precision, ranges: ActivationRanges?, packedWeights store: PackedWeightStore? = nil) throws {
         let context = try DNNLContext()
         guard precision.isSupported(context: context) else {
             throw ModelError.unsupportedPrecision(precision, instructionSet: DNNL.instructionSet)
         }
         self.weights = weights
         self.precision = precision
+        self.ranges = ranges
         self.store = store
         let file = store.flatMap { PackedWeightFile(path: $0.path, fingerprint: $0.fingerprint) }
         state = Mutex(State(context: context, packedWeights: PackedWeights(file: file)))
@@ -98,6 +113,20 @@ public final class XceptionNetwork: Sendable {
         return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
     }
 
+    /// Runs a batch step by step in fp32, raising `maxima` to the largest magnitude each step's output reached.
+    func measureRanges(_ images: [[Float]], size: Int, into maxima: inout ActivationRanges) throws {
+        precondition(precision == .fp32, "ranges are measured in fp32")
+        let pixels = size * size * 3
+        try state.withLock { state in
+            let plan = try plan(batch: images.count, size: size, in: &state)
+            let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
+            for (index, image) in images.enumerated() where image.count == pixels {
+                image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
+            }
+            try plan.measureRanges(into: &maxima)
+        }
+    }
+
     /// Times each step of the plan for `batch` images of `size`x`size` (inputs in the network's range), each
     /// step run alone, over `iterations` batches after one untimed batch: where a batch's time goes.
     public func profile(batch: Int, size: Int, iterations: Int) throws -> [LayerTiming] {
@@ -122,7 +151,7 @@ public final class XceptionNetwork: Sendable {
         let key = PlanKey(batch: batch, size: size)
         if let existing = state.plans[key] { return existing }
         let plan = try InferencePlan(
-            weights: weights, batch: batch, size: size, context: state.context, precision: precision,
+            weights: weights, batch: batch, size: size, context: state.context, precision: precision, ranges: ranges,
             sharedWeights: state.packedWeights, sharedArena: state.arena)
         state.plans[key] = plan
         if let store, state.packedWeights.hasUnsaved {

@@ -186,9 +186,10 @@ extension BenchCommand {
 
         func run() async throws {
             let threadCount = KernelThreads.configure(threads)
-            let (precision, note) = try self.precision.resolve()
+            let weights = try model.load()
+            let (precision, note) = try self.precision.choice().resolve(for: weights)
             if let note { printNote(note) }
-            let network = try model.network(model.load(), precision: precision)
+            let network = try model.network(weights, precision: precision)
             if layers { return try profileLayers(network, threads: threadCount) }
             let result = try InferenceBenchmark(network: network, size: size, batch: batch, iterations: iterations).run(
                 threads: threadCount)

@@ -44,7 +44,7 @@ struct EmbedCommand: AsyncParsableCommand {
         _ = KernelThreads.configure(nil)
         let weights = try model.load()
         let inputSize = size ?? weights.inputSize
-        let (precision, note) = try self.precision.resolve()
+        let (precision, note) = try self.precision.choice().resolve(for: weights)
         if let note { printNote(note) }
         let engine = InferenceEngine(network: try model.network(weights, precision: precision))
         defer { engine.shutdown() }

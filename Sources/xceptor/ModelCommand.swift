@@ -9,7 +9,7 @@ struct ModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Fetch, import and describe the Xception model.",
-        subcommands: [Fetch.self, Import.self, Info.self]
+        subcommands: [Fetch.self, Import.self, Info.self, Calibrate.self]
     )
 }
 
@@ -180,7 +180,8 @@ extension ModelCommand {
             abstract: "Describe a model: architecture, input size, labels, parameters, file size.",
             discussion: """
                 With --json: {"file", "model", "architecture", "input_size", "labels", "parameters", "file_bytes", \
-                "embedding_dimensions", "head", "gflops_per_image"}; "model" is the id its embeddings are stored under.
+                "embedding_dimensions", "head", "gflops_per_image", "int8", "int8_gate"}; "model" is the id its embeddings are \
+                stored under; "int8" is "uncalibrated", "passed" or "failed" (see 'model calibrate --help'), with the gate's figures.
                 """)
 
         @OptionGroup var model: ModelOptions
@@ -204,6 +205,7 @@ extension ModelCommand {
                 parameters   \(summary.parameters.formatted())
                 file size    \(String(format: "%.1f MB", Double(summary.fileBytes) / 1e6))
                 compute      \(String(format: "%.2f", summary.gflopsPerImage)) GFLOP per image at \(summary.inputSize)x\(summary.inputSize)
+                int8         \(summary.int8Gate.map { "\(summary.int8) its accuracy gate: \($0.summary)" } ?? "uncalibrated (see 'xceptor model calibrate --help')")
                 """)
         }
     }
@@ -218,3 +220,87 @@ extension ModelOptions {
 }
 
 extension KerasImporter.WeightsArchitecture: ExpressibleByArgument {}
+
+extension ModelCommand {
+    struct Calibrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure int8 scales on typical images, and the accuracy gate int8 must pass, into the model file.",
+            discussion: """
+                Runs fp32 on the images to find each layer's range, then compares int8 with those scales against fp32: \
+                embedding cosine (minimum >= \(AccuracyGate.minimumCosine), median >= \(AccuracyGate.medianCosine)), the top \
+                label of every image whose fp32 top two logits differ by at least \(AccuracyGate.decisiveMargin), and \
+                recall@\(AccuracyGate.neighbours) of neighbour search among fp32 embeddings (>= \(AccuracyGate.minimumRecall)). \
+                Every third image (by file name) is held out from the scales and checks them. The model file is rewritten \
+                (format 2) with the scales and the figures; its id stays the same, so embeddings made before and after \
+                stay comparable. --precision int8 (and auto) then run int8 if the gate passed, and refuse it with the \
+                figures if not. Use a few dozen to a few hundred images like those you will embed.
+                """)
+
+        @OptionGroup var model: ModelOptions
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "A directory of images (JPEG, PNG, WebP, GIF; at least \(Self.minimumImages)). Default: the bundled kitchenware samples "
+                    + "(scripts/fetch-kitchenware.sh puts them in $XCEPTOR_HOME/samples/kitchenware).",
+                valueName: "dir"))
+        var images: String?
+
+        @Option(name: .long, help: ArgumentHelp("Input size to calibrate at (default: the model's).", valueName: "pixels"))
+        var size: Int?
+
+        @Option(name: .long, help: ArgumentHelp("Where to write the calibrated model (default: over the model file).", valueName: "file"))
+        var output: String?
+
+        @Flag(name: .long, help: "Print the model's summary (see 'model info --help') as one JSON object.")
+        var json = false
+
+        static let minimumImages = 6
+        static let maximumImages = 5000
+
+        func validate() throws {
+            if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048 (Xception needs at least 71)") }
+        }
+
+        func run() async throws {
+            let weights = try model.load()
+            let directory = images ?? BundledModel.cacheDirectory.appendingPathComponent("samples/kitchenware").path
+            let extensions: Set<String> = ["jpg", "jpeg", "png", "webp", "gif"]
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+                throw CommandFailure(
+                    "cannot read the image directory \(FailureMessage.printable(directory)); pass --images DIR"
+                        + (images == nil ? " (or run scripts/fetch-kitchenware.sh for the bundled samples)" : ""))
+            }
+            let files = entries.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            let pipeline = InputPipeline(size: size ?? weights.inputSize)
+            var inputs: [[Float]] = []
+            for file in files.prefix(Self.maximumImages) {
+                let path = (directory as NSString).appendingPathComponent(file)
+                do {
+                    inputs.append(try pipeline.input(from: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))))
+                } catch {
+                    printWarning("skipped \(FailureMessage.printable(path)): \(error)")
+                }
+            }
+            guard inputs.count >= Self.minimumImages else {
+                throw CommandFailure(
+                    "\(FailureMessage.printable(directory)) has \(inputs.count) readable images; calibration needs at least "
+                        + "\(Self.minimumImages) (a few dozen or more like those you will embed)")
+            }
+            let heldOut = inputs.indices.filter { $0 % 3 == 2 }.map { inputs[$0] }
+            let calibrationSet = inputs.indices.filter { $0 % 3 != 2 }.map { inputs[$0] }
+            var uncalibrated = weights
+            uncalibrated.calibration = nil
+            let calibration = try Calibration.measure(
+                weights: uncalibrated, images: calibrationSet, heldOut: heldOut, size: size ?? weights.inputSize)
+            let destination = output ?? model.path
+            try ModelFile.writeCalibrated(calibration, from: model.path, to: destination)
+            if json { return try printJSON(try ModelOptions.summary(of: destination)) }
+            print("calibrated \(destination) on \(calibrationSet.count) images, \(heldOut.count) held out")
+            print("int8 \(calibration.gate.passed ? "passed" : "FAILED") its accuracy gate: \(calibration.gate.summary)")
+            if !calibration.gate.passed {
+                print("--precision int8 will refuse this model; calibrate with more images like those you will embed")
+            }
+        }
+    }
+}

@@ -70,13 +70,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "xceptor.serve")
-        let (precision, note) = try self.precision.resolve()  // a usage mistake, found before any work
+        let precisionChoice = try self.precision.choice()  // a usage mistake, found before any work
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         _ = KernelThreads.configure(threads)
         let token = try tokenFile.map(Self.readToken)
         let jobStore = try await store.openWaiting(logger: logger)
         let weights = try model.load()
+        let (precision, note) = precisionChoice.resolve(for: weights)
         if let note { logger.notice("\(note)") }
         let network = try model.network(weights, precision: precision) { [logger] in logger.warning("\($0)") }
         let engine = InferenceEngine(network: network, configuration: .init(maxBatch: batch, queueCapacity: 4 * batch))

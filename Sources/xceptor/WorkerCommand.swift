@@ -110,7 +110,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "xceptor.worker")
-        let (precision, note) = try self.precision.resolve()  // a usage mistake, found before any work
+        let precisionChoice = try self.precision.choice()  // a usage mistake, found before any work
         let registry = PrometheusCollectorRegistry()
         if metricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
 
@@ -132,6 +132,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let fetcher = Fetcher(configuration: fetch.configuration)
         let batches = BatchRelay()
         let turns = CoreTurns()
+        let (precision, note) = precisionChoice.resolve(for: weights)
         if let note { logger.notice("\(note)") }
         let network = try model.network(weights, precision: precision) { [logger] in logger.warning("\($0)") }
         // Full batches are the steady state: their kernels are compiled before the first job is claimed.

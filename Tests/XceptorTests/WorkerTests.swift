@@ -482,7 +482,11 @@ struct WorkerTests {
         try await site.enqueue(Array(site.images.prefix(2)).map(site.url))
         let bad = try await XceptorProcess.run(
             try await site.workerArguments(["--until-empty"]), environment: ["XCEPTOR_PRECISION": "fast"], in: site.dir)
-        #expect(bad.status == 64 && bad.stderr.contains("XCEPTOR_PRECISION must be fp32, bf16 or auto"), "\(bad.stderr)")
+        #expect(bad.status == 64 && bad.stderr.contains("XCEPTOR_PRECISION must be fp32, bf16, int8 or auto"), "\(bad.stderr)")
+        // int8 needs a calibrated model: refused before any job is claimed, saying how to calibrate.
+        let int8 = try await XceptorProcess.run(try await site.workerArguments(["--until-empty", "--precision", "int8"]), in: site.dir)
+        #expect(int8.status == 1 && int8.stderr.contains("xceptor model calibrate"), "\(int8.stderr)")
+        #expect(try await site.store().status().counts[.queued] == 2)
 
         let bf16 = try await XceptorProcess.run(
             try await site.workerArguments(["--until-empty"]), environment: ["XCEPTOR_PRECISION": "bf16"], in: site.dir)
