@@ -4,9 +4,13 @@ folded), builds the same Xception graph in ONNX (Conv with bias, depthwise Conv 
 MaxPool with TensorFlow's 'same' padding, Add, GlobalAveragePool), checks it reproduces a golden
 embedding, then times batches. Prints one JSON object per measurement.
 
-Usage: onnxruntime_baseline.py MODEL.xcm --golden DIR --size 150 --batch 8 --iterations 10 --threads 2
+With --int8, the graph is first quantized by ONNX Runtime's own static quantization tool (QDQ, int8 weights
+per channel, uint8 activations), calibrated on the golden inputs (the images `xceptor model calibrate` is
+given in Benchmarks/inference/precision.sh), and the JSON adds its embeddings' cosine to the fp32 graph's.
+
+Usage: onnxruntime_baseline.py MODEL.xcm --golden DIR --size 150 --batch 8 --iterations 10 --threads 2 [--int8]
 """
-import argparse, json, os, struct, time
+import argparse, glob, json, os, struct, tempfile, time
 import numpy as np
 import onnx
 from onnx import helper, TensorProto, numpy_helper
@@ -106,6 +110,7 @@ def main():
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--int8", action="store_true", help="quantize statically (calibrated on the golden inputs) and time that")
     args = parser.parse_args()
 
     _, tensors = read_model(args.model)
@@ -123,6 +128,35 @@ def main():
     max_difference = float(np.abs(ours - golden_embedding).max())
     assert max_difference < 1e-3, f"ONNX graph does not reproduce the golden embedding (max difference {max_difference})"
 
+    extra = {}
+    if args.int8:
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+        inputs = [np.fromfile(path, dtype="<f4").reshape(1, args.size, args.size, 3).transpose(0, 3, 1, 2).copy()
+                  for path in sorted(glob.glob(os.path.join(args.golden, f"*.input{args.size}.f32")))]
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.pending = iter(inputs)
+
+            def get_next(self):
+                return next(({"input": x} for x in self.pending), None)
+
+        with tempfile.TemporaryDirectory() as scratch:
+            fp32_path, int8_path = os.path.join(scratch, "fp32.onnx"), os.path.join(scratch, "int8.onnx")
+            onnx.save(model, fp32_path)
+            quantize_static(fp32_path, int8_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+            quantized = ort.InferenceSession(int8_path, options, providers=["CPUExecutionProvider"])
+        cosines = []
+        for x in inputs:
+            a = session.run(["embedding"], {"input": x})[0][0].astype(np.float64)
+            b = quantized.run(["embedding"], {"input": x})[0][0].astype(np.float64)
+            cosines.append(float(a @ b / np.sqrt((a @ a) * (b @ b))))
+        extra = {"precision": "int8 (ONNX Runtime static quantization, QDQ, per-channel weights)",
+                 "min_cosine_to_fp32": min(cosines), "median_cosine_to_fp32": float(np.median(cosines))}
+        session = quantized
+
     batch = np.random.RandomState(42).randint(0, 256, (args.batch, 3, args.size, args.size)).astype(np.float32) / 127.5 - 1
     session.run(["embedding"], {"input": batch})
     start = time.perf_counter()
@@ -132,7 +166,7 @@ def main():
     images_per_second = args.batch * args.iterations / seconds
     print(json.dumps({"runtime": f"onnxruntime {ort.__version__}", "size": args.size, "batch": args.batch, "threads": args.threads,
                       "images_per_second": images_per_second, "milliseconds_per_batch": seconds * 1000 / args.iterations,
-                      "golden_max_difference": max_difference}))
+                      "golden_max_difference": max_difference, **extra}))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bf16 and int8 next to fp32 on this machine: accuracy of `embed --precision bf16` and `--precision int8`
 # (a copy of the model calibrated on the golden JPEGs) against fp32 and against the Keras embeddings on the
-# golden JPEGs (precision.py), then speed at batch 8 of xceptor fp32, bf16, int8 and ONNX Runtime fp32,
-# alternating. bf16 needs a CPU with AVX-512, int8 one with AVX2 (elsewhere xceptor refuses them).
+# golden JPEGs (precision.py), then speed at batch 8 of xceptor fp32, bf16, int8 and ONNX Runtime fp32 and
+# int8 (its static quantization, calibrated on the same golden images, with its own accuracy), alternating.
+# bf16 needs a CPU with AVX-512, int8 one with AVX2 (elsewhere xceptor refuses them).
 # XCEPTOR=path runs a given binary instead of building one; CORES=0,1 pins every run to those CPUs.
 # Usage: Benchmarks/inference/precision.sh [ROUNDS]
 set -euo pipefail
@@ -34,5 +35,6 @@ for round in $(seq "$rounds"); do
             "${pin[@]}" "$XCEPTOR" bench inference --model "$scratch/int8.xcm" --size "$size" --batch 8 --threads "$threads" --iterations 6 --precision "$precision" --json
         done
         "${pin[@]}" "$python" Benchmarks/inference/onnxruntime_baseline.py "$model" --golden Tests/Fixtures/golden --size "$size" --batch 8 --iterations 6 --threads "$threads"
+        "${pin[@]}" "$python" Benchmarks/inference/onnxruntime_baseline.py "$model" --golden Tests/Fixtures/golden --size "$size" --batch 8 --iterations 6 --threads "$threads" --int8 2>/dev/null
     done
 done
