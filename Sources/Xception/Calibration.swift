@@ -149,18 +149,19 @@ extension Calibration {
     {
         guard !images.isEmpty else { throw ModelError.backend("calibration needs at least one image") }
         let fp32 = try XceptionNetwork(weights: weights, precision: .fp32, ranges: nil)
-        var ranges = ActivationRanges()
-        for start in stride(from: 0, to: images.count, by: batch) {
-            try fp32.measureRanges(Array(images[start..<min(start + batch, images.count)]), size: size, into: &ranges)
+        func batches(_ set: [[Float]]) -> [[[Float]]] {
+            stride(from: 0, to: set.count, by: batch).map { Array(set[$0..<min($0 + batch, set.count)]) }
         }
+        // The step-by-step runs that measure the ranges also give fp32's predictions for the gate.
+        var ranges = ActivationRanges()
+        var reference: [Prediction] = []
+        for images in batches(images) { reference += try fp32.measureRanges(images, size: size, into: &ranges) }
         let int8 = try XceptionNetwork(weights: weights, precision: .int8, ranges: ranges)
         func predictions(_ network: XceptionNetwork, _ set: [[Float]]) throws -> [Prediction] {
-            try stride(from: 0, to: set.count, by: batch).flatMap {
-                try network.predict(Array(set[$0..<min($0 + batch, set.count)]), size: size)
-            }
+            try batches(set).flatMap { try network.predict($0, size: size) }
         }
         let gate = AccuracyGate(
-            calibration: .init(reference: try predictions(fp32, images), candidate: try predictions(int8, images)),
+            calibration: .init(reference: reference, candidate: try predictions(int8, images)),
             heldOut: .init(reference: try predictions(fp32, heldOut), candidate: try predictions(int8, heldOut)))
         return Calibration(ranges: ranges, inputSize: size, gate: gate)
     }

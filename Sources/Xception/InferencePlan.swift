@@ -26,7 +26,7 @@ final class InferencePlan {
         input = x.tensor
         // Normalised pixels lie in [-1, 1].
         if ranges != nil, !PlanBuilder.staysFloat(Architecture.stem[0].name) {
-            x = try builder.quantized(x, scales: [127, 127, 127], for: "input")
+            x = try builder.quantized(x, scale: 127, for: "input")
         }
 
         for stem in Architecture.stem {

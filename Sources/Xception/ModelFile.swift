@@ -102,28 +102,14 @@ public enum ModelFile {
         var weights = try read(path)
         weights.calibration = calibration
         let name = try weightsFingerprint(path)
-        try write(weights, to: output, source: try storedDescription(path)?.source, weightsFingerprint: name)
-    }
-
-    /// The JSON description at the start of the file at `path`, unchecked (`read` checks the whole file).
-    private static func storedDescription(_ path: String) throws -> Description? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError.unreadable(path: path, reason: "cannot open it") }
-        defer { try? handle.close() }
-        let header = [UInt8](handle.readData(ofLength: BlobFile.fixedHeaderSize))
-        guard header.count == BlobFile.fixedHeaderSize, Array(header[0..<8]) == magic else {
-            throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
-        }
-        let length = Int(header[12..<16].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
-        return try? JSONDecoder().decode(Description.self, from: handle.readData(ofLength: length))
+        try write(weights, to: output, source: try header(path).description?.source, weightsFingerprint: name)
     }
 
     /// What names the weights of the file at `path`: its checksum, or for a calibrated file (format 2) the
     /// checksum of the file it was calibrated from, read from its description.
     public static func weightsFingerprint(_ path: String) throws -> String {
-        let checksum = try fingerprint(path)
-        guard let description = try storedDescription(path) else {
-            throw ModelError.unreadable(path: path, reason: "its description is unreadable")
-        }
+        let (checksum, description) = try header(path)
+        guard let description else { throw ModelError.unreadable(path: path, reason: "its description is unreadable") }
         guard description.calibration != nil else { return checksum }
         guard let stored = description.weightsFingerprint, stored.count == 16, stored.allSatisfy(\.isHexDigit) else {
             throw ModelError.unreadable(
@@ -138,8 +124,13 @@ public enum ModelFile {
         return Int(identifier[identifier.index(after: at)...])
     }
 
-    /// The file's checksum from its header, in hex: what names these weights.
-    static func fingerprint(_ path: String) throws -> String {
+    /// The file's checksum from its header, in hex: what packed weights are matched against (`weightsFingerprint`
+    /// names the weights).
+    static func fingerprint(_ path: String) throws -> String { try header(path).checksum }
+
+    /// The file's checksum from its header, in hex, and the JSON description after it (unchecked: `read`
+    /// checks the whole file; nil if it does not decode).
+    private static func header(_ path: String) throws -> (checksum: String, description: Description?) {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ModelError.unreadable(path: path, reason: "cannot open it")
         }
@@ -149,7 +140,9 @@ public enum ModelFile {
             throw ModelError.unreadable(path: path, reason: "not an xceptor model file (import a .keras file to make one)")
         }
         let checksum = header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return String(checksum, radix: 16).leftPadded(to: 16)
+        let length = Int(header[12..<16].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        let description = try? JSONDecoder().decode(Description.self, from: handle.readData(ofLength: length))
+        return (String(checksum, radix: 16).leftPadded(to: 16), description)
     }
 
     /// Reads a model file, checking its magic, version and checksum. The convolution kernels stay in the

@@ -6,9 +6,8 @@ struct Activation {
     var channels: Int
     var height: Int
     var width: Int
-    /// For an int8 or uint8 tensor, what each channel's real values were multiplied by (q = x * scale[c]);
-    /// nil for floats.
-    var scales: [Float]? = nil
+    /// For an int8 or uint8 tensor, what its real values were multiplied by (q = x * scale); nil for floats.
+    var scale: Float? = nil
     /// For a float tensor of an int8 plan (the residual stream), the calibration key ("layer/kind") of the
     /// step that wrote it, whose ranges quantize it for an int8 consumer.
     var rangeKey: String? = nil
@@ -189,28 +188,23 @@ final class PlanBuilder {
                 x, weights, name: name, stride: stride, padding: padding, relu: relu, accumulateInto: target, floatOutput: floatOutput)
         }
         let numerics = ConvolutionNumerics(
-            source: dataType, weights: dataType, destination: dataType, kernel: weights.kernel,
+            source: dataType, weights: dataType, destination: dataType,
             bias: try biasValues(WeightValues(weights.bias), key: name + "/bias"))
+        let shape = ConvolutionShape(weights)
         let (output, height, width) = try appendConvolution(
-            x, name: name, shape: .init(weights), stride: stride, padding: padding, relu: relu, accumulateInto: target, numerics)
-        return Activation(
-            tensor: output, channels: weights.outputChannels, height: height, width: width, rangeKey: "\(name)/\(Self.kind(weights))")
+            x, weights.kernel, name: name, shape: shape, stride: stride, padding: padding, relu: relu, accumulateInto: target, numerics)
+        return Activation(tensor: output, channels: weights.outputChannels, height: height, width: width, rangeKey: "\(name)/\(shape.kind)")
     }
 
     /// A 3x3 depthwise convolution, stride 1, 'same' padding, no bias (its batch norm follows the pointwise half).
     func depthwise(_ x: Activation, _ kernel: WeightValues, name: String) throws -> Activation {
         if ranges != nil, !Self.staysFloat(name) { return try quantizedDepthwise(x, kernel, name: name) }
         // The float kernels read the layout the previous step wrote (no reorder between them).
-        let numerics = ConvolutionNumerics(
-            source: dataType, weights: dataType, destination: dataType, kernel: kernel, sourceLayout: x.tensor.descriptor)
+        let numerics = ConvolutionNumerics(source: dataType, weights: dataType, destination: dataType, sourceLayout: x.tensor.descriptor)
         let (output, _, _) = try appendConvolution(
-            x, name: name, shape: .depthwise(channels: x.channels), stride: 1, padding: 1, relu: false, accumulateInto: nil, numerics)
+            x, kernel, name: name, shape: .depthwise(channels: x.channels), stride: 1, padding: 1, relu: false, accumulateInto: nil,
+            numerics)
         return Activation(tensor: output, channels: x.channels, height: x.height, width: x.width, rangeKey: "\(name)/depthwise")
-    }
-
-    /// What a convolution step is for profiles and calibration keys: "pointwise" or "conv 3x3".
-    static func kind(_ weights: FoldedConvolution) -> String {
-        weights.kernelSize == 1 ? "pointwise" : "conv \(weights.kernelSize)x\(weights.kernelSize)"
     }
 
     /// The dimensions of a convolution's weights.
@@ -238,16 +232,17 @@ final class PlanBuilder {
 
         var weightDims: [Int] { isDepthwise ? [outputChannels, 1, 1, 3, 3] : [outputChannels, inputChannels, kernelSize, kernelSize] }
         var weightTag: dnnl_format_tag_t { isDepthwise ? dnnl_goihw : dnnl_oihw }
+        /// What the step is, for profiles and calibration keys: "depthwise", "pointwise" or "conv 3x3".
+        var kind: String { isDepthwise ? "depthwise" : kernelSize == 1 ? "pointwise" : "conv \(kernelSize)x\(kernelSize)" }
     }
 
-    /// How a convolution step computes: its tensors' data types, the weight values to pack (int8: already
-    /// divided by the input's scales), their per-output-channel scales and the output scales (int8 only), the
-    /// bias tensor, and the layout the source must have (nil: the kernel's choice).
+    /// How a convolution step computes: its tensors' data types, the weights' per-output-channel scales and
+    /// the output scales (int8 only), the bias tensor, and the layout the source must have (nil: the
+    /// kernel's choice).
     struct ConvolutionNumerics {
         var source: dnnl_data_type_t
         var weights: dnnl_data_type_t
         var destination: dnnl_data_type_t
-        var kernel: WeightValues
         var weightScales: [Float]? = nil
         var outputScales: [Float]? = nil
         var bias: DNNLTensor? = nil
@@ -255,10 +250,10 @@ final class PlanBuilder {
     }
 
     /// Appends one convolution step (plus bias, then optionally the previous contents of `target`, then
-    /// ReLU) and returns its output tensor and grid. Weights are packed once, under `name`, shared by plans.
+    /// ReLU) and returns its output tensor and grid. `kernel` is packed once, under `name`, shared by plans.
     func appendConvolution(
-        _ x: Activation, name: String, shape: ConvolutionShape, stride: Int, padding: Int, relu: Bool, accumulateInto target: Activation?,
-        _ numerics: ConvolutionNumerics
+        _ x: Activation, _ kernel: WeightValues, name: String, shape: ConvolutionShape, stride: Int, padding: Int, relu: Bool,
+        accumulateInto target: Activation?, _ numerics: ConvolutionNumerics
     ) throws -> (output: DNNLTensor, height: Int, width: Int) {
         let k = shape.kernelSize
         let outHeight = (x.height + 2 * padding - k) / stride + 1
@@ -266,7 +261,7 @@ final class PlanBuilder {
         var source =
             try numerics.sourceLayout
             ?? DNNL.descriptor([batch, shape.inputChannels, x.height, x.width], dnnl_format_tag_any, numerics.source)
-        var kernel = try DNNL.descriptor(shape.weightDims, dnnl_format_tag_any, numerics.weights)
+        var kernelLayout = try DNNL.descriptor(shape.weightDims, dnnl_format_tag_any, numerics.weights)
         var bias = numerics.bias?.descriptor ?? dnnl_memory_desc_t()
         var destination =
             try target.map(\.tensor.descriptor)
@@ -279,7 +274,7 @@ final class PlanBuilder {
             try DNNL.check(
                 dnnl_convolution_forward_desc_init(
                     &operation, dnnl_forward_inference, dnnl_convolution_direct,
-                    &source, &kernel, numerics.bias == nil ? nil : biasPointer, &destination, strides, pads, pads),
+                    &source, &kernelLayout, numerics.bias == nil ? nil : biasPointer, &destination, strides, pads, pads),
                 "describing \(what)")
         }
         let attributes = try DNNLAttributes(sum: target != nil, relu: relu, outputScales: numerics.outputScales, scaleMask: 1 << 1)
@@ -287,14 +282,14 @@ final class PlanBuilder {
         let output = try target?.tensor ?? DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         let input = try conformed(x.tensor, to: primitive.layout(dnnl_query_src_md), for: name)
         let weights = try constant(
-            numerics.kernel, key: name + (shape.isDepthwise ? "/depthwise" : "/kernel"), dims: shape.weightDims, tag: shape.weightTag,
+            kernel, key: name + (shape.isDepthwise ? "/depthwise" : "/kernel"), dims: shape.weightDims, tag: shape.weightTag,
             as: primitive.layout(dnnl_query_weights_md), channelScales: numerics.weightScales)
         let perOutput = shape.isDepthwise ? 9 : shape.inputChannels * k * k
         append(
             primitive,
             [(DNNL_ARG_SRC, input), (DNNL_ARG_WEIGHTS, weights)] + (numerics.bias.map { [(DNNL_ARG_BIAS, $0)] } ?? [])
                 + [(DNNL_ARG_DST, output)],
-            layer: name, kind: shape.isDepthwise ? "depthwise" : (k == 1 ? "pointwise" : "conv \(k)x\(k)"),
+            layer: name, kind: shape.kind,
             flops: 2.0 * Double(batch * shape.outputChannels * outHeight * outWidth) * Double(perOutput))
         return (output, outHeight, outWidth)
     }
@@ -340,9 +335,9 @@ final class PlanBuilder {
         let primitive = try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a max pool")
         let output = try DNNLTensor(primitive.layout(dnnl_query_dst_md), context: context, deferred: true)
         append(primitive, [(DNNL_ARG_SRC, x.tensor), (DNNL_ARG_DST, output)], layer: layer, kind: "max pool")
-        // The largest value passes through unchanged, so an int8 tensor keeps its scales.
+        // The largest value passes through unchanged, so an int8 tensor keeps its scale.
         return Activation(
-            tensor: output, channels: x.channels, height: outHeight, width: outWidth, scales: x.scales, rangeKey: x.rangeKey)
+            tensor: output, channels: x.channels, height: outHeight, width: outWidth, scale: x.scale, rangeKey: x.rangeKey)
     }
 
     /// Mean (or maximum) over the whole grid, reordered to a plain [batch][channels] matrix.
@@ -351,7 +346,7 @@ final class PlanBuilder {
         // and bf16 would round it to three digits.
         var float32 = x.tensor.descriptor
         float32.data_type = dnnl_f32
-        let input = try conformed(x.tensor, to: float32, for: "embedding", channelScales: x.scales?.map { 1 / $0 })
+        let input = try conformed(x.tensor, to: float32, for: "embedding", scale: x.scale.map { 1 / $0 } ?? 1)
         var source = input.descriptor
         var destination = try DNNL.descriptor([batch, x.channels, 1, 1], dnnl_format_tag_any)
         var operation = dnnl_pooling_v2_desc_t()
@@ -390,16 +385,13 @@ final class PlanBuilder {
     }
 
     /// `tensor` itself if it already has `layout`, else a reorder step (counted to `layer`) into a new tensor that
-    /// has, each channel's values multiplied by its `channelScales` entry if given (which quantizes or
-    /// dequantizes between float and int8).
-    func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t, for layer: String, channelScales: [Float]? = nil) throws
-        -> DNNLTensor
-    {
-        if tensor.matches(layout) && channelScales == nil { return tensor }
+    /// has, its values multiplied by `scale` (which quantizes or dequantizes between float and int8).
+    func conformed(_ tensor: DNNLTensor, to layout: dnnl_memory_desc_t, for layer: String, scale: Float = 1) throws -> DNNLTensor {
+        if tensor.matches(layout) && scale == 1 { return tensor }
         let output = try DNNLTensor(layout, context: context, deferred: true)
         let reorder = try DNNLPrimitive(
             reorderFrom: tensor.descriptor, to: layout, context: context,
-            attributes: try channelScales.map { try DNNLAttributes(outputScales: $0, scaleMask: 1 << 1) })
+            attributes: scale == 1 ? nil : DNNLAttributes(outputScales: [scale]))
         append(reorder, [(DNNL_ARG_FROM, tensor), (DNNL_ARG_TO, output)], layer: layer, kind: "reorder")
         return output
     }

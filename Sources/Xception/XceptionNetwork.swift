@@ -95,17 +95,27 @@ public final class XceptionNetwork: Sendable {
     /// Runs a batch of images, each `size`x`size`x3 float32 in HWC order, already normalised (x/127.5 - 1).
     public func predict(_ images: [[Float]], size: Int) throws -> [Prediction] {
         guard !images.isEmpty else { return [] }
+        try checkInputs(images, size: size)
+        return try run(images, size: size) { try $0.run() }
+    }
+
+    private func checkInputs(_ images: [[Float]], size: Int) throws {
         let pixels = size * size * 3
         if let bad = images.firstIndex(where: { $0.count != pixels }) {
             throw ModelError.backend("image \(bad) has \(images[bad].count) values, expected \(size)x\(size)x3 = \(pixels)")
         }
+    }
+
+    /// Writes `images` into the plan for their batch and size, has `execute` run it, and reads the predictions.
+    private func run(_ images: [[Float]], size: Int, _ execute: (InferencePlan) throws -> Void) throws -> [Prediction] {
+        let pixels = size * size * 3
         let embeddings: [[Float]] = try state.withLock { state in
             let plan = try plan(batch: images.count, size: size, in: &state)
             let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
             for (index, image) in images.enumerated() {
                 image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
             }
-            try plan.run()
+            try execute(plan)
             let pooled = plan.pooled.dataPointer.assumingMemoryBound(to: Float.self)
             let width = Architecture.embeddingWidth
             return (0..<images.count).map { Array(UnsafeBufferPointer(start: pooled + $0 * width, count: width)) }
@@ -113,18 +123,15 @@ public final class XceptionNetwork: Sendable {
         return embeddings.map { Prediction(embedding: $0, logits: head($0)) }
     }
 
-    /// Runs a batch step by step in fp32, raising `maxima` to the largest magnitude each step's output reached.
-    func measureRanges(_ images: [[Float]], size: Int, into maxima: inout ActivationRanges) throws {
+    /// Runs a batch step by step in fp32, raising `maxima` to the largest magnitude each step's output
+    /// reached; returns the batch's predictions, as `predict` would.
+    func measureRanges(_ images: [[Float]], size: Int, into maxima: inout ActivationRanges) throws -> [Prediction] {
         precondition(precision == .fp32, "ranges are measured in fp32")
-        let pixels = size * size * 3
-        try state.withLock { state in
-            let plan = try plan(batch: images.count, size: size, in: &state)
-            let input = plan.input.dataPointer.assumingMemoryBound(to: Float.self)
-            for (index, image) in images.enumerated() where image.count == pixels {
-                image.withUnsafeBufferPointer { (input + index * pixels).update(from: $0.baseAddress!, count: pixels) }
-            }
-            try plan.measureRanges(into: &maxima)
-        }
+        try checkInputs(images, size: size)
+        var measured = maxima
+        let predictions = try run(images, size: size) { try $0.measureRanges(into: &measured) }
+        maxima = measured
+        return predictions
     }
 
     /// Times each step of the plan for `batch` images of `size`x`size` (inputs in the network's range), each

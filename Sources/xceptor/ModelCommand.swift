@@ -295,9 +295,7 @@ extension ModelCommand {
             }
             let heldOut = inputs.indices.filter { $0 % 3 == 2 }.map { inputs[$0] }
             let calibrationSet = inputs.indices.filter { $0 % 3 != 2 }.map { inputs[$0] }
-            var uncalibrated = weights
-            uncalibrated.calibration = nil
-            let calibration = try Calibration.measure(weights: uncalibrated, images: calibrationSet, heldOut: heldOut, size: side)
+            let calibration = try Calibration.measure(weights: weights, images: calibrationSet, heldOut: heldOut, size: side)
             let destination = output ?? model.path
             try ModelFile.writeCalibrated(calibration, from: model.path, to: destination)
             if json { return try printJSON(try ModelOptions.summary(of: destination)) }
