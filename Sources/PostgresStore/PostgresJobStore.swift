@@ -542,8 +542,7 @@ public final class PostgresJobStore: JobQueue, ResultStore, JobArrivals {
 
     public func hasUnfinishedJobs() async throws -> Bool {
         try await withConnection { connection in
-            try await connection.run("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))", logger: self.logger)
-                .first(Bool.self) ?? false
+            try await connection.run(PostgresQuery(unsafeSQL: UnfinishedJobsQuery.sql), logger: self.logger).first(Bool.self) ?? false
         }
     }
 

@@ -99,6 +99,24 @@ struct SQLiteJobStoreTests {
         #expect(throws: SQLiteError.self) { try orphanInsert.get() }
     }
 
+    @Test("whether jobs are unfinished, in a store of mostly finished jobs, is read from the queued and running indexes")
+    func unfinishedJobsPlan() async throws {
+        let store = try SQLiteJobStore(path: path())
+        _ = try await store.enqueue((0..<2_000).map { NewJob(url: "http://a/\($0)") })
+        let claimed = try await store.claim(limit: 1_990, leaseSeconds: 60, owner: "plans")
+        #expect(try await store.complete(claimed.map { JobCompletion(lease: $0.lease, result: nil) }).isEmpty)
+        // An idle worker polls this: `state IN ('queued', 'running')` matched neither partial index and scanned every job.
+        let plan = try store.withRawConnection { db throws -> [String] in
+            try db.run("ANALYZE")
+            var lines: [String] = []
+            try db.query("EXPLAIN QUERY PLAN \(UnfinishedJobsQuery.sql)") { lines.append($0.text(3) ?? "") }
+            return lines
+        }
+        #expect(plan.contains { $0.contains("jobs_claim_order") } && plan.contains { $0.contains("jobs_lease_expiry") }, "\(plan)")
+        #expect(!plan.contains("SCAN jobs"), "\(plan)")
+        #expect(try await store.hasUnfinishedJobs())
+    }
+
     @Test("a database from a newer xceptor is refused with the versions named")
     func newerSchemaRefused() throws {
         _ = try SQLiteJobStore(path: path())

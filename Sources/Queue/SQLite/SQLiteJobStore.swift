@@ -327,7 +327,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     public func hasUnfinishedJobs() async throws -> Bool {
         try await withConnection { db in
-            try db.first("SELECT EXISTS (SELECT 1 FROM jobs WHERE state IN ('queued', 'running'))") { $0.int(0) == 1 } ?? false
+            try db.first(UnfinishedJobsQuery.sql) { $0.int(0) == 1 } ?? false
         }
     }
 
