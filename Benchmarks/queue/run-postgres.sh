@@ -2,11 +2,14 @@
 # The PostgreSQL queue next to its anchor, same server, same run: `xceptor bench queue --db postgres://...`
 # (release build) and River's claim/complete SQL driven from Python through psycopg (postgres_pattern.py),
 # each in a database of its own on a private server this script starts (Debian's postgresql package,
-# default durability: synchronous_commit on) and stops. Prints both, the ratios and the dead rows left.
-# Usage: [JOBS=20000] Benchmarks/queue/run-postgres.sh [--processes 1 4 16] [--batch 1 32]
+# default durability: synchronous_commit on) and stops. The two alternate step by step for ROUNDS rounds
+# (a shared 2-core host drifts by a fifth within minutes), and the medians, each round's ratio and the dead
+# rows left are printed.
+# Usage: [JOBS=20000] [ROUNDS=3] Benchmarks/queue/run-postgres.sh [--processes 1 4 16] [--batch 1 32]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jobs="${JOBS:-20000}"
+rounds="${ROUNDS:-3}"
 processes=(1 4 16)
 batches=(1 32)
 while (($#)); do
@@ -37,27 +40,55 @@ trap '"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 
 psql -q "postgres://bench@127.0.0.1:$port/postgres" -c "CREATE DATABASE xceptor" -c "CREATE DATABASE river"
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; PostgreSQL $("$bin/postgres" --version | awk '{print $3}')" >&2
-ours="$("$xceptor" bench queue --db "postgres://bench@127.0.0.1:$port/xceptor?sslmode=disable" --jobs 100000 --drain-jobs "$jobs" \
-    --processes "${processes[@]}" --batch "${batches[@]}" --json)"
-anchor="$("$venv/bin/python" Benchmarks/queue/postgres_pattern.py --url "postgres://bench@127.0.0.1:$port/river" --jobs "$jobs" \
-    --processes "${processes[@]}" --batch "${batches[@]}")"
+# The enqueue figures and the table's health come from one full run; then each step alternates.
+ours=("$("$xceptor" bench queue --db "postgres://bench@127.0.0.1:$port/xceptor?sslmode=disable" --jobs 100000 --drain-jobs "$jobs" \
+    --processes "${processes[0]}" --batch "${batches[0]}" --json)")
+anchors=()
+# Each step leaves tens of thousands of dead rows that autovacuum would otherwise clear while the other
+# side's next step runs: before each step, the anchor's table is vacuumed and xceptor's database made anew,
+# as the anchor makes its table anew at every run, so that both start from the same state on a quiet server.
+settle() {
+    psql -q "postgres://bench@127.0.0.1:$port/postgres" -c "DROP DATABASE IF EXISTS xceptor" -c "CREATE DATABASE xceptor"
+    echo "SELECT 'VACUUM bench_river_job' WHERE to_regclass('bench_river_job') IS NOT NULL \\gexec" |
+        psql -q "postgres://bench@127.0.0.1:$port/river"
+}
+for ((round = 1; round <= rounds; round++)); do
+    for batch in "${batches[@]}"; do
+        for count in "${processes[@]}"; do
+            settle
+            ((round == 1 && count == processes[0] && batch == batches[0])) || ours+=("$("$xceptor" bench queue \
+                --db "postgres://bench@127.0.0.1:$port/xceptor?sslmode=disable" --jobs 1000 --drain-jobs "$jobs" \
+                --processes "$count" --batch "$batch" --json)")
+            settle
+            anchors+=("$("$venv/bin/python" Benchmarks/queue/postgres_pattern.py --url "postgres://bench@127.0.0.1:$port/river" \
+                --jobs "$jobs" --processes "$count" --batch "$batch")")
+        done
+    done
+done
 
-python3 - "$ours" "$anchor" <<'PY'
-import json, sys
-ours, anchor = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-theirs = {(r["processes"], r["batch_size"]): r["jobs_per_second"] for r in anchor["results"]}
-print(f"{'claim+complete':40} {'xceptor jobs/s':>15} {'River pattern (psycopg)':>24} {'ratio':>7}")
-for d in ours["claim_complete"]:
-    key = (d["processes"], d["batch_size"])
-    label = f"{d['processes']} process(es), batches of {d['batch_size']}"
-    other = theirs.get(key)
-    ratio = f"{d['jobs_per_second'] / other:.2f}x" if other else "-"
-    print(f"{label:40} {d['jobs_per_second']:>15,.0f} {other or 0:>24,.0f} {ratio:>7}")
-e, s = ours["enqueue"], ours["sequential"]
+python3 - "$(printf '%s\n' "${ours[@]}")" "$(printf '%s\n' "${anchors[@]}")" <<'PY'
+import json, statistics, sys
+ours = [json.loads(line) for line in sys.argv[1].splitlines() if line.strip()]
+anchors = [json.loads(line) for line in sys.argv[2].splitlines() if line.strip()]
+mine, theirs = {}, {}
+for run in ours:
+    for d in run["claim_complete"]:
+        mine.setdefault((d["processes"], d["batch_size"]), []).append(d["jobs_per_second"])
+for run in anchors:
+    for r in run["results"]:
+        theirs.setdefault((r["processes"], r["batch_size"]), []).append(r["jobs_per_second"])
+print(f"{'claim+complete (median of rounds)':40} {'xceptor jobs/s':>15} {'River pattern (psycopg)':>24} {'ratio':>7}  per round")
+for key in sorted(mine, key=lambda k: (k[1], k[0])):
+    a, b = mine[key], theirs.get(key, [])
+    label = f"{key[0]} process(es), batches of {key[1]}"
+    rounds = " ".join(f"{x / y:.2f}" for x, y in zip(a, b))
+    ratio = f"{statistics.median(a) / statistics.median(b):.2f}x" if b else "-"
+    print(f"{label:40} {statistics.median(a):>15,.0f} {statistics.median(b) if b else 0:>24,.0f} {ratio:>7}  {rounds}")
+e, s = ours[0]["enqueue"], ours[0]["sequential"]
 print(f"enqueue {e['jobs']} jobs in one call: {e['jobs_per_second']:,.0f} jobs/s; one job at a time (enqueue+claim+complete): {s['jobs_per_second']:,.0f} jobs/s")
-t = ours.get("jobs_table") or {}
+t = ours[-1].get("jobs_table") or {}
 if t:
     print(f"xceptor jobs table after the run: {t['live_rows']:,} live rows, {t['dead_rows']:,} dead, {t['hot_updates']:,} of {t['updates']:,} updates HOT, "
           f"{t['autovacuums']} autovacuums, table {t['table_bytes'] / 2**20:.0f} MiB, indexes {t['index_bytes'] / 2**20:.0f} MiB")
-print(f"River pattern's table after its run: {anchor['dead_rows']:,} dead rows")
+print(f"River pattern's table after its last run: {anchors[-1]['dead_rows']:,} dead rows")
 PY

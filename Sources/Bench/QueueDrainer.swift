@@ -24,6 +24,7 @@ public struct QueueDrainer: Sendable {
         public var completed: Int
         public var lostLeases: Int
         public var startedAt: Double
+        /// When its work ended: the return of the first claim that found nothing after its last completion.
         public var finishedAt: Double
     }
 
@@ -35,6 +36,9 @@ public struct QueueDrainer: Sendable {
         // Each round trip hands back the last batch and takes the next, as a worker's claims carry its
         // finished jobs (`complete(_:thenClaim:)`).
         var held: [ClaimedJob] = []
+        // The end of this drain's work: the first claim that found nothing after its last completion, as the
+        // anchor's drain ends at its first empty claim. Waiting for other processes' leases comes after it.
+        var finishedAt: Double?
         while true {
             let (lost, jobs) = try await store.complete(
                 held.map { JobCompletion(lease: $0.lease, result: nil) }, thenClaim: batchSize, leaseSeconds: leaseSeconds, owner: owner)
@@ -43,13 +47,16 @@ public struct QueueDrainer: Sendable {
             completed += done.count
             lostLeaseCount += lost.count
             if !done.isEmpty || !lost.isEmpty { onCompleted(done) }
+            if !held.isEmpty || !jobs.isEmpty { finishedAt = nil }
             held = jobs
             if jobs.isEmpty {
+                if finishedAt == nil { finishedAt = Date().timeIntervalSince1970 }
                 // Jobs leased by another process may come back when that lease expires.
                 guard try await store.hasUnfinishedJobs() else { break }
                 try await Task.sleep(for: .seconds(idlePollSeconds))
             }
         }
-        return Report(completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970)
+        return Report(
+            completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: finishedAt ?? Date().timeIntervalSince1970)
     }
 }
