@@ -84,3 +84,55 @@ public enum JSONReport {
     private static let timestampStyle = Date.ISO8601FormatStyle.iso8601.year().month().day().time(includingFractionalSeconds: true)
         .timeZone(separator: .omitted)
 }
+
+extension SearchResponse {
+    /// Writes this answer as `JSONReport.encoder()` would encode it, keys sorted. The HTTP API's `page`
+    /// adds each result's thumbnail URL and the cursor of the next page (null on the last).
+    public func writeJSON(into writer: inout JSONWriter, page: (thumbnailURL: (SearchHit) -> String, nextCursor: String?)? = nil) {
+        writer.object { writer in
+            writer.key("method")
+            writer.string(method.rawValue)
+            writer.key("model")
+            writer.string(model)
+            if let page {
+                writer.key("next_cursor")
+                if let cursor = page.nextCursor { writer.string(cursor) } else { writer.null() }
+            }
+            writer.key("results")
+            writer.array(results) { writer, hit in
+                writer.object { writer in
+                    writer.key("image")
+                    writer.integer(hit.image)
+                    writer.key("job")
+                    writer.integer(hit.job)
+                    writer.key("labels")
+                    writer.array(hit.labels) { writer, label in
+                        writer.object { writer in
+                            writer.key("label")
+                            writer.string(label.label)
+                            writer.key("score")
+                            writer.number(label.score)
+                        }
+                    }
+                    writer.key("same_bytes")
+                    writer.array(hit.sameBytes) { writer, reference in
+                        writer.object { writer in
+                            writer.key("job")
+                            writer.integer(reference.id)
+                            writer.key("url")
+                            writer.string(reference.url)
+                        }
+                    }
+                    writer.key("score")
+                    writer.number(hit.score)
+                    if let page {
+                        writer.key("thumbnail_url")
+                        writer.string(page.thumbnailURL(hit))
+                    }
+                    writer.key("url")
+                    writer.string(hit.url)
+                }
+            }
+        }
+    }
+}

@@ -110,9 +110,13 @@ public struct APIError: Error, HTTPResponseError, Equatable {
 /// JSON responses in the shape of the command line's --json output.
 enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONReport.encoder().encode(value)
-        return Response(
+        make(bytes: try JSONReport.encoder().encode(value), status: status)
+    }
+
+    /// A body already written (`JSONWriter`).
+    static func make(bytes: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -27,7 +27,10 @@ struct SearchRoutes {
             var response = try await services.search.search(search)
             let more = response.results.count == search.k
             response.results = Array(response.results.dropFirst(offset))
-            return try JSONResponse.make(Answer(response, nextCursor: more ? Cursor.text(offset: search.k) : nil))
+            var answer = JSONWriter()
+            response.writeJSON(
+                into: &answer, page: (thumbnailURL: Self.thumbnailURL, nextCursor: more ? Cursor.text(offset: search.k) : nil))
+            return JSONResponse.make(bytes: answer.bytes)
         }
     }
 
@@ -149,39 +152,7 @@ struct SearchRoutes {
         }
     }
 
-    /// The search response with each result's thumbnail URL, and the cursor of the next page.
-    struct Answer: Encodable {
-        var response: SearchResponse
-        var nextCursor: String?
-
-        init(_ response: SearchResponse, nextCursor: String?) {
-            self.response = response
-            self.nextCursor = nextCursor
-        }
-
-        private enum CodingKeys: String, CodingKey {
-            case model, method, results
-            case nextCursor = "next_cursor"
-        }
-
-        private struct Result: Encodable {
-            var hit: SearchHit
-            private enum CodingKeys: String, CodingKey { case thumbnailURL = "thumbnail_url" }
-            func encode(to encoder: any Encoder) throws {
-                try hit.encode(to: encoder)
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode("/v1/images/\(hit.image)/thumbnail", forKey: .thumbnailURL)
-            }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(response.model, forKey: .model)
-            try container.encode(response.method, forKey: .method)
-            try container.encode(response.results.map(Result.init), forKey: .results)
-            try container.encode(nextCursor, forKey: .nextCursor)  // null on the last page
-        }
-    }
+    static func thumbnailURL(of hit: SearchHit) -> String { "/v1/images/\(hit.image)/thumbnail" }
 
     /// Where the next page of a search starts: an opaque token for clients ("o" and the results to skip).
     enum Cursor {
