@@ -32,7 +32,7 @@ public struct JSONWriter: Sendable {
     }
 
     /// A key that comes from data (a metadata field's name), escaped as a string.
-    public mutating func key(_ name: String) {
+    public mutating func dataKey(_ name: String) {
         string(name)
         bytes.append(UInt8(ascii: ":"))
         afterValue = false

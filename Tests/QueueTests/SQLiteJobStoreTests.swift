@@ -207,25 +207,54 @@ struct SQLiteJobStoreTests {
 
     @Test("a write waits for another process's transaction to end instead of failing")
     func waitsForTheWriteLock() async throws {
-        let store = try SQLiteJobStore(path: path())
-        // Another connection, on its own thread, takes the write lock and releases it 0.3 s later.
+        try await Self.whileAnotherConnectionHoldsTheWriteLock(path(), seconds: 0.3) { store in
+            let counts = try await store.enqueue([NewJob(url: "http://a/1")])
+            #expect(counts.added == 1)
+        }
+    }
+
+    @Test("reads answer at once, from committed data, while the store's own write waits for another process's lock")
+    func readsDoNotQueueBehindAWaitingWrite() async throws {
+        let database = path()
+        _ = try await SQLiteJobStore(path: database).enqueue([NewJob(url: "http://a/0")])
+        try await Self.whileAnotherConnectionHoldsTheWriteLock(database, seconds: 2, uncommittedURL: "http://a/uncommitted") { store in
+            let write = Task { try await store.enqueue([NewJob(url: "http://a/1")]) }
+            try await Task.sleep(for: .milliseconds(100))  // the write is now waiting for the lock
+            // Answered before the holder commits: on one connection these waited behind the write until then,
+            // and saw the holder's job and the write's.
+            #expect(try await store.job(id: 1)?.url == "http://a/0")
+            #expect(try await store.job(url: "http://a/uncommitted") == nil)
+            #expect(try await store.status().counts[.queued] == 1)
+            #expect(try await write.value.added == 1)
+            // Read your writes: the next read sees what the store's connection (and the holder) committed.
+            #expect(try await store.status().counts[.queued] == 3)
+        }
+    }
+
+    /// Runs `body` on a new store while another connection, on its own thread, holds the file's write lock
+    /// (with an uncommitted job, if given) for `seconds`, then commits.
+    static func whileAnotherConnectionHoldsTheWriteLock(
+        _ database: String, seconds: Double, uncommittedURL: String? = nil, _ body: (SQLiteJobStore) async throws -> Void
+    ) async throws {
+        let store = try SQLiteJobStore(path: database)
         let locked = DispatchSemaphore(value: 0)
         let released = DispatchSemaphore(value: 0)
-        let database = path()
         Thread.detachNewThread {
             guard let holder = try? SQLiteConnection(path: database), (try? holder.execute("BEGIN IMMEDIATE")) != nil else {
                 locked.signal()
                 return
             }
+            if let uncommittedURL {
+                try? holder.execute("INSERT INTO jobs (url, available_at, created_at, updated_at) VALUES ('\(uncommittedURL)', 0, 0, 0)")
+            }
             locked.signal()
-            Thread.sleep(forTimeInterval: 0.3)
+            Thread.sleep(forTimeInterval: seconds)
             try? holder.execute("COMMIT")
             released.signal()
         }
         locked.wait()
-        let counts = try await store.enqueue([NewJob(url: "http://a/1")])
-        #expect(released.wait(timeout: .now() + 5) == .success, "the holder never released its lock")
-        #expect(counts.added == 1)
+        try await body(store)
+        #expect(released.wait(timeout: .now() + 5 + seconds) == .success, "the holder never released its lock")
     }
 
     @Test("a lock held past the busy timeout fails as busy, naming the timeout, and not before it")

@@ -79,3 +79,41 @@ struct JSONWriterTests {
         #expect(last.contains(#""next_cursor":null"#))
     }
 }
+
+extension JSONWriterTests {
+    @Test("job details in every state, with metadata of every JSON kind, from a real store, are the encoder's bytes")
+    func jobDetails() async throws {
+        let directory = try makeScratchDirectory("xceptor-json-writer")
+        let store = try SQLiteJobStore(path: directory.appendingPathComponent("q.sqlite").path)
+        let metadata = [
+            #"{"b":1,"B":2,"a10":[1,2.5,-3e-7,null,true,"x"],"a9":{"z":{},"y":[]},"é":"日本\n\"q\"","_":1e300,"n":null}"#,
+            #"{"shard":4}"#, "[1,2]", "7",
+        ]
+        _ = try await store.enqueue(
+            (0..<6).map { NewJob(url: "http://a/\($0)?q=\"\\\u{1}", metadataJSON: $0 < metadata.count ? metadata[$0] : nil) })
+        let claimed = try await store.claim(limit: 5, leaseSeconds: 60, owner: "writer\ttest")
+        _ = try await store.complete(
+            [
+                JobCompletion(
+                    lease: claimed[0].lease,
+                    result: JobResult(
+                        image: ImageFacts(
+                            sha256: (0..<32).map { UInt8($0 * 7 % 256) }, width: 640, height: 480, byteCount: 50_000,
+                            contentType: "image/jpeg", thumbnail: [1, 2, 3]),
+                        modelID: "m@150", embedding: (0..<16).map { Float($0) / 3 },
+                        labels: [ScoredLabel(label: "cup", score: 0.875), ScoredLabel(label: "fork", score: 1e-9)])),
+                JobCompletion(
+                    lease: claimed[1].lease,
+                    result: JobResult(
+                        image: ImageFacts(sha256: [UInt8](repeating: 255, count: 32), width: 1, height: 1, byteCount: 0),
+                        modelID: "m@150", embedding: [1], labels: [], precision: "bf16")),
+            ], thenClaim: 0, leaseSeconds: 60, owner: "writer\ttest")
+        _ = try await store.fail(
+            claimed[2].lease, JobFailure(message: "HTTP 404 \"Not Found\"\r\n", errorClass: .permanent, httpStatus: 404))
+        _ = try await store.fail(claimed[3].lease, JobFailure(message: "timeout", errorClass: .transient))
+        for id in 1...6 as ClosedRange<JobID> {
+            let detail = try #require(try await JobDetail.load(id, from: store))
+            #expect(written { detail.writeJSON(into: &$0) } == (try encoded(detail)), "job \(id)")
+        }
+    }
+}

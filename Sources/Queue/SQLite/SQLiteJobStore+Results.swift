@@ -15,7 +15,7 @@ extension SQLiteJobStore {
 
     /// The result of the one job `condition` (on `jobs j`, binding ?1) selects, by `modelID` or the newest.
     private func doneResult(where condition: String, _ key: SQLiteValue, modelID: String?) async throws -> StoredResult? {
-        try await withConnection { db in
+        try await withReader { db in
             try db.transaction(immediate: false) {
                 guard
                     var found = try db.first(
@@ -45,7 +45,7 @@ extension SQLiteJobStore {
     }
 
     public func embeddingModels() async throws -> [String: Int] {
-        try await withConnection { db in
+        try await withReader { db in
             var models: [String: Int] = [:]
             // Kept by triggers (migration 2): counting the rows at every search cost milliseconds per 100k.
             try db.query("SELECT model_id, embeddings FROM embedding_counts") { models[$0.text(0)] = $0.int(1) }
@@ -55,7 +55,7 @@ extension SQLiteJobStore {
 
     public func embeddings(modelID: String, afterImageID: Int64?, limit: Int) async throws -> StoredEmbeddings {
         guard limit > 0 else { return StoredEmbeddings() }
-        return try await withConnection { db in
+        return try await withReader { db in
             var page = StoredEmbeddings()
             try db.query(
                 """
@@ -100,7 +100,7 @@ extension SQLiteJobStore {
                 """)
         }
         let sql = (["SELECT e.image_id FROM embeddings e WHERE e.model_id = ?1"] + conditions).joined(separator: " AND ")
-        return try await withConnection { [bindings] db in
+        return try await withReader { [bindings] db in
             var ids = Set<Int64>()
             try db.query(sql, bindings) { ids.insert($0.int64(0)) }
             return ids
@@ -108,7 +108,7 @@ extension SQLiteJobStore {
     }
 
     public func imageSummaries(_ imageIDs: [Int64], modelID: String) async throws -> [Int64: ImageSummary] {
-        try await withConnection { db in
+        try await withReader { db in
             try db.transaction(immediate: false) {
                 var summaries: [Int64: ImageSummary] = [:]
                 // At most 500 ids a statement, well under SQLite's limit on bound parameters.
@@ -144,7 +144,7 @@ extension SQLiteJobStore {
 
     public func resultRows(modelID: String, afterJobID: JobID?, limit: Int) async throws -> [ResultRow] {
         guard limit > 0 else { return [] }
-        return try await withConnection { db in
+        return try await withReader { db in
             try db.transaction(immediate: false) {
                 var rows: [ResultRow] = [], embeddingIDs: [Int64] = []
                 try db.query(
@@ -180,14 +180,14 @@ extension SQLiteJobStore {
     }
 
     public func thumbnail(imageID: Int64) async throws -> [UInt8]? {
-        try await withConnection { db in
+        try await withReader { db in
             try db.first("SELECT thumbnail FROM images WHERE id = ?", [.integer(imageID)]) { $0.optionalBlob(0) } ?? nil
         }
     }
 
     public func footprint() async throws -> StoreFootprint {
         let walBytes = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int64) ?? 0
-        return try await withConnection { db in
+        return try await withReader { db in
             try db.transaction(immediate: false) {
                 // The database's pages in use (free pages are left out: they are reused before the file grows).
                 let pages = try db.first("PRAGMA page_count") { $0.int64(0) } ?? 0

@@ -26,6 +26,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     let configuration: QueueConfiguration
     private let connection: Mutex<SQLiteConnection>
     private let waitingQueue: DispatchQueue
+    private let readers: ReaderConnections
 
     /// The schema version this build writes.
     public static var schemaVersion: Int { SQLiteMigrator().latestVersion }
@@ -36,6 +37,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
         self.path = path
         self.configuration = configuration
         waitingQueue = DispatchQueue(label: "xceptor.sqlite-job-store")
+        readers = ReaderConnections(path: path, busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         do {
             let db = try SQLiteConnection(path: path)
             db.setBusyTimeout(milliseconds: configuration.busyTimeoutMilliseconds)
@@ -230,7 +232,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     public func status() async throws -> QueueStatus {
         let now = configuration.clock.now().storeMilliseconds
-        return try await withConnection { db in
+        return try await withReader { db in
             // One read transaction: every figure comes from the same snapshot.
             try db.transaction(immediate: false) {
                 let count = { (sql: String, bindings: [SQLiteValue]) in try db.first(sql, bindings) { $0.int(0) } ?? 0 }
@@ -271,7 +273,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     }
 
     public func jobs(state: JobState?, afterID: JobID?, limit: Int) async throws -> [Job] {
-        try await withConnection { db in
+        try await withReader { db in
             var jobs: [Job] = []
             try db.query(
                 """
@@ -284,7 +286,7 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     }
 
     public func job(id: JobID) async throws -> Job? {
-        try await withConnection { db in
+        try await withReader { db in
             try db.first("SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", [.integer(id)], Self.job(from:))
         }
     }
@@ -320,13 +322,13 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
 
     public func job(url: String) async throws -> Job? {
         guard case let .success(normalized) = JobURL.normalize(url) else { return nil }
-        return try await withConnection { db in
+        return try await withReader { db in
             try db.first("SELECT \(Self.jobColumns) FROM jobs WHERE url = ?", [.text(normalized)], Self.job(from:))
         }
     }
 
     public func hasUnfinishedJobs() async throws -> Bool {
-        try await withConnection { db in
+        try await withReader { db in
             try db.first(UnfinishedJobsQuery.sql) { $0.int(0) == 1 } ?? false
         }
     }
@@ -409,6 +411,27 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
                         "UPDATE jobs SET \(assignments) WHERE state = ?2 AND \(eligible)", [.integer(now), .text(state.rawValue)])
                 }
             }
+        }
+    }
+
+    /// Runs a read on a connection of its own (`ReaderConnections`), else, when all are busy, on the store's
+    /// connection. WAL lets readers go on beside the writer and each other: on one connection a server's
+    /// concurrent reads queued behind each other through the waiting queue (`GET /v1/jobs/{id}` at 4
+    /// connections had its p99 at 10x its p50, against 2.4x for a route that reads nothing).
+    func withReader<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        let busyTimeout = configuration.busyTimeoutMilliseconds
+        let reader: SQLiteConnection?
+        do {
+            reader = try readers.take()
+        } catch {
+            throw Self.translate(error, path: path, busyTimeoutMilliseconds: busyTimeout)
+        }
+        guard let reader else { return try await withConnection(body) }
+        defer { readers.put(reader) }
+        do {
+            return try body(reader)
+        } catch {
+            throw Self.translate(error, path: path, busyTimeoutMilliseconds: busyTimeout)
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Ingest
 import Queue
+import Retrieval
 
 /// The queue: enqueue, list, show, retry, cancel, and the store's status.
 struct JobRoutes {
@@ -15,7 +16,9 @@ struct JobRoutes {
         router.get("/v1/jobs/:job") { [services] _, context in
             let id = try jobID(context.parameters.get("job"))
             guard let detail = try await JobDetail.load(id, from: services.store) else { throw APIError.notFound("there is no job \(id)") }
-            return try JSONResponse.make(detail)
+            var answer = JSONWriter()
+            detail.writeJSON(into: &answer)
+            return JSONResponse.make(bytes: answer.bytes)
         }
         router.post("/v1/jobs/retry") { request, _ in
             let selection = try await selection(request)
