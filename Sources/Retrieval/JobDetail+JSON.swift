@@ -70,14 +70,7 @@ extension StoredResult {
                 writer.integer(image.width)
             }
             writer.key("labels")
-            writer.array(labels) { writer, label in
-                writer.object { writer in
-                    writer.key("label")
-                    writer.string(label.label)
-                    writer.key("score")
-                    writer.number(label.score)
-                }
-            }
+            writer.labels(labels)
             writer.key("model")
             writer.string(modelID)
             writer.key("precision")
@@ -102,6 +95,18 @@ extension JSONWriter {
                     writer.dataKey(key)
                     writer.value(member)
                 }
+            }
+        }
+    }
+
+    /// Labels best first, each `{"label", "score"}`.
+    mutating func labels(_ labels: [ScoredLabel]) {
+        array(labels) { writer, label in
+            writer.object { writer in
+                writer.key("label")
+                writer.string(label.label)
+                writer.key("score")
+                writer.number(label.score)
             }
         }
     }

@@ -106,14 +106,7 @@ extension SearchResponse {
                     writer.key("job")
                     writer.integer(hit.job)
                     writer.key("labels")
-                    writer.array(hit.labels) { writer, label in
-                        writer.object { writer in
-                            writer.key("label")
-                            writer.string(label.label)
-                            writer.key("score")
-                            writer.number(label.score)
-                        }
-                    }
+                    writer.labels(hit.labels)
                     writer.key("same_bytes")
                     writer.array(hit.sameBytes) { writer, reference in
                         writer.object { writer in
