@@ -207,7 +207,7 @@ struct SQLiteJobStoreTests {
 
     @Test("a write waits for another process's transaction to end instead of failing")
     func waitsForTheWriteLock() async throws {
-        try await Self.whileAnotherConnectionHoldsTheWriteLock(path(), seconds: 0.3) { store in
+        try await Self.whileAnotherConnectionHoldsTheWriteLock(path(), releasedAfter: 0.3) { store, _ in
             let counts = try await store.enqueue([NewJob(url: "http://a/1")])
             #expect(counts.added == 1)
         }
@@ -217,14 +217,15 @@ struct SQLiteJobStoreTests {
     func readsDoNotQueueBehindAWaitingWrite() async throws {
         let database = path()
         _ = try await SQLiteJobStore(path: database).enqueue([NewJob(url: "http://a/0")])
-        try await Self.whileAnotherConnectionHoldsTheWriteLock(database, seconds: 2, uncommittedURL: "http://a/uncommitted") { store in
+        try await Self.whileAnotherConnectionHoldsTheWriteLock(database, uncommittedURL: "http://a/uncommitted") { store, release in
             let write = Task { try await store.enqueue([NewJob(url: "http://a/1")]) }
-            try await Task.sleep(for: .milliseconds(100))  // the write is now waiting for the lock
-            // Answered before the holder commits: on one connection these waited behind the write until then,
-            // and saw the holder's job and the write's.
+            try await Task.sleep(for: .milliseconds(100))  // time for the write to start waiting for the lock
+            // Answered while the holder still holds the lock: on one connection these waited behind the write
+            // until the holder committed, and then saw the holder's job and the write's.
             #expect(try await store.job(id: 1)?.url == "http://a/0")
             #expect(try await store.job(url: "http://a/uncommitted") == nil)
             #expect(try await store.status().counts[.queued] == 1)
+            release()
             #expect(try await write.value.added == 1)
             // Read your writes: the next read sees what the store's connection (and the holder) committed.
             #expect(try await store.status().counts[.queued] == 3)
@@ -232,12 +233,15 @@ struct SQLiteJobStoreTests {
     }
 
     /// Runs `body` on a new store while another connection, on its own thread, holds the file's write lock
-    /// (with an uncommitted job, if given) for `seconds`, then commits.
+    /// (with an uncommitted job, if given) until `body` calls `release`, or for `releasedAfter` seconds; then
+    /// it commits.
     static func whileAnotherConnectionHoldsTheWriteLock(
-        _ database: String, seconds: Double, uncommittedURL: String? = nil, _ body: (SQLiteJobStore) async throws -> Void
+        _ database: String, releasedAfter seconds: Double? = nil, uncommittedURL: String? = nil,
+        _ body: (SQLiteJobStore, _ release: @escaping @Sendable () -> Void) async throws -> Void
     ) async throws {
         let store = try SQLiteJobStore(path: database)
         let locked = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
         let released = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             guard let holder = try? SQLiteConnection(path: database), (try? holder.execute("BEGIN IMMEDIATE")) != nil else {
@@ -248,13 +252,14 @@ struct SQLiteJobStoreTests {
                 try? holder.execute("INSERT INTO jobs (url, available_at, created_at, updated_at) VALUES ('\(uncommittedURL)', 0, 0, 0)")
             }
             locked.signal()
-            Thread.sleep(forTimeInterval: seconds)
+            if let seconds { Thread.sleep(forTimeInterval: seconds) } else { _ = release.wait(timeout: .now() + 300) }
             try? holder.execute("COMMIT")
             released.signal()
         }
         locked.wait()
-        try await body(store)
-        #expect(released.wait(timeout: .now() + 5 + seconds) == .success, "the holder never released its lock")
+        defer { release.signal() }
+        try await body(store) { release.signal() }
+        #expect(released.wait(timeout: .now() + 300) == .success, "the holder never released its lock")
     }
 
     @Test("a lock held past the busy timeout fails as busy, naming the timeout, and not before it")
