@@ -117,8 +117,7 @@ extension BenchCommand {
             if waitForStart {
                 // The benchmark starts every child at once, as its Python anchor does behind a barrier, so
                 // the start-up of late children is not inside the measured time. A call first: PostgreSQL's
-                // pool connects at its first use, and 16 backends starting inside the measured second cost
-                // it a quarter of its rate; the anchor connects before its barrier too.
+                // pool connects at its first use, and the anchor connects before its barrier too.
                 _ = try await store.hasUnfinishedJobs()
                 try writeStandardOutput(Data("ready\n".utf8))
                 _ = readLine()

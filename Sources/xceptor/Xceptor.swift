@@ -58,8 +58,8 @@ struct Xceptor: AsyncParsableCommand {
 
     /// A process that only talks to the store (`bench queue-drain`) runs its tasks on the one thread that
     /// does its I/O, so a round trip wakes no second thread. On the 2 cores a local server shares with 16
-    /// such children, the default executor's two hops per call cost a sixth of the server's claim+complete
-    /// rate (`bench queue --processes 16`). Not for processes whose tasks compute (worker, embed, serve).
+    /// such children, the default executor's two hops per call cost about 13% of the claim+complete rate
+    /// (`bench queue --processes 16`). Not for processes whose tasks compute (worker, embed, serve).
     private static func runTasksOnOneEventLoop() {
         NIOSingletons.groupLoopCountSuggestion = 1
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
