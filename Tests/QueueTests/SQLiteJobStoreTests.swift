@@ -239,7 +239,8 @@ struct SQLiteJobStoreTests {
         _ database: String, releasedAfter seconds: Double? = nil, uncommittedURL: String? = nil,
         _ body: (SQLiteJobStore, _ release: @escaping @Sendable () -> Void) async throws -> Void
     ) async throws {
-        let store = try SQLiteJobStore(path: database)
+        // The write may wait as long as a loaded machine takes to run `body`: no busy timeout in the way.
+        let store = try SQLiteJobStore(path: database, configuration: QueueConfiguration(busyTimeoutMilliseconds: 300_000))
         let locked = DispatchSemaphore(value: 0)
         let release = DispatchSemaphore(value: 0)
         let released = DispatchSemaphore(value: 0)
