@@ -2,7 +2,7 @@
 # HTTP load on `xceptor serve` with wrk: POST /v1/search by job id and GET /v1/jobs/{id} over a store of
 # synthetic embeddings (`bench make-store`) with its HNSW index, at one connection and at 2x the cores,
 # next to the library's own search (`bench search-store`) on the same store, one search and 2x the cores at
-# once. Reports latency, the server's CPU per request against the library's per search, and the server's
+# once, before and after the server's runs (the ratios use their mean). Reports latency, the server's CPU per request against the library's per search, and the server's
 # RSS every 5 s. wrk runs one thread: on a small machine a second would take a core from the server.
 # Usage: [VECTORS=100000 SECONDS_PER_RUN=60] Benchmarks/serve/load.sh [STORE_DIR]
 set -euo pipefail
@@ -59,14 +59,30 @@ for script in search job; do
     done
 done
 
-python3 - "$results" "$library_one" "$library_many" "$connections" <<'PY'
+# The library again, after the server: a shared host drifts within minutes, so the ratios below compare the
+# server with the mean of the library's runs before and after it.
+kill $server 2>/dev/null || true
+wait $server 2>/dev/null || true
+echo "== the library alone, again"
+library_one_after="$("$xceptor" bench search-store --db "$store" --queries 2000 --json)"
+library_many_after="$("$xceptor" bench search-store --db "$store" --queries 4000 --concurrency "$connections" --json)"
+for result in "$library_one_after" "$library_many_after"; do
+    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("%d at once: p50 %.3f ms, p99 %.3f ms, %.3f CPU ms per search" % (
+        r["concurrency"], r["p50_milliseconds"], r["p99_milliseconds"], r["cpu_milliseconds_per_query"]))' "$result"
+done
+
+python3 - "$results" "$library_one" "$library_many" "$connections" "$library_one_after" "$library_many_after" <<'PY'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
     fields = line.split()
     values = dict(field.split("=") for field in fields[3:])
     rows[(fields[0], int(fields[1]))] = {key: float(value) for key, value in values.items()}
-one, many, connections = json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+def mean(a, b):
+    return {key: (a[key] + b[key]) / 2 for key in ("p50_milliseconds", "p99_milliseconds", "cpu_milliseconds_per_query")}
+connections = int(sys.argv[4])
+one = mean(json.loads(sys.argv[2]), json.loads(sys.argv[5]))
+many = mean(json.loads(sys.argv[3]), json.loads(sys.argv[6]))
 print(f"\n{'route':8} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'errors':>7} {'server CPU ms/req':>18}")
 for (script, clients), r in rows.items():
     print(f"{script:8} {clients:>5} {r['requests'] / r['seconds']:>8,.0f} {r['p50_us'] / 1000:>8.3f} {r['p99_us'] / 1000:>8.3f} "
