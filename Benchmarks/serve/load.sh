@@ -21,13 +21,19 @@ fi
 "$xceptor" model fetch >/dev/null
 connections=$((2 * $(nproc)))
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $vectors vectors"
+# The library's own search, one at a time and 2x the cores at once: sets library_one and library_many (JSON)
+# and prints both.
+measure_library() {
+    library_one="$("$xceptor" bench search-store --db "$store" --queries 2000 --json)"
+    library_many="$("$xceptor" bench search-store --db "$store" --queries 4000 --concurrency "$connections" --json)"
+    for result in "$library_one" "$library_many"; do
+        python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("%d at once: p50 %.3f ms, p99 %.3f ms, %.3f CPU ms per search" % (
+            r["concurrency"], r["p50_milliseconds"], r["p99_milliseconds"], r["cpu_milliseconds_per_query"]))' "$result"
+    done
+}
 echo "== the library alone (vectors and index loaded once)"
-library_one="$("$xceptor" bench search-store --db "$store" --queries 2000 --json)"
-library_many="$("$xceptor" bench search-store --db "$store" --queries 4000 --concurrency "$connections" --json)"
-for result in "$library_one" "$library_many"; do
-    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("%d at once: p50 %.3f ms, p99 %.3f ms, %.3f CPU ms per search" % (
-        r["concurrency"], r["p50_milliseconds"], r["p99_milliseconds"], r["cpu_milliseconds_per_query"]))' "$result"
-done
+measure_library
+library_one_before="$library_one" library_many_before="$library_many"
 
 token="load-token-$RANDOM"
 echo "$token" >"$dir/token"
@@ -64,14 +70,9 @@ done
 kill $server 2>/dev/null || true
 wait $server 2>/dev/null || true
 echo "== the library alone, again"
-library_one_after="$("$xceptor" bench search-store --db "$store" --queries 2000 --json)"
-library_many_after="$("$xceptor" bench search-store --db "$store" --queries 4000 --concurrency "$connections" --json)"
-for result in "$library_one_after" "$library_many_after"; do
-    python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("%d at once: p50 %.3f ms, p99 %.3f ms, %.3f CPU ms per search" % (
-        r["concurrency"], r["p50_milliseconds"], r["p99_milliseconds"], r["cpu_milliseconds_per_query"]))' "$result"
-done
+measure_library
 
-python3 - "$results" "$library_one" "$library_many" "$connections" "$library_one_after" "$library_many_after" <<'PY'
+python3 - "$results" "$library_one_before" "$library_many_before" "$connections" "$library_one" "$library_many" <<'PY'
 import json, sys
 rows = {}
 for line in open(sys.argv[1]):
