@@ -104,8 +104,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         // The server answers /healthz at once and /readyz once the vectors and the index are loaded (the model
-        // already is): on 100k embeddings that takes a few seconds, which the first search no longer pays.
-        Task {
+        // already is): on 100k embeddings that takes a few seconds, which the first search no longer pays. It
+        // runs on the blocking-work threads: on an event loop it would hold up that loop's connections.
+        Task(executorPreference: BlockingWork.executor) {
             do {
                 try await search.warmUp()
                 services.isReady = true

@@ -12,7 +12,8 @@ struct JobRoutes {
     func add(to router: Router<BasicRequestContext>) {
         router.get("/v1/stats") { [services] _, _ in try JSONResponse.make(try await StoreStatus.load(from: services.store)) }
         router.get("/v1/jobs") { request, _ in try await list(request) }
-        router.post("/v1/jobs") { request, _ in try await enqueue(request) }
+        // Up to --max-request-bytes of URLs to parse and check: longer than a request should hold an event loop.
+        router.post("/v1/jobs") { request, _ in try await BlockingWork.run { try await enqueue(request) } }
         router.get("/v1/jobs/:job") { [services] _, context in
             let id = try jobID(context.parameters.get("job"))
             guard let detail = try await JobDetail.load(id, from: services.store) else { throw APIError.notFound("there is no job \(id)") }
