@@ -165,6 +165,11 @@ final class DNNLPrimitive {
         dnnl_primitive_desc_query_md(descriptor, query, 0)!.pointee
     }
 
+    /// The layout the primitive chose for an execution argument (`DNNL_ARG_SRC`, `_WEIGHTS`, `_DST`, ...).
+    func layout(ofArgument argument: Int32) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(descriptor, dnnl_query_exec_arg_md, argument)!.pointee
+    }
+
     func execute(_ arguments: [(Int32, DNNLTensor)], context: DNNLContext) throws {
         let args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.memory) }
         try DNNL.check(dnnl_primitive_execute(primitive, context.stream, Int32(args.count), args), "running a primitive")

@@ -31,8 +31,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
                 + "and this CPU's kernels use \(instructionSet), where oneDNN has only slow reference loops for it; fp32 runs everywhere."
         case let .unsupportedPrecision(precision, instructionSet):
             return
-                "\(precision.rawValue) inference needs a CPU with AVX-512 (native bf16 with AVX512_BF16 or AMX, emulated on plain AVX-512), "
-                + "and this CPU's kernels use \(instructionSet); fp32 runs everywhere."
+                "\(precision.rawValue) inference needs a CPU with bf16 instructions (AVX512_BF16 or AMX), and this CPU's kernels use "
+                + "\(instructionSet) (where oneDNN has no bf16 kernels, or emulates them far slower than fp32); fp32 runs everywhere."
         case .notCalibrated:
             return
                 "the model file has no int8 calibration; run 'xceptor model calibrate' on it (with --images DIR of typical images), "

@@ -19,13 +19,18 @@ public enum Precision: String, Sendable, CaseIterable {
         }
     }
 
-    /// Whether oneDNN has kernels for this format on this CPU: bf16 convolutions on AVX-512 (natively with
-    /// AVX512_BF16 or AMX, emulated without) and none on AVX2; int8 ones on AVX2 and later (with VNNI's dot
-    /// products where the CPU has them), and only slow reference loops before.
+    /// Whether this CPU runs this format, and runs it well enough to be worth asking for: bf16 where it has
+    /// bf16 instructions (AVX512_BF16 or AMX; on plain AVX-512 oneDNN emulates bf16, its depthwise
+    /// convolutions in reference loops, and a batch took 35 times fp32's time), int8 wherever oneDNN has int8
+    /// kernels (AVX2 and later; with VNNI's dot products where the CPU has them), not in its reference loops.
     func isSupported(context: DNNLContext) -> Bool {
         switch self {
         case .fp32: return true
-        case .bf16: return (try? PlanBuilder.probeConvolution(dataType: dnnl_bf16, context: context)) != nil
+        case .bf16:
+            guard Self.cpuComputesBF16, let kernel = try? PlanBuilder.probeConvolution(dataType: dnnl_bf16, context: context) else {
+                return false
+            }
+            return !kernel.hasPrefix("ref")
         case .int8:
             guard let kernel = try? PlanBuilder.probeConvolution(dataType: dnnl_u8, context: context) else { return false }
             return !kernel.hasPrefix("ref")
@@ -41,23 +46,40 @@ public enum Precision: String, Sendable, CaseIterable {
         ["avx512_core_amx", "avx512_core_bf16", "avx512_core_vnni", "avx2_vnni"].contains(DNNL.instructionSetTag)
     }
 
-    /// What `auto` picks for a model: int8 where the CPU has int8 dot products and the model's int8 passed
-    /// its accuracy gate, else bf16 where the CPU has bf16 instructions (AVX512_BF16 or AMX, which double the
-    /// arithmetic rate), else fp32 (bf16 emulated on plain AVX-512 is no faster). With the reason, for logs.
+    /// What `auto` picks for a model: int8 where the model's int8 passed its accuracy gate and the CPU either
+    /// has int8 dot products or, without them, ran int8 at least `int8Margin` times as fast as fp32 on a
+    /// timed pair of layers just now; else bf16 where the CPU has bf16 instructions (AVX512_BF16 or AMX, which
+    /// double the arithmetic rate); else fp32. With the reason, for logs.
     public static func automatic(for calibration: Calibration?) -> (precision: Precision, reason: String) {
         let cpu = DNNL.instructionSet
         var int8Note = ""
-        if cpuHasInt8DotProducts {
-            switch calibration {
-            case let calibration? where calibration.gate.passed:
+        switch calibration {
+        case let calibration? where calibration.gate.passed:
+            if cpuHasInt8DotProducts {
                 return (.int8, "this CPU (\(cpu)) has int8 dot products and the model's int8 passed its accuracy gate")
-            case .some: int8Note = "; the model's int8 failed its accuracy gate"
-            case nil: int8Note = "; the model has no int8 calibration (run `xceptor model calibrate`)"
             }
+            if let context = try? DNNLContext(), Precision.int8.isSupported(context: context),
+                let speedup = try? PlanBuilder.measuredInt8Speedup(context: context)
+            {
+                let measured = "int8 ran \(String(format: "%.2f", speedup))x as fast as fp32 on a timed pair of the network's layers"
+                if speedup >= int8Margin {
+                    return (
+                        .int8, "this CPU (\(cpu)) has no int8 dot products, but \(measured), and the model's int8 passed its accuracy gate"
+                    )
+                }
+                int8Note = "; without int8 dot products, \(measured) (int8 is picked from \(String(format: "%.2f", int8Margin))x)"
+            }
+        case .some: int8Note = "; the model's int8 failed its accuracy gate"
+        case nil: int8Note = "; the model has no int8 calibration (run `xceptor model calibrate`)"
         }
         if cpuComputesBF16 {
             return (.bf16, "this CPU (\(cpu)) computes bf16 natively" + int8Note)
         }
         return (.fp32, "this CPU (\(cpu)) has no bf16 instructions" + int8Note)
     }
+
+    /// How much faster int8 must run than fp32 on the timed layers for `auto` to pick it on a CPU without int8
+    /// dot products: those layers are most of the network's time, but not all (the float blocks run the same
+    /// in both), and a small lead could be the probe's noise.
+    static let int8Margin = 1.2
 }

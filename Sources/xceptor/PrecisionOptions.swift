@@ -24,7 +24,7 @@ struct PrecisionOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Number format of activations and weights: fp32 (exact; runs everywhere), bf16 (needs AVX-512; about twice as fast where the CPU has bf16 instructions), int8 (needs a model calibrated by 'xceptor model calibrate' whose int8 passed its accuracy gate; fastest where the CPU has VNNI) or auto (the fastest of these this CPU runs natively and the model allows). Default: $XCEPTOR_PRECISION, else fp32.",
+            "Number format of activations and weights: fp32 (exact; runs everywhere), bf16 (needs bf16 instructions, AVX512_BF16 or AMX; about twice as fast), int8 (needs a model calibrated by 'xceptor model calibrate' whose int8 passed its accuracy gate; fastest where the CPU has VNNI) or auto (int8 where the model allows it and the CPU has VNNI or measures it faster, else bf16 where native, else fp32). Default: $XCEPTOR_PRECISION, else fp32.",
             valueName: "precision"))
     var precision: PrecisionChoice?
 

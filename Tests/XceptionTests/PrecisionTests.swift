@@ -3,8 +3,8 @@ import Testing
 
 @testable import Xception
 
-/// bf16 is refused with a clear error where oneDNN has no kernels for it (CPUs without AVX-512, like
-/// CI's), and elsewhere stays close to the fp32 Keras outputs.
+/// bf16 is refused with a clear error on CPUs without bf16 instructions (oneDNN has no kernels there, or
+/// emulates them slowly), and elsewhere stays close to the fp32 Keras outputs.
 @Suite("bf16 precision", .serialized)
 struct PrecisionTests {
     @Test("bf16 is refused with advice, or agrees with Keras to bf16 accuracy")

