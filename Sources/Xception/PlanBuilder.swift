@@ -409,7 +409,10 @@ final class PlanBuilder {
                 let primitive = try DNNLPrimitive(
                     operation: &operation, attributes: attributes?.attributes, context: context, what: "a timed convolution")
                 let tensors = try [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST].map { argument in
-                    (argument, try DNNLTensor(primitive.layout(ofArgument: argument), context: context))
+                    let tensor = try DNNLTensor(primitive.layout(ofArgument: argument), context: context)
+                    // Zeros: whatever the allocation held could be denormal floats, which would slow fp32.
+                    tensor.dataPointer.initializeMemory(as: UInt8.self, repeating: 0, count: tensor.byteCount)
+                    return (argument, tensor)
                 }
                 return (primitive, tensors)
             }
