@@ -1,7 +1,7 @@
 import Foundation
 
-/// Threads of their own for the request bodies that may hold a thread for long: a large enqueue, a bulk
-/// retry or cancel, decoding an uploaded or fetched image, loading the vectors at start.
+/// Threads of their own for the work that may hold a thread for long: parsing a large enqueue, decoding an
+/// uploaded or fetched image, loading the vectors at start.
 ///
 /// `xceptor serve` runs its tasks on the event loops that also read and write the sockets (a request then
 /// wakes no second thread). Work of many milliseconds there would stall every connection on that loop, health
