@@ -31,19 +31,19 @@ for size in ${SIZES:-150 299}; do
     for round in $(seq "$rounds"); do
         rm -f "$work"/q.sqlite*
         "$xceptor" enqueue --db "$work/q.sqlite" --from "$work/urls.txt" >/dev/null
-        # The worker's CPU time (user + system, start-up included) by its own getrusage, written when it exits.
+        # The worker's last line: its rate, the engine's busy share, and the run's CPU time with the engine
+        # threads' part of it (start-up excluded).
         line="$(python3 -c '
-import resource, subprocess, sys
+import subprocess, sys
 run = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 stopped = [line for line in run.stderr.splitlines() if "worker stopped" in line]
-print((stopped[-1] if stopped else "worker failed: " + run.stderr[-300:]) + " cpu_s=%.2f" % (usage.ru_utime + usage.ru_stime))
+print(stopped[-1] if stopped else "worker failed: " + run.stderr[-300:])
 ' "$xceptor" worker --db "$work/q.sqlite" --size "$size" --batch "$batch" --until-empty ${WORKER_FLAGS:-} \
             --allow-private-networks --progress none)"
         after="$(engine "$size")"
         echo "$size $(sed -E 's/.*done=([0-9]+).*/\1/' <<<"$line") $(sed -E 's/.*images_per_s=([0-9.]+).*/\1/' <<<"$line") $before $after" \
             "$(sed -E 's/.*engine_busy=([0-9.]+)%.*/\1/' <<<"$line") $(sed -E 's/.*elapsed_s=([0-9.]+).*/\1/' <<<"$line")" \
-            "$(sed -E 's/.*cpu_s=([0-9.]+).*/\1/' <<<"$line")"
+            "$(sed -E 's/.* cpu_s=([0-9.]+).*/\1/' <<<"$line") $(sed -E 's/.*engine_cpu_s=([0-9.]+).*/\1/' <<<"$line")"
         before="$after"
     done
 done | python3 -c '
@@ -52,8 +52,8 @@ rows = [line.split() for line in sys.stdin if line.strip()]
 for size in sorted({int(r[0]) for r in rows}):
     runs = [(int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows if int(r[0]) == size]
     busy = [float(r[5]) for r in rows if int(r[0]) == size]
-    # CPU outside the network: the run'"'"'s CPU time less the engine'"'"'s (busy share x elapsed x the cores its kernels use).
-    outside = [(float(r[7]) - float(r[5]) / 100 * float(r[6]) * '"$(nproc)"') * 1000 / int(r[1]) for r in rows if int(r[0]) == size]
+    # CPU outside the network: the run'"'"'s CPU time less what the engine'"'"'s threads used (the worker measures it).
+    outside = [(float(r[7]) - float(r[8])) * 1000 / int(r[1]) for r in rows if int(r[0]) == size]
     pipeline = [p for _, p, _, _ in runs]
     engine = [e for _, _, b, a in runs for e in (b, a)]
     ratios = [p / ((b + a) / 2) for _, p, b, a in runs]

@@ -33,7 +33,7 @@ public struct FetchBenchmark: Sendable {
         defer { fetcher.shutdown() }
         let pipeline = InputPipeline(size: size, dctDownscale: dctDownscale)
         let (size, dctDownscale, window) = (size, dctDownscale, configuration.maxInFlight)
-        let cpuBefore = ProcessCPU.seconds()
+        let cpuBefore = CPUTime.process
         let start = ContinuousClock.now
         // Up to `window` images between request and model input; decoding runs on the calling tasks.
         let done = await withTaskGroup(of: Bool.self) { group in
@@ -51,7 +51,7 @@ public struct FetchBenchmark: Sendable {
             return succeeded
         }
         let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
-        let cpu = ProcessCPU.seconds() - cpuBefore
+        let cpu = CPUTime.process - cpuBefore
         return Result(
             kind: dctDownscale ? "xceptor-dct" : "xceptor", images: done, failures: urls.count - done, size: size,
             imagesPerSecond: Double(done) / seconds, cpuMsPerImage: cpu * 1000 / Double(max(done, 1)))

@@ -2,6 +2,7 @@ import Foundation
 import Queue
 import Retrieval
 import Search
+import Xception
 
 /// The library's own search time on a store: what `POST /v1/search` by job costs without HTTP, on one
 /// long-lived `SearchService` (so the vectors and the index are already loaded, as in the server).
@@ -39,7 +40,7 @@ public struct StoreSearchBenchmark: Sendable {
         _ = try await service.search(SearchRequest(query: .job(1), k: k))  // loads the vectors and maps the index
         let k = self.k
         let callers = max(1, concurrency)
-        let cpuBefore = ProcessCPU.seconds()
+        let cpuBefore = CPUTime.process
         // Each caller its own query sequence, as each of a server's connections sends its own.
         let timed = try await withThrowingTaskGroup(of: (times: [Double], method: String).self) { group in
             for caller in 0..<callers {
@@ -63,7 +64,7 @@ public struct StoreSearchBenchmark: Sendable {
                 if !$1.method.isEmpty { $0.method = $1.method }
             }
         }
-        let cpuSeconds = ProcessCPU.seconds() - cpuBefore
+        let cpuSeconds = CPUTime.process - cpuBefore
         var times = timed.times
         times.sort()
         return Result(

@@ -63,6 +63,7 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         defer { pool.shutdown() }
         let started = ContinuousClock.now
+        let (cpuBefore, engineCPUBefore) = (CPUTime.process, InferenceEngine.threadsCPUSeconds)
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { helpers in
                 helpers.addTask { await self.keepLeasesAlive() }
@@ -81,7 +82,9 @@ public final class Worker: Service, Sendable {
             }
             await progress.finish()
             if let fatal = storeFailure.withLock({ $0 }) { throw fatal }
-            let summary = WorkerSummary(metrics.snapshot, seconds: Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000)
+            let summary = WorkerSummary(
+                metrics.snapshot, seconds: Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000,
+                cpuSeconds: CPUTime.process - cpuBefore, engineCPUSeconds: InferenceEngine.threadsCPUSeconds - engineCPUBefore)
             finished.withLock { $0 = summary }
             logger.info(
                 "worker stopped",
@@ -91,6 +94,8 @@ public final class Worker: Service, Sendable {
                     "images_per_s": "\(String(format: "%.1f", summary.imagesPerSecond))",
                     // The share of the run the network was computing: what the pipeline around it did not hide.
                     "engine_busy": "\(String(format: "%.1f%%", 100 * summary.engineBusy))",
+                    "cpu_s": "\(String(format: "%.2f", summary.cpuSeconds))",
+                    "engine_cpu_s": "\(String(format: "%.2f", summary.engineCPUSeconds))",
                     "peak_rss_mib": "\(MemoryBudget.peakResidentBytes >> 20)",
                 ])
         } onGracefulShutdown: {

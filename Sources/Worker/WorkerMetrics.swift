@@ -100,20 +100,28 @@ public struct WorkerSummary: Sendable, Equatable, Encodable {
     public var imagesPerSecond: Double
     /// The share of the run the network was computing (0 to 1): what the pipeline around it did not hide.
     public var engineBusy: Double
+    /// The CPU time the process used during the run, and of it what the network's threads used: the rest is
+    /// the pipeline's (claims, fetches, decoding, storing).
+    public var cpuSeconds: Double
+    public var engineCPUSeconds: Double
 
     private enum CodingKeys: String, CodingKey {
         case done, failed, released
         case elapsedSeconds = "elapsed_seconds"
         case imagesPerSecond = "images_per_second"
         case engineBusy = "engine_busy"
+        case cpuSeconds = "cpu_seconds"
+        case engineCPUSeconds = "engine_cpu_seconds"
     }
 
-    init(_ totals: WorkerTotals, seconds: Double) {
+    init(_ totals: WorkerTotals, seconds: Double, cpuSeconds: Double, engineCPUSeconds: Double) {
         done = totals.done
         failed = totals.failed
         released = totals.released
         elapsedSeconds = seconds
         imagesPerSecond = Double(totals.done) / max(seconds, 0.001)
         engineBusy = totals.inferenceSeconds / max(seconds, 0.001)
+        self.cpuSeconds = cpuSeconds
+        self.engineCPUSeconds = engineCPUSeconds
     }
 }

@@ -49,7 +49,7 @@ public final class InferenceEngine: Sendable {
         let thread = Thread { [state, network, configuration] in
             // Named for top -H and perf (Foundation's Thread.name does not reach the OS thread on Linux);
             // the kernel threads oneDNN starts from here inherit the name.
-            try? "xc-inference".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            try? Self.threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             Self.serve(state: state, network: network, configuration: configuration)
             state.served()
         }
@@ -67,6 +67,15 @@ public final class InferenceEngine: Sendable {
     }
 
     public var statistics: Statistics { state.statistics }
+
+    /// The CPU time, user and system, of this process's engine threads so far: each engine's own thread and
+    /// the kernel threads oneDNN started from it (they inherit its name). What the network cost, measured
+    /// rather than derived from busy time: at int8 speeds parts of a batch (the head, small layers) leave
+    /// cores idle, so busy time x cores overstates it. 0 where /proc is not there.
+    public static var threadsCPUSeconds: Double { CPUTime.threads(named: threadName) }
+
+    /// The engine thread's name, for top -H, perf and `threadsCPUSeconds`.
+    static let threadName = "xc-inference"
 
     /// Stops the engine: images still queued fail, later calls fail, and this waits (up to 30 s) for the
     /// batch running now, so that the process never exits with the network's threads mid-batch (oneDNN's

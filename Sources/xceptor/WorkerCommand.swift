@@ -22,8 +22,9 @@ struct WorkerCommand: AsyncParsableCommand {
             period, release the rest without burning an attempt, exit 0; a second signal exits at once), or \
             with --until-empty until nothing is queued, waiting for a retry or running. Several workers, on \
             one host or many, can share one queue. With --json, the summary at the end on standard output: \
-            {"done", "failed", "released", "elapsed_seconds", "images_per_second", "engine_busy"} (engine_busy: the \
-            share of the run the network was computing, 0 to 1).
+            {"done", "failed", "released", "elapsed_seconds", "images_per_second", "engine_busy", "cpu_seconds", \
+            "engine_cpu_seconds"} (engine_busy: the share of the run the network was computing, 0 to 1; \
+            cpu_seconds: the process's CPU time during the run, engine_cpu_seconds: the part the network's threads used).
             """
     )
 

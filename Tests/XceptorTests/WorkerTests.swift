@@ -158,6 +158,15 @@ struct WorkerTests {
         let summary = try jsonObject(worker.stdout)
         #expect(summary["done"] as? Int == good.count && summary["failed"] as? Int == bad.count, "\(worker.stdout)")
         #expect((summary["engine_busy"] as? Double ?? 0) > 0 && (summary["engine_busy"] as? Double ?? 2) <= 1, "\(worker.stdout)")
+        // The run's CPU time, and the engine threads' part of it: some, and no more than the cores could give.
+        let cpu = try #require(summary["cpu_seconds"] as? Double, "\(worker.stdout)")
+        let engineCPU = try #require(summary["engine_cpu_seconds"] as? Double, "\(worker.stdout)")
+        let elapsed = try #require(summary["elapsed_seconds"] as? Double)
+        #expect(engineCPU > 0 && engineCPU < cpu, "\(worker.stdout)")
+        #expect(cpu <= elapsed * Double(ProcessInfo.processInfo.activeProcessorCount) + 0.1, "\(worker.stdout)")
+        #expect(
+            worker.stderr.contains(/\scpu_s=[0-9]+\.[0-9]{2}/) && worker.stderr.contains(/engine_cpu_s=[0-9]+\.[0-9]{2}/),
+            "\(worker.stderr)")
 
         let embedded = try await XceptorProcess.run(
             ["embed", "--model", try await Self.model.value.path, "--json"]
