@@ -41,4 +41,8 @@ public struct FetchConfiguration: Sendable {
     }
 
     public init() {}
+
+    /// The longest the transfer thread's poll sleeps when nothing wakes it (curl's own timers, a new or
+    /// finished transfer and a host's pacing all do). Tests stretch it to show that nothing waits for it.
+    var idlePollMilliseconds: Int32 = 1000
 }

@@ -190,7 +190,8 @@ final class CurlEngine: @unchecked Sendable {
             // A finished transfer frees its host's connection: the transfers waiting for one start now, not
             // after the poll below (which nothing may end for up to a second: one host's images came at a few per second).
             if finished && !waiting.isEmpty { continue }
-            let timeout = wake.map { min(1000, max(1, Int32(($0 - .now).seconds * 1000))) } ?? 1000
+            let idle = configuration.idlePollMilliseconds
+            let timeout = wake.map { min(idle, max(1, Int32(($0 - .now).seconds * 1000))) } ?? idle
             curl_multi_poll(multi, nil, 0, timeout, nil)
         }
     }
