@@ -370,18 +370,29 @@ final class PlanBuilder {
     /// uint8 or int8 ones): throws where this CPU has no kernel for it, else names the kernel oneDNN chose.
     static func probeConvolution(dataType: dnnl_data_type_t, context: DNNLContext) throws -> String {
         let weightType = [dnnl_u8, dnnl_s8].contains(dataType) ? dnnl_s8 : dataType
-        var source = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
-        var kernel = try DNNL.descriptor([16, 16, 1, 1], dnnl_format_tag_any, weightType)
-        var destination = try DNNL.descriptor([1, 16, 8, 8], dnnl_format_tag_any, dataType)
+        return try standaloneConvolution(
+            source: ([1, 16, 8, 8], dataType), weights: ([16, 16, 1, 1], weightType), destination: dataType, padding: 0,
+            context: context, what: "a probe convolution"
+        ).implementation
+    }
+
+    /// A stride-1 convolution without bias outside any plan (probes, timings), every layout the kernel's
+    /// choice; the destination has the source's dimensions (1x1, or 3x3 with `padding` 1).
+    private static func standaloneConvolution(
+        source: (dims: [Int], type: dnnl_data_type_t), weights: (dims: [Int], type: dnnl_data_type_t), destination: dnnl_data_type_t,
+        padding: Int64, attributes: DNNLAttributes? = nil, context: DNNLContext, what: String
+    ) throws -> DNNLPrimitive {
+        var sourceLayout = try DNNL.descriptor(source.dims, dnnl_format_tag_any, source.type)
+        var kernel = try DNNL.descriptor(weights.dims, dnnl_format_tag_any, weights.type)
+        var destinationLayout = try DNNL.descriptor(source.dims, dnnl_format_tag_any, destination)
+        let pads: [Int64] = [padding, padding]
         var operation = dnnl_convolution_desc_t()
-        let ones: [Int64] = [1, 1]
-        let zeros: [Int64] = [0, 0]
         try DNNL.check(
             dnnl_convolution_forward_desc_init(
-                &operation, dnnl_forward_inference, dnnl_convolution_direct,
-                &source, &kernel, nil, &destination, ones, zeros, zeros),
-            "describing a probe convolution")
-        return try DNNLPrimitive(operation: &operation, attributes: nil, context: context, what: "a probe convolution").implementation
+                &operation, dnnl_forward_inference, dnnl_convolution_direct, &sourceLayout, &kernel, nil, &destinationLayout, [1, 1],
+                pads, pads),
+            "describing \(what)")
+        return try DNNLPrimitive(operation: &operation, attributes: attributes?.attributes, context: context, what: what)
     }
 
     /// How many times as fast int8 ran as fp32 on this CPU, each timed on a 3x3 depthwise and a 1x1
@@ -394,20 +405,10 @@ final class PlanBuilder {
             let channels = 728
             let grid: [Int] = [4, channels, 10, 10]
             func convolution(depthwise: Bool, output: dnnl_data_type_t) throws -> (DNNLPrimitive, [(Int32, DNNLTensor)]) {
-                var source = try DNNL.descriptor(grid, dnnl_format_tag_any, activations)
-                var kernel = try DNNL.descriptor(
-                    depthwise ? [channels, 1, 1, 3, 3] : [channels, channels, 1, 1], dnnl_format_tag_any, weights)
-                var destination = try DNNL.descriptor(grid, dnnl_format_tag_any, output)
-                let padding: [Int64] = depthwise ? [1, 1] : [0, 0]
-                var operation = dnnl_convolution_desc_t()
-                try DNNL.check(
-                    dnnl_convolution_forward_desc_init(
-                        &operation, dnnl_forward_inference, dnnl_convolution_direct, &source, &kernel, nil, &destination, [1, 1], padding,
-                        padding),
-                    "describing a timed convolution")
-                let attributes = try int8 ? DNNLAttributes(outputScales: [1 / 64]) : nil
-                let primitive = try DNNLPrimitive(
-                    operation: &operation, attributes: attributes?.attributes, context: context, what: "a timed convolution")
+                let primitive = try standaloneConvolution(
+                    source: (grid, activations), weights: (depthwise ? [channels, 1, 1, 3, 3] : [channels, channels, 1, 1], weights),
+                    destination: output, padding: depthwise ? 1 : 0, attributes: int8 ? DNNLAttributes(outputScales: [1 / 64]) : nil,
+                    context: context, what: "a timed convolution")
                 let tensors = try [DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST].map { argument in
                     let tensor = try DNNLTensor(primitive.layout(ofArgument: argument), context: context)
                     // Zeros: whatever the allocation held could be denormal floats, which would slow fp32.
