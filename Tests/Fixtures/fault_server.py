@@ -18,6 +18,9 @@ BOMB = gzip.compress(b"\0" * (200 << 20), compresslevel=9)  # 200 MiB of zeros i
 # seconds), path, status and User-Agent, and the body bytes a response managed to send.
 ARRIVALS = {}
 SENT = {}
+# Gates by name: a /files/ request with gate=NAME waits (at most 5 minutes) until /gate/NAME/open is asked for,
+# so that a test can hold a worker mid-run for as long as it needs, however slowly a loaded machine runs it.
+GATES = {}
 LOCK = threading.Lock()
 ROBOTS = b"""User-agent: otherbot
 Disallow: /
@@ -78,17 +81,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.record(token, 200)
             self.send(200, IMAGE, [("Content-Type", "image/jpeg")])
 
+    def gate(self, name):
+        with LOCK:
+            return GATES.setdefault(name, {"open": threading.Event(), "waiting": 0})
+
+    def wait_at_gate(self, name):
+        gate = self.gate(name)
+        with LOCK:
+            gate["waiting"] += 1
+        gate["open"].wait(300)
+        with LOCK:
+            gate["waiting"] -= 1
+
     def redirect(self, location):
         self.send(302, headers=[("Location", location)])
 
     def do_GET(self):
         port = self.server.server_address[1]
-        path = self.path.split("?")[0]  # a query makes URLs distinct, and delay=SECONDS (at most 2) slows a file
+        # A query makes URLs distinct; delay=SECONDS (at most 2) slows a file, and gate=NAME holds it (see GATES).
+        path = self.path.split("?")[0]
         if path.startswith("/files/") and FILES:
             query = self.path.split("?", 1)[1] if "?" in self.path else ""
             for field in query.split("&"):
                 if field.startswith("delay="):
                     time.sleep(min(2.0, max(0.0, float(field[len("delay="):] or 0))))
+                elif field.startswith("gate="):
+                    self.wait_at_gate(field[len("gate="):])
             name = os.path.basename(path[len("/files/"):])
             try:
                 body = open(os.path.join(FILES, name), "rb").read()
@@ -102,6 +120,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             token = path.split("/")[2]
             with LOCK:
                 self.send(200, json.dumps({"arrivals": ARRIVALS.get(token, []), "sent": SENT.get(token, 0)}).encode())
+        elif path.startswith("/gate/"):
+            # /gate/NAME: how many requests wait there; /gate/NAME/open lets them (and later ones) through.
+            parts = path.split("/")
+            gate = self.gate(parts[2])
+            if len(parts) > 3 and parts[3] == "open":
+                gate["open"].set()
+            with LOCK:
+                self.send(200, json.dumps({"waiting": gate["waiting"], "open": gate["open"].is_set()}).encode())
         elif path == "/robots.txt":
             self.record("robots.txt", 200)
             self.send(200, ROBOTS, [("Content-Type", "text/plain")])

@@ -100,38 +100,31 @@ struct PostgresRestartTests {
         let site = try WorkerTests.Site()
         let server = try PostgresTestServer.startPrivate()
         let database = try server.makeDatabase()
-        // Slow files (36 of them, 2 s each, 4 at a time: 18 s), so the run is still going when the server goes
-        // down, however late a loaded machine lets this test look (1 s each was too short once fetches of one
-        // host stopped waiting for the fetcher's idle wake-up).
-        let urls = site.images.map { site.url($0) + "?delay=2" }
+        // Four files come at once, the other 32 wait at the fault server's gate until the test opens it after
+        // the restart: the run is mid-way when the server goes down however slowly a loaded machine runs this
+        // test (a run paced by delays alone once ended before the test looked).
+        let urls = site.images.enumerated().map { index, name in site.url(name) + (index < 4 ? "" : "?gate=restart") }
         try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", database, "--from", "urls.txt"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
-        let arguments = try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4"]).map {
-            $0 == "q.sqlite" ? database : $0
-        }
+        // Held transfers send nothing; the low-speed limit must not abandon them while the gate is shut.
+        let arguments = try await site.workerArguments([
+            "--until-empty", "--fetch-concurrency", "4", "--low-speed-seconds", "600", "--fetch-timeout", "600",
+        ]).map { $0 == "q.sqlite" ? database : $0 }
         let (worker, _, stderr) = try XceptorProcess.start(arguments, in: site.dir)
-        // Restarted once the worker is working (it has claimed jobs). A statement written just as the server
-        // said goodbye once left a worker waiting forever; `PostgresStoreTests.connectionsCut` provokes that
-        // race hundreds of times, this test the whole worker's recovery.
-        // Watched through the worker's own progress lines (every second): on a loaded machine a `status`
-        // process per look can take longer than the run.
-        var doneBefore = -1
-        var lastProgress = ""
-        for _ in 0..<600 where worker.isRunning {
+        // A statement written just as the server said goodbye once left a worker waiting forever;
+        // `PostgresStoreTests.connectionsCut` provokes that race hundreds of times, this test the whole worker's
+        // recovery, with leases held and transfers in flight.
+        var waiting = 0
+        for _ in 0..<1200 where worker.isRunning && waiting == 0 {
             try await Task.sleep(for: .milliseconds(100))
-            let log = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-            guard let progress = log.split(separator: "\n").last(where: { $0.contains(" progress") }) else { continue }
-            lastProgress = String(progress)
-            func field(_ name: String) -> Int {
-                progress.split(separator: " ").first { $0.hasPrefix("\(name)=") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
-            }
-            doneBefore = field("done")
-            if field("in_flight") > 0 || doneBefore > 0 { break }
+            let gate = try? jsonObject(try await httpGet(site.server.url("/gate/restart")))
+            waiting = gate?["waiting"] as? Int ?? 0
         }
-        #expect(worker.isRunning && doneBefore < urls.count, "the run ended before the restart (last progress: \(lastProgress))")
+        #expect(worker.isRunning && waiting > 0, "the worker never reached the held files")
         // Down for 2 s: the worker's connections are cut, and it waits for new ones.
         try server.restart(downSeconds: 2)
+        _ = try await httpGet(site.server.url("/gate/restart/open"))
         // A worker that never finishes fails the test instead of holding up the run.
         for _ in 0..<900 where worker.isRunning { try await Task.sleep(for: .milliseconds(200)) }
         if worker.isRunning {
@@ -174,46 +167,44 @@ struct MultiHostTests {
         let local = try server.makeDatabase()
         let database = local.replacingOccurrences(of: "@127.0.0.1:", with: "@\(address):")
         let site = try WorkerTests.Site(host: network == nil ? "127.0.0.1" : "0.0.0.0")
-        // 2 s a file (the most the fault server delays): host 0 alone, 2 at a time, would need 36 s, so it still
-        // holds jobs when a loaded machine's `jobs list` finally sees it.
-        let urls = site.images.map { site.server.url("/files/\($0)?delay=2", host: address) }
+        // Every file waits at the fault server's gate until the test opens it, after the kill and the restart:
+        // each step happens mid-run however slowly a loaded machine runs this test.
+        let urls = site.images.map { site.server.url("/files/\($0)?gate=hosts", host: address) }
         try urls.joined(separator: "\n").write(to: site.dir.appendingPathComponent("urls.txt"), atomically: true, encoding: .utf8)
         let enqueued = try await XceptorProcess.run(["enqueue", "--db", local, "--from", "urls.txt"], in: site.dir)
         #expect(enqueued.status == 0, "\(enqueued.stderr)")
 
-        // Small batches and short leases, so that every host holds a few jobs and the killed one's come back soon.
+        // Small batches and short leases, so that every host holds a few jobs and the killed one's come back soon;
+        // held transfers send nothing, and the low-speed limit must not abandon them while the gate is shut.
         let common = try await site.workerArgumentsWithoutDatabase()
         func startHost(_ index: Int) throws -> (Process, URL, URL) {
             let arguments =
                 common + [
                     "--db", database, "--until-empty", "--batch", "1", "--fetch-concurrency", "2", "--lease-seconds", "3", "--id",
-                    "host-\(index)",
+                    "host-\(index)", "--low-speed-seconds", "600", "--fetch-timeout", "600",
                 ]
             return try XceptorProcess.start(arguments, in: site.dir, launcher: network?.launcher(host: index) ?? [])
         }
-        // Host 0 first, and the others once it holds jobs: on a busy machine its start-up (loading the model)
-        // could otherwise outlast the whole run of the other two, and it would never hold a job to lose.
-        // The server restarts while the other two work.
+        /// Waits until more than `count` transfers are held at the gate (or 2 minutes pass); returns how many are.
+        func heldTransfers(moreThan count: Int) async throws -> Int {
+            for _ in 0..<1200 {
+                let gate = try? jsonObject(try await httpGet(site.server.url("/gate/hosts")))
+                let waiting = gate?["waiting"] as? Int ?? 0
+                if waiting > count { return waiting }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return count
+        }
+        // Host 0 first, killed once it is fetching (so holding leases); its held transfers stay at the gate.
         var workers = [try startHost(0)]
-        var held = false
-        for _ in 0..<300 where !held {
-            try await Task.sleep(for: .milliseconds(200))
-            let running = try await XceptorProcess.run(
-                ["jobs", "list", "--db", local, "--state", "running", "--json", "--limit", "0"], in: site.dir)
-            held = running.stdout.contains("\"host-0\"")
-        }
-        #expect(held, "host 0 never held a job")
-        // Killed with its jobs leased; the other two take them over once the lease runs out.
+        let heldByHostZero = try await heldTransfers(moreThan: 0)
+        #expect(heldByHostZero > 0, "host 0 never fetched a file")
         kill(workers[0].0.processIdentifier, SIGKILL)
+        // The other two take its jobs over once its leases run out. The server restarts once they are working.
         workers += try [startHost(1), startHost(2)]
-        // The restart comes once the other two are working (see the restart test above for why not sooner).
-        for _ in 0..<300 {
-            try await Task.sleep(for: .milliseconds(200))
-            let running = try await XceptorProcess.run(
-                ["jobs", "list", "--db", local, "--state", "running", "--json", "--limit", "0"], in: site.dir)
-            if running.stdout.contains("\"host-1\"") || running.stdout.contains("\"host-2\"") { break }
-        }
+        #expect(try await heldTransfers(moreThan: heldByHostZero) > heldByHostZero, "hosts 1 and 2 never fetched a file")
         try server.restart(downSeconds: 1)
+        _ = try await httpGet(site.server.url("/gate/hosts/open"))
         for (process, _, stderr) in workers.dropFirst() {
             for _ in 0..<900 where process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
             if process.isRunning {

@@ -426,10 +426,15 @@ struct WorkerTests {
     @Test("a write lock held by another process for three minutes is waited out: the worker says so, then finishes its queue")
     func heldLock() async throws {
         let site = try Site()
-        // Slow files, so jobs are still in flight when the lock is taken.
-        try await site.enqueue(site.images.map { site.url($0) + "?delay=1" })
+        // Files held at the fault server's gate until the lock is taken, so jobs are in flight then, and finish
+        // (wanting to write) while it is held. Held transfers send nothing: the low-speed limit is stretched.
+        try await site.enqueue(site.images.map { site.url($0) + "?gate=lock" })
         let (worker, _, stderr) = try XceptorProcess.start(
-            try await site.workerArguments(["--until-empty", "--fetch-concurrency", "4", "--metrics-port", "0"]), in: site.dir)
+            try await site.workerArguments([
+                "--until-empty", "--fetch-concurrency", "4", "--metrics-port", "0", "--low-speed-seconds", "600", "--fetch-timeout",
+                "600",
+            ]),
+            in: site.dir)
         defer { stopIfRunning(worker) }
         try await waitUntil(timeout: 120) { try await site.store().status().counts[.running] ?? 0 >= 1 }
 
@@ -444,6 +449,7 @@ struct WorkerTests {
         input.fileHandleForWriting.write(Data(".timeout 60000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n".utf8))
         let answer = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
         #expect(answer.contains("locked"), "the shell did not take the lock: \(answer)")
+        _ = try await httpGet(site.server.url("/gate/lock/open"))
         let taken = ContinuousClock.now
         while ContinuousClock.now - taken < .seconds(180) {
             #expect(worker.isRunning, "the worker gave up while the lock was held")
