@@ -4,7 +4,8 @@
 # machine, same run. The goal: end to end at >= 90% of the engine, i.e. fetch, decode and storage hidden.
 # Each worker run also reports how much of its time the engine spent in batches (engine_busy): what the
 # pipeline leaves to the network, measured inside the run, so the host's drift does not move it.
-# Reports the CPU ms per image the worker spends outside the network. XCEPTOR_PRECISION=bf16 runs both in bf16.
+# Reports the CPU ms per image the worker spends outside the network, and (`bench decode`, one thread, the
+# same files) how that splits over the decode pool's steps. XCEPTOR_PRECISION=bf16 runs both in bf16.
 # Usage: [WORKER_FLAGS="--dct-downscale"] [SIZES="150 299"] [XCEPTOR_PRECISION=bf16] Benchmarks/pipeline/run.sh [IMAGES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,3 +65,8 @@ for size in sorted({int(r[0]) for r in rows}):
           f"engine busy (share of the worker run spent in batches) {sorted(busy)}%, median {statistics.median(busy):.1f}%; "
           f"CPU ms per image outside the network {sorted(round(x, 2) for x in outside)}, median {statistics.median(outside):.2f}")
 '
+# Where the decode pool's part of that CPU goes, step by step, on the same files (fetching and storing are
+# the rest).
+for size in ${SIZES:-150 299}; do
+    "$xceptor" bench decode --images Benchmarks/images/www --size "$size" --limit "$count"
+done

@@ -44,11 +44,15 @@ public struct InputPipeline: Sendable {
     public func input(from bytes: [UInt8]) throws -> [Float] { try prepare(bytes).input }
 
     /// The network's input from an image already `size` x `size`: every value `Float(k) / 127.5 - 1`.
+    /// A plain loop over buffers, which the compiler vectorises (IEEE division, so each value is exactly the
+    /// scalar one); mapping the array through a table took 2 ns a value, a tenth of a photo's decode step.
     public static func normalized(_ image: RGBImage) -> [Float] {
-        let table = inputValues
-        return image.pixels.map { table[Int($0)] }
+        let count = image.pixels.count
+        return [Float](unsafeUninitializedCapacity: count) { output, initialized in
+            image.pixels.withUnsafeBufferPointer { pixels in
+                for index in 0..<count { output[index] = Float(pixels[index]) / 127.5 - 1 }
+            }
+            initialized = count
+        }
     }
-
-    /// `Float(k) / 127.5 - 1` for every byte value, computed once.
-    private static let inputValues: [Float] = (0..<256).map { Float($0) / 127.5 - 1 }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Bench
+import Fetch
 import Foundation
 import Imaging
 import Queue
@@ -10,7 +11,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure parts of xceptor on this machine.",
         subcommands: [
-            QueueBench.self, InferenceBench.self, FetchBench.self, SearchBench.self, StoreSearchBench.self, MakeImages.self, MakeStore.self,
+            QueueBench.self, InferenceBench.self, FetchBench.self, DecodeBench.self, SearchBench.self, StoreSearchBench.self,
+            MakeImages.self, MakeStore.self,
             QueueDrain.self,
         ]
     )
@@ -364,6 +366,90 @@ extension BenchCommand {
                         format: "%@: %d images (%d failed) to %dx%d: %.0f img/s, %.2f CPU ms/img", result.kind, result.images,
                         result.failures, size, size, result.imagesPerSecond, result.cpuMsPerImage))
             }
+        }
+    }
+}
+
+extension BenchCommand {
+    struct DecodeBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "decode",
+            abstract:
+                "CPU ms per image of each step the worker runs on fetched bytes (hash, decode, resize, normalise, thumbnail), one thread.",
+            discussion:
+                "The files are read into memory first; each step's figure is the best of the rounds. With fetching and storing this is the worker's CPU outside the network: Benchmarks/pipeline/run.sh prints it beside the end-to-end figures."
+        )
+
+        @Option(name: .long, help: ArgumentHelp("A directory of image files (its regular files, not subdirectories).", valueName: "dir"))
+        var images: String
+
+        @Option(name: .long, help: "Model input size.")
+        var size = 150
+
+        @Option(name: .long, help: "Longest side of the thumbnail, as the worker's --thumbnail-size (0: none).")
+        var thumbnailSize = 128
+
+        @Option(name: .long, help: "Files to read at most (in name order).")
+        var limit = 1000
+
+        @Option(name: .long, help: "Passes over the files.")
+        var rounds = 3
+
+        @Flag(name: .long, help: "Print one JSON object.")
+        var json = false
+
+        /// The largest file read, as the fetcher's default limit on a body.
+        static let largestFile = FetchConfiguration().maxDecodedBytes
+
+        func validate() throws {
+            try requireRange("--size", size, 71...2048)
+            try requireRange("--thumbnail-size", thumbnailSize, 0...4096)
+            try requireRange("--limit", limit, 1...1_000_000)
+            try requireRange("--rounds", rounds, 1...100)
+        }
+
+        func run() async throws {
+            let directory = URL(fileURLWithPath: images)
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }.sorted()
+            } catch {
+                throw CommandFailure("cannot list \(images): \(error.localizedDescription); name a directory of image files")
+            }
+            var files: [[UInt8]] = []
+            for name in names where files.count < limit {
+                let file = directory.appendingPathComponent(name)
+                let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
+                guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+                guard let size = attributes?[.size] as? Int, size <= Self.largestFile else {
+                    throw CommandFailure("\(file.path) is larger than \(Self.largestFile) bytes; leave it out of the directory")
+                }
+                let bytes = try [UInt8](Data(contentsOf: file))
+                // Every file must be one the worker would embed, or the figures would mix in failures.
+                do {
+                    _ = try ImageDecoder().dimensions(bytes)
+                } catch {
+                    throw CommandFailure("\(file.path) is not an image the worker decodes (\(error)); leave it out of the directory")
+                }
+                files.append(bytes)
+            }
+            guard !files.isEmpty else { throw CommandFailure("\(images) holds no files; name a directory of image files") }
+            keepImageBuffersOnHeap()
+            let result: DecodeBenchmark.Result
+            do {
+                result = try DecodeBenchmark(files: files, size: size, thumbnailSide: thumbnailSize, rounds: rounds).run()
+            } catch {
+                throw CommandFailure("an image in \(images) could not be decoded: \(error)")
+            }
+            if json { return try printBenchmark(result) }
+            print(
+                String(
+                    format: "%d images, %.2f megapixels on average, to %dx%d with %d px thumbnails; CPU ms per image, one thread:",
+                    result.images, result.meanMegapixels, size, size, thumbnailSize))
+            for step in result.steps {
+                print(step.step.rightPadded(to: 10), String(format: "%7.3f ms %5.1f%%", step.msPerImage, 100 * step.share))
+            }
+            print("total".rightPadded(to: 10), String(format: "%7.3f ms", result.totalMsPerImage))
         }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CMalloc
 import Fetch
 import Foundation
 import Logging
@@ -201,15 +200,6 @@ struct WorkerCommand: AsyncParsableCommand {
     static func engineRoom(batch: Int, size: Int) -> Int {
         let perImage = size * size * 3 * 4 * 64
         return 256 << 20 + batch * perImage
-    }
-
-    /// Setting the trim threshold (see `Xceptor`) freezes glibc's mmap threshold at 128 KiB, so every decoded
-    /// image (megabytes, one per job) would be a fresh mapping, page-faulted and zeroed: that doubled the
-    /// worker's system time. Set only now, so the model's load-time buffers were still unmapped when freed.
-    private func keepImageBuffersOnHeap() {
-        #if os(Linux)
-            _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
-        #endif
     }
 
     private var progressStyle: ProgressStyle {

@@ -84,3 +84,13 @@ struct Xceptor: AsyncParsableCommand {
         #endif
     }
 }
+
+/// Setting the trim threshold (see `Xceptor`) freezes glibc's mmap threshold at 128 KiB, so every decoded
+/// image (megabytes, one per job) would be a fresh mapping, page-faulted and zeroed: that doubled the
+/// worker's system time. The worker sets this once its model is loaded, so that the load-time buffers were
+/// still unmapped when freed; `bench decode` sets it too, to measure what the worker spends.
+func keepImageBuffersOnHeap() {
+    #if os(Linux)
+        _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
+    #endif
+}

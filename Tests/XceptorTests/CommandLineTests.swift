@@ -148,6 +148,38 @@ struct CommandLineTests {
         #expect(noInput.status != 0 && noInput.stderr.contains("--from"))
     }
 
+    @Test("bench decode: every step's CPU per image on real JPEGs; a file that is no image, or none at all, is a clear error")
+    func benchDecode() async throws {
+        let dir = try makeScratchDirectory()
+        let images = ModelCommandTests.golden.appendingPathComponent("images")
+        let jpegs = try FileManager.default.contentsOfDirectory(atPath: images.path).filter { $0.hasSuffix(".jpg") }
+        let run = try await XceptorProcess.run(
+            ["bench", "decode", "--images", images.path, "--size", "299", "--rounds", "1", "--json"], in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try jsonObject(run.stdout)
+        #expect(result["images"] as? Int == jpegs.count && result["size"] as? Int == 299, "\(result)")
+        let steps = try #require(result["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["step"] as? String ?? "" } == ["sha256", "decode", "resize", "normalize", "thumbnail"])
+        // Every step takes some CPU, and the shares add up to the whole.
+        #expect(steps.allSatisfy { ($0["ms_per_image"] as? Double ?? 0) > 0 }, "\(steps)")
+        let shares = steps.reduce(0) { $0 + ($1["share"] as? Double ?? 0) }
+        #expect(abs(shares - 1) < 1e-6, "\(steps)")
+
+        // A text file among the images names itself; an empty directory says so.
+        let mixed = dir.appendingPathComponent("mixed")
+        try FileManager.default.createDirectory(at: mixed, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: images.appendingPathComponent(jpegs[0]), to: mixed.appendingPathComponent("a.jpg"))
+        try Data("not an image\n".utf8).write(to: mixed.appendingPathComponent("notes.txt"))
+        let refused = try await XceptorProcess.run(["bench", "decode", "--images", "mixed"], in: dir)
+        #expect(refused.status == 1 && refused.stderr.contains("notes.txt is not an image"), "\(refused.stderr)")
+        try FileManager.default.removeItem(at: mixed.appendingPathComponent("notes.txt"))
+        try FileManager.default.removeItem(at: mixed.appendingPathComponent("a.jpg"))
+        let empty = try await XceptorProcess.run(["bench", "decode", "--images", "mixed"], in: dir)
+        #expect(empty.status == 1 && empty.stderr.contains("holds no files"), "\(empty.stderr)")
+        let usage = try await XceptorProcess.run(["bench", "decode", "--images", "mixed", "--size", "1e300"], in: dir)
+        #expect(usage.status == 64 && usage.stderr.contains("--size"), "\(usage.stderr)")
+    }
+
     @Test("jobs retry, cancel and purge act on the right jobs")
     func administration() async throws {
         let dir = try makeScratchDirectory()
