@@ -2,8 +2,9 @@ import Foundation
 import Imaging
 import Testing
 
-/// PNG, GIF and WebP decode to the pixels Pillow's `convert("RGB")` gives (fixtures made by
-/// Fixtures/formats/make_fixtures.py), and JPEGs are turned upright by their EXIF orientation.
+/// PNG, GIF, WebP and the less common JPEGs (Adobe CMYK, grey, progressive) decode to the pixels Pillow's
+/// `convert("RGB")` gives (fixtures made by Fixtures/formats/make_fixtures.py), and JPEGs are turned upright
+/// by their EXIF orientation.
 @Suite("Other image formats and EXIF orientation")
 struct FormatTests {
     static let formats = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/formats")
@@ -17,7 +18,7 @@ struct FormatTests {
         "each format decodes to the reference pixels, and its header gives its size",
         arguments: [
             ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
-            ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2),
+            ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2), ("cmyk.jpg", 0), ("grey.jpg", 0), ("progressive.jpg", 0),
         ])
     func decodes(name: String, tolerance: Int) throws {
         let image = try ImageDecoder().decode(try Self.fixture(name))
@@ -29,15 +30,18 @@ struct FormatTests {
         #expect(image.pixels.count == expected.count && worst <= tolerance, "\(name): worst difference \(worst)")
     }
 
-    @Test("truncated PNG, GIF and WebP files fail as corrupt, naming the format")
+    @Test("truncated PNG, GIF, WebP and progressive or CMYK JPEG files fail as corrupt, naming the format")
     func truncated() throws {
-        for name in ["rgb.png", "interlaced.gif", "lossless.webp"] {
+        let files = [
+            ("rgb.png", "PNG"), ("interlaced.gif", "GIF"), ("lossless.webp", "WEBP"), ("progressive.jpg", "JPEG"), ("cmyk.jpg", "JPEG"),
+        ]
+        for (name, expected) in files {
             let bytes = try Self.fixture(name)
             #expect {
                 try ImageDecoder().decode(Array(bytes.prefix(bytes.count / 2)))
             } throws: { error in
                 guard case let .corrupt(format, _) = error as? ImageError else { return false }
-                return name.uppercased().hasSuffix(format.uppercased())
+                return format.uppercased() == expected
             }
         }
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the image-format fixtures: one golden sample, shrunk to 64x48, saved as PNG (RGB, RGBA,
-palette, grey, 16-bit), GIF (interlaced) and WebP (lossless and lossy), each next to NAME.rgb: the pixels
+palette, grey, 16-bit), GIF (interlaced), WebP (lossless and lossy) and JPEG (Adobe CMYK, grey,
+progressive), each next to NAME.rgb: the pixels
 Pillow's Image.open(f).convert("RGB") gives (what Keras' load_img sees). Needs Pillow 13.0.0.
 Usage: python3 make_fixtures.py   (from this directory)"""
 import PIL
@@ -19,6 +20,9 @@ fixtures = {
     "interlaced.gif": lambda path: base.save(path, interlace=True),
     "lossless.webp": lambda path: base.save(path, lossless=True),
     "lossy.webp": lambda path: base.save(path, quality=90),
+    "cmyk.jpg": lambda path: base.convert("CMYK").save(path, quality=95),
+    "grey.jpg": lambda path: base.convert("L").save(path, quality=95),
+    "progressive.jpg": lambda path: base.save(path, quality=95, progressive=True),
 }
 for name, save in fixtures.items():
     save(name)
