@@ -40,17 +40,51 @@ extension ImageDecoder {
     }
 
     func decodeWebP(_ bytes: [UInt8]) throws -> RGBImage {
-        var (width, height): (Int32, Int32) = (0, 0)
-        guard WebPGetInfo(bytes, bytes.count, &width, &height) != 0 else {
+        var features = WebPBitstreamFeatures()
+        guard WebPGetFeatures(bytes, bytes.count, &features) == VP8_STATUS_OK else {
             throw ImageError.corrupt(format: "WebP", reason: "unreadable header")
         }
+        let (width, height) = (features.width, features.height)
         try checkPixels(width: Int(width), height: Int(height))
+        if features.has_animation != 0 { return try decodeAnimatedWebP(bytes) }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let decoded = pixels.withUnsafeMutableBufferPointer {
             WebPDecodeRGBInto(bytes, bytes.count, $0.baseAddress, $0.count, width * 3)
         }
         guard decoded != nil else { throw ImageError.corrupt(format: "WebP", reason: "the image data does not decode") }
         return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
+    }
+
+    /// An animated WebP's first frame, on its canvas (what Pillow's `Image.open` shows before any `seek`),
+    /// alpha dropped. The frame decoder reads `bytes` in place, so all of it runs while they stay pinned.
+    private func decodeAnimatedWebP(_ bytes: [UInt8]) throws -> RGBImage {
+        var options = WebPAnimDecoderOptions()
+        guard WebPAnimDecoderOptionsInit(&options) != 0 else {
+            throw ImageError.corrupt(format: "WebP", reason: "this libwebp cannot decode animations")
+        }
+        options.color_mode = MODE_RGBA
+        options.use_threads = 0
+        return try bytes.withUnsafeBufferPointer { buffer in
+            var data = WebPData(bytes: buffer.baseAddress, size: buffer.count)
+            guard let decoder = WebPAnimDecoderNew(&data, &options) else {
+                throw ImageError.corrupt(format: "WebP", reason: "the animation's frames do not decode")
+            }
+            defer { WebPAnimDecoderDelete(decoder) }
+            var info = WebPAnimInfo()
+            guard WebPAnimDecoderGetInfo(decoder, &info) != 0 else {
+                throw ImageError.corrupt(format: "WebP", reason: "the animation's frames do not decode")
+            }
+            let (width, height) = (Int(info.canvas_width), Int(info.canvas_height))
+            try checkPixels(width: width, height: height)
+            var frame: UnsafeMutablePointer<UInt8>?
+            var timestamp: Int32 = 0
+            guard WebPAnimDecoderGetNext(decoder, &frame, &timestamp) != 0, let frame else {
+                throw ImageError.corrupt(format: "WebP", reason: "the animation's first frame does not decode")
+            }
+            return RGBImage(
+                width: width, height: height,
+                pixels: Self.droppingAlpha(Array(UnsafeBufferPointer(start: frame, count: width * height * 4))))
+        }
     }
 
     func decodeGIF(_ bytes: [UInt8]) throws -> RGBImage {

@@ -35,8 +35,8 @@ public struct ImageDecoder: Sendable {
             return try decodeGIF(bytes)
         case .webp:
             return try decodeWebP(bytes)
-        case .bmp:
-            // Not decodable, but a bomb is still refused as one, from the header's claimed size.
+        case .bmp, .tiff, .avif, .heic, .ico:
+            // Not decodable, but a bomb is still refused as one, from the header's claimed size (BMP's).
             if let (width, height) = Self.claimedSize(bytes, format: format), exceedsPixelLimit(width: width, height: height) {
                 throw ImageError.tooManyPixels(width: width, height: height, limit: maxPixels)
             }
@@ -62,7 +62,9 @@ public struct ImageDecoder: Sendable {
             return size
         }
         guard let size = Self.claimedSize(bytes, format: format) else {
-            throw ImageError.corrupt(format: format.rawValue, reason: "no size in the header")
+            throw format.isDecodable
+                ? ImageError.corrupt(format: format.rawValue, reason: "no size in the header")
+                : ImageError.unsupportedFormat(format.rawValue)
         }
         return size
     }

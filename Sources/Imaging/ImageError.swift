@@ -11,7 +11,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .empty:
             return "the file is empty (0 bytes)"
         case let .unrecognizedFormat(firstBytes):
-            return "not an image: the bytes do not start like JPEG, PNG, GIF, WebP or BMP (first bytes: \(firstBytes))"
+            return "not an image: the bytes do not start like JPEG, PNG, GIF or WebP (first bytes: \(firstBytes))"
         case let .unsupportedFormat(format):
             return "\(format) images cannot be decoded; convert them to JPEG, PNG, WebP or GIF"
         case let .tooManyPixels(width, height, limit):

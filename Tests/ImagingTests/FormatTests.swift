@@ -2,9 +2,9 @@ import Foundation
 import Imaging
 import Testing
 
-/// PNG, GIF, WebP and the less common JPEGs (Adobe CMYK, grey, progressive) decode to the pixels Pillow's
-/// `convert("RGB")` gives (fixtures made by Fixtures/formats/make_fixtures.py), and JPEGs are turned upright
-/// by their EXIF orientation.
+/// PNG, GIF, WebP (an animation's first frame) and the less common JPEGs (Adobe CMYK, grey, progressive)
+/// decode to the pixels Pillow's `convert("RGB")` gives (fixtures made by Fixtures/formats/make_fixtures.py),
+/// JPEGs are turned upright by their EXIF orientation, and formats this build does not decode are named.
 @Suite("Other image formats and EXIF orientation")
 struct FormatTests {
     static let formats = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/formats")
@@ -19,6 +19,7 @@ struct FormatTests {
         arguments: [
             ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
             ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2), ("cmyk.jpg", 0), ("grey.jpg", 0), ("progressive.jpg", 0),
+            ("animated.webp", 0),
         ])
     func decodes(name: String, tolerance: Int) throws {
         let image = try ImageDecoder().decode(try Self.fixture(name))
@@ -43,6 +44,21 @@ struct FormatTests {
                 guard case let .corrupt(format, _) = error as? ImageError else { return false }
                 return format.uppercased() == expected
             }
+        }
+    }
+
+    @Test("TIFF, AVIF, ICO (written by Pillow) and HEIC are refused by name, saying what to convert them to")
+    func unsupportedFormats() throws {
+        // No HEIC writer here: the start of one (a "ftyp" box with the brand "heic") stands in for it.
+        let heic: [UInt8] = [0, 0, 0, 24] + Array("ftypheic".utf8) + [0, 0, 0, 0] + Array("mif1heic".utf8)
+        let files = [
+            ("TIFF", try Self.fixture("unsupported.tiff")), ("AVIF", try Self.fixture("unsupported.avif")),
+            ("ICO", try Self.fixture("unsupported.ico")), ("HEIC", heic),
+        ]
+        for (format, bytes) in files {
+            let refused = #expect(throws: ImageError.unsupportedFormat(format)) { try ImageDecoder().decode(bytes) }
+            #expect(refused?.description == "\(format) images cannot be decoded; convert them to JPEG, PNG, WebP or GIF")
+            #expect(throws: ImageError.unsupportedFormat(format)) { try ImageDecoder().dimensions(bytes) }
         }
     }
 

@@ -23,12 +23,21 @@ fixtures = {
     "cmyk.jpg": lambda path: base.convert("CMYK").save(path, quality=95),
     "grey.jpg": lambda path: base.convert("L").save(path, quality=95),
     "progressive.jpg": lambda path: base.save(path, quality=95, progressive=True),
+    # Two frames: the first is what Image.open shows (and Keras embeds).
+    "animated.webp": lambda path: base.save(
+        path, save_all=True, append_images=[base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], duration=100, lossless=True
+    ),
 }
 for name, save in fixtures.items():
     save(name)
     with Image.open(name) as image:
         open(name + ".rgb", "wb").write(image.convert("RGB").tobytes())
     print(name, Image.open(name).mode, Image.open(name).size)
+
+# Formats that are recognised and refused by name (no .rgb: there is nothing to compare).
+for name in ["unsupported.tiff", "unsupported.avif", "unsupported.ico"]:
+    base.save(name)
+    print(name, Image.open(name).format)
 
 # 16-bit grey with the full 16-bit range (v * 257). Pillow's convert("RGB") clips I;16 values to 255, so
 # its answer is no reference here: the expected pixels are the 8-bit grey values this was made from.
