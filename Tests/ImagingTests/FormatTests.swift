@@ -19,7 +19,7 @@ struct FormatTests {
         arguments: [
             ("rgb.png", 0), ("rgba.png", 0), ("palette.png", 0), ("grey.png", 0), ("grey16.png", 1),
             ("interlaced.gif", 0), ("lossless.webp", 0), ("lossy.webp", 2), ("cmyk.jpg", 0), ("grey.jpg", 0), ("progressive.jpg", 0),
-            ("animated.webp", 0),
+            ("animated.webp", 0), ("transparent.gif", 0), ("grey-alpha.png", 0), ("palette-trns.png", 0),
         ])
     func decodes(name: String, tolerance: Int) throws {
         let image = try ImageDecoder().decode(try Self.fixture(name))

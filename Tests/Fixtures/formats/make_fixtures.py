@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the image-format fixtures: one golden sample, shrunk to 64x48, saved as PNG (RGB, RGBA,
-palette, grey, 16-bit), GIF (interlaced), WebP (lossless and lossy) and JPEG (Adobe CMYK, grey,
-progressive), each next to NAME.rgb: the pixels
+palette, grey, 16-bit, grey with alpha, palette with tRNS), GIF (interlaced, transparent), WebP
+(lossless, lossy, animated) and JPEG (Adobe CMYK, grey, progressive), each next to NAME.rgb: the pixels
 Pillow's Image.open(f).convert("RGB") gives (what Keras' load_img sees). Needs Pillow 13.0.0.
 Usage: python3 make_fixtures.py   (from this directory)"""
 import PIL
@@ -23,6 +23,9 @@ fixtures = {
     "cmyk.jpg": lambda path: base.convert("CMYK").save(path, quality=95),
     "grey.jpg": lambda path: base.convert("L").save(path, quality=95),
     "progressive.jpg": lambda path: base.save(path, quality=95, progressive=True),
+    "transparent.gif": lambda path: base.quantize(32).save(path, transparency=3),
+    "grey-alpha.png": lambda path: base.convert("LA").save(path),
+    "palette-trns.png": lambda path: base.quantize(16).save(path, transparency=2),
     # Two frames: the first is what Image.open shows (and Keras embeds).
     "animated.webp": lambda path: base.save(
         path, save_all=True, append_images=[base.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], duration=100, lossless=True
