@@ -60,7 +60,7 @@ struct EmbedCommand: AsyncParsableCommand {
                 if index >= window, let (done, result) = await group.next() { results[done] = result }
                 group.addTask {
                     do {
-                        let input = try pipeline.input(from: try readFile(path, what: "the image"))
+                        let input = try pipeline.input(from: try readFile(path, what: "the image", limit: imageFileLimit))
                         return (index, .success(try await engine.predict(input, size: inputSize)))
                     } catch {
                         return (index, .failure(error))

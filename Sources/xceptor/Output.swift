@@ -1,4 +1,5 @@
 import ArgumentParser
+import Fetch
 import Foundation
 import Retrieval
 
@@ -57,11 +58,29 @@ struct DurationArgument: ExpressibleByArgument {
     static var defaultCompletionKind: CompletionKind { .default }
 }
 
-/// The bytes of a file named on the command line, or a failure that names it.
-func readFile(_ path: String, what: String) throws -> [UInt8] {
-    do {
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    } catch {
-        throw CommandFailure("cannot read \(what) \(path): \((error as NSError).localizedDescription)")
+/// The bytes of a file named on the command line, at most `limit` of them (a device or a pipe is read up to
+/// it, never to its end), or a failure that names the file (shortened) and says what was wrong.
+func readFile(_ path: String, what: String, limit: Int) throws -> [UInt8] {
+    let shown = path.count > 200 ? path.prefix(200) + "..." : path
+    var status = stat()
+    guard stat(path, &status) == 0 else {
+        let reason = errno == ENOENT ? "there is no such file" : String(cString: strerror(errno))
+        throw CommandFailure("cannot read \(what) \(shown): \(reason)")
     }
+    if status.st_mode & S_IFMT == S_IFDIR { throw CommandFailure("cannot read \(what) \(shown): it is a directory; name a file") }
+    let tooLarge = CommandFailure("cannot read \(what) \(shown): it is larger than \(limit) bytes, the most read for it")
+    if status.st_mode & S_IFMT == S_IFREG, status.st_size > limit { throw tooLarge }
+    let bytes: Data
+    do {
+        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        bytes = try handle.read(upToCount: limit + 1) ?? Data()
+    } catch {
+        throw CommandFailure("cannot read \(what) \(shown): \((error as NSError).localizedDescription)")
+    }
+    guard bytes.count <= limit else { throw tooLarge }
+    return [UInt8](bytes)
 }
+
+/// The most read of an image named on the command line: as much as the worker takes from a server.
+let imageFileLimit = FetchConfiguration().maxDecodedBytes

@@ -32,7 +32,11 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A done job whose image to search with.", valueName: "id"))
     var job: Int64?
 
-    @Option(name: .long, help: ArgumentHelp("A file with a query vector: raw little-endian float32, or a JSON array.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A query vector: a file of raw little-endian float32 or of a JSON array, or the JSON array itself ('[0.1, ...]').",
+            valueName: "file|json"))
     var vector: String?
 
     @Option(name: .short, help: "Results to return.")
@@ -113,16 +117,19 @@ struct SearchCommand: AsyncParsableCommand {
     private func query() throws -> SearchRequest.Query {
         if let job { return .job(job) }
         if let url { return .url(url) }
-        if let image { return .image(try readFile(image, what: "the query image")) }
+        if let image { return .image(try readFile(image, what: "the query image", limit: imageFileLimit)) }
         let path = vector!
-        let data = Data(try readFile(path, what: "the query vector"))
+        // The array itself may be given instead of a file that holds it.
+        let inline = path.hasPrefix("[") && !FileManager.default.fileExists(atPath: path)
+        let data = inline ? Data(path.utf8) : Data(try readFile(path, what: "the query vector", limit: 16 << 20))
+        let shown = inline ? "the --vector value" : path.count > 200 ? path.prefix(200) + "..." : path
         if data.first == UInt8(ascii: "[") {
             guard let numbers = try? JSONSerialization.jsonObject(with: data) as? [NSNumber] else {
-                throw CommandFailure("\(path) is not a JSON array of numbers")
+                throw CommandFailure("\(shown) is not a JSON array of numbers")
             }
             return .vector(numbers.map(\.floatValue))
         }
-        guard data.count % 4 == 0 else { throw CommandFailure("\(path) is not whole float32 values (\(data.count) bytes)") }
+        guard data.count % 4 == 0 else { throw CommandFailure("\(shown) is not whole float32 values (\(data.count) bytes)") }
         return .vector(data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
     }
 }

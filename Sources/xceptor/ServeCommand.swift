@@ -121,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The token in a file, without surrounding whitespace; an empty or unreadable file is an error.
     static func readToken(_ path: String) throws -> String {
-        let text = String(decoding: try readFile(path, what: "the token file"), as: UTF8.self).trimmingCharacters(
+        let text = String(decoding: try readFile(path, what: "the token file", limit: 64 << 10), as: UTF8.self).trimmingCharacters(
             in: .whitespacesAndNewlines)
         guard !text.isEmpty, text.utf8.count <= 4096, !text.contains(where: { $0.isNewline }) else {
             throw CommandFailure("\(path) must hold one token of 1 to 4096 bytes on one line")

@@ -230,7 +230,11 @@ struct CommandLineTests {
             (["duplicates", "--db", "q.sqlite"], "holds no embeddings yet"),
             (["index", "update", "--db", "q.sqlite"], "index build"),
             (["embed", "--model", "nowhere.xcm", "x.jpg"], "no model at nowhere.xcm"),
-            (["search", "--vector", "absent.f32", "--db", "q.sqlite"], "cannot read the query vector absent.f32"),
+            (["search", "--vector", "absent.f32", "--db", "q.sqlite"], "cannot read the query vector absent.f32: there is no such file"),
+            (["search", "--vector", "[1, 2, \"x\"]", "--db", "q.sqlite"], "the --vector value is not a JSON array of numbers"),
+            (["search", "--vector", ".", "--db", "q.sqlite"], "cannot read the query vector .: it is a directory"),
+            // A device is read up to the limit, never to its end.
+            (["search", "--image", "/dev/zero", "--db", "q.sqlite"], "/dev/zero: it is larger than 67108864 bytes"),
         ]
         for (arguments, says) in runtime {
             let result = try await XceptorProcess.run(arguments, in: dir)

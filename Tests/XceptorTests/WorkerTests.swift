@@ -238,6 +238,17 @@ struct WorkerTests {
         let fileResult = try #require((try jsonObject(byFile.stdout)["results"] as? [[String: Any]])?.first, "\(byFile.stderr)")
         #expect(fileResult["url"] as? String == site.url(site.images[2]) && (fileResult["score"] as? Double ?? 0) > 0.999)
 
+        // A vector given as the JSON array itself, and as a file holding it, finds the job it came from.
+        let embedding = try #require(try await site.store().result(forJob: query.id)).embedding
+        let array = "[" + embedding.map { "\($0)" }.joined(separator: ",") + "]"
+        try array.write(to: site.dir.appendingPathComponent("query.json"), atomically: true, encoding: .utf8)
+        for given in [array, "query.json"] {
+            let byVector = try await XceptorProcess.run(
+                ["search", "--db", "q.sqlite", "--vector", given, "-k", "1", "--json"], in: site.dir)
+            let best = (try jsonObject(byVector.stdout)["results"] as? [[String: Any]])?.first
+            #expect(best?["job"] as? Int == Int(query.id) && (best?["score"] as? Double ?? 0) > 0.9999, "\(byVector.stderr)")
+        }
+
         // Filtered by the label of the query's kind: every result has it as its best label.
         let label = try #require(queryLabel)
         let filtered = try jsonObject(
