@@ -61,7 +61,7 @@ struct DurationArgument: ExpressibleByArgument {
 /// The bytes of a file named on the command line, at most `limit` of them (a device or a pipe is read up to
 /// it, never to its end), or a failure that names the file (shortened) and says what was wrong.
 func readFile(_ path: String, what: String, limit: Int) throws -> [UInt8] {
-    let shown = path.count > 200 ? path.prefix(200) + "..." : path
+    let shown = shortened(path)
     var status = stat()
     guard stat(path, &status) == 0 else {
         let reason = errno == ENOENT ? "there is no such file" : String(cString: strerror(errno))
@@ -80,6 +80,11 @@ func readFile(_ path: String, what: String, limit: Int) throws -> [UInt8] {
     }
     guard bytes.count <= limit else { throw tooLarge }
     return [UInt8](bytes)
+}
+
+/// A value from the command line as an error message quotes it: its first 200 characters.
+func shortened(_ value: String) -> String {
+    value.count > 200 ? value.prefix(200) + "..." : value
 }
 
 /// The most read of an image named on the command line: as much as the worker takes from a server.

@@ -122,7 +122,7 @@ struct SearchCommand: AsyncParsableCommand {
         // The array itself may be given instead of a file that holds it.
         let inline = path.hasPrefix("[") && !FileManager.default.fileExists(atPath: path)
         let data = inline ? Data(path.utf8) : Data(try readFile(path, what: "the query vector", limit: 16 << 20))
-        let shown = inline ? "the --vector value" : path.count > 200 ? path.prefix(200) + "..." : path
+        let shown = inline ? "the --vector value" : shortened(path)
         if data.first == UInt8(ascii: "[") {
             guard let numbers = try? JSONSerialization.jsonObject(with: data) as? [NSNumber] else {
                 throw CommandFailure("\(shown) is not a JSON array of numbers")
