@@ -80,11 +80,13 @@ struct EmbedCommand: AsyncParsableCommand {
                             file: path, labels: ranked.map { ScoredLabel(label: $0.label, score: $0.probability) },
                             embedding: prediction.embedding))
                 } else {
-                    print("\(path): " + ranked.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", "))
+                    print(
+                        "\(FailureMessage.printable(path)): "
+                            + ranked.map { "\($0.label) \(String(format: "%.3f", $0.probability))" }.joined(separator: ", "))
                 }
             case let .failure(error):
                 failures += 1
-                FileHandle.standardError.write(Data("error: \(path): \(FailureMessage.text(for: error))\n".utf8))
+                FileHandle.standardError.write(Data("error: \(FailureMessage.printable(path)): \(FailureMessage.text(for: error))\n".utf8))
             }
         }
         if failures > 0 { throw ExitCode(1) }

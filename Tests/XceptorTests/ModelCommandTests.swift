@@ -106,16 +106,23 @@ struct ModelCommandTests {
         let keras = try Self.environmentPath("XCEPTOR_TEST_MODEL")
         _ = try await XceptorProcess.run(["model", "import", keras, "--output", "m.xcm"], in: dir)
         try Data("<html>not found</html>".utf8).write(to: dir.appendingPathComponent("page.jpg"))
+        // A name carrying a terminal escape (as a hostile download might) is shown, not obeyed.
+        let escaped = "copy\u{1b}]0;title\u{7}.jpg"
+        try FileManager.default.copyItem(at: Self.golden.appendingPathComponent("images/0412.jpg"), to: dir.appendingPathComponent(escaped))
         let result = try await XceptorProcess.run(
             [
                 "embed", "--model", "m.xcm", dir.appendingPathComponent("page.jpg").path,
                 Self.golden.appendingPathComponent("images/0412.jpg").path,
-                dir.appendingPathComponent("missing.jpg").path,
+                dir.appendingPathComponent("missing.jpg").path, escaped, "gone\u{1b}[2J.jpg", dir.path,
             ], in: dir)
         #expect(result.status == 1)
         #expect(result.stdout.contains("0412.jpg: class1 0.998"), "imported without --labels: default names, fork is index 1")
+        #expect(result.stdout.contains("copy\\u{1b}]0;title\\u{7}.jpg: class1 0.998"), "\(result.stdout)")
         #expect(result.stderr.contains("page.jpg: not an image"))
-        #expect(result.stderr.contains("missing.jpg"))
+        #expect(result.stderr.contains("missing.jpg: there is no such file"))
+        #expect(result.stderr.contains("gone\\u{1b}[2J.jpg: there is no such file"), "\(result.stderr)")
+        #expect(result.stderr.contains("it is a directory"), "\(result.stderr)")
+        #expect(!result.stdout.contains("\u{1b}") && !result.stderr.contains("\u{1b}"), "an escape reached the terminal")
 
         let noModel = try await XceptorProcess.run(["embed", "--model", "nothing.xcm", "x.jpg"], in: dir)
         #expect(noModel.status != 0 && noModel.stderr.contains("model fetch"))
