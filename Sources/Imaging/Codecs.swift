@@ -83,7 +83,7 @@ extension ImageDecoder {
             }
             return RGBImage(
                 width: width, height: height,
-                pixels: Self.droppingAlpha(Array(UnsafeBufferPointer(start: frame, count: width * height * 4))))
+                pixels: Self.droppingAlpha(UnsafeBufferPointer(start: frame, count: width * height * 4)))
         }
     }
 
@@ -120,6 +120,11 @@ extension ImageDecoder {
     }
 
     static func droppingAlpha(_ rgba: [UInt8]) -> [UInt8] {
+        rgba.withUnsafeBufferPointer { droppingAlpha($0) }
+    }
+
+    /// From memory a library owns (an animation's frame), without copying it first.
+    static func droppingAlpha(_ rgba: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: rgba.count / 4 * 3) { rgb, initialized in
             for pixel in 0..<rgba.count / 4 {
                 rgb[pixel * 3] = rgba[pixel * 4]

@@ -110,8 +110,9 @@ public struct MemoryBudget: Sendable, Equatable {
     static let minimumWorkingBytes = 128 << 20
 
     /// What decoding an image of `width` x `height` may hold at its peak: the decoded pixels, a rotated
-    /// copy (EXIF orientation), a progressive JPEG's coefficients, 16-bit or alpha PNG rows, and the
-    /// resize's planes. Deliberately generous: it is a bound, not an estimate.
+    /// copy (EXIF orientation), a progressive JPEG's coefficients, 16-bit or alpha PNG rows, an animated
+    /// WebP's two RGBA canvases (8 bytes a pixel, then 3 for the result), and the resize's planes.
+    /// Deliberately generous: it is a bound, not an estimate.
     static func decodeBytes(width: Int, height: Int) -> Int {
         let pixels = width.multipliedReportingOverflow(by: height)
         guard !pixels.overflow else { return .max / 2 }
