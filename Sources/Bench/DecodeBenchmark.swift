@@ -38,6 +38,12 @@ public struct DecodeBenchmark: Sendable {
 
     static let stepNames = ["sha256", "decode", "resize", "normalize", "thumbnail"]
 
+    /// A file that failed a step: its position in `files`, and why.
+    public struct FileFailure: Error {
+        public var index: Int
+        public var error: Error
+    }
+
     /// Runs every file through every step `rounds` times; each step's figure is its CPU time (this thread's)
     /// per image, from the best round, since other processes on a shared host only ever add time.
     public func run() throws -> Result {
@@ -47,17 +53,23 @@ public struct DecodeBenchmark: Sendable {
         for _ in 0..<rounds {
             var spent = [Double](repeating: 0, count: Self.stepNames.count)
             pixels = 0
-            for bytes in files {
+            for (index, bytes) in files.enumerated() {
                 var clock = ThreadCPUClock()
                 let digest = SHA256.hash(bytes)
                 spent[0] += clock.lap()
-                let image = try decoder.decode(bytes, atLeast: nil)
+                let image: RGBImage
+                do { image = try decoder.decode(bytes, atLeast: nil) } catch { throw FileFailure(index: index, error: error) }
                 spent[1] += clock.lap()
                 let resized = BilinearResize.resize(image, width: size, height: size)
                 spent[2] += clock.lap()
                 let input = InputPipeline.normalized(resized)
                 spent[3] += clock.lap()
-                let thumbnail = thumbnailSide > 0 ? try image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : []
+                let thumbnail: [UInt8]
+                do {
+                    thumbnail = thumbnailSide > 0 ? try image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : []
+                } catch {
+                    throw FileFailure(index: index, error: error)
+                }
                 spent[4] += clock.lap()
                 // Results kept alive to here, so that no step is optimised away.
                 precondition(digest.count == 32 && input.count == size * size * 3 && (thumbnailSide == 0 || !thumbnail.isEmpty))

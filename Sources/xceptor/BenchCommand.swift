@@ -417,6 +417,7 @@ extension BenchCommand {
                 throw CommandFailure("cannot list \(images): \(error.localizedDescription); name a directory of image files")
             }
             var files: [[UInt8]] = []
+            var paths: [String] = []
             for name in names where files.count < limit {
                 let file = directory.appendingPathComponent(name)
                 let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
@@ -432,14 +433,15 @@ extension BenchCommand {
                     throw CommandFailure("\(file.path) is not an image the worker decodes (\(error)); leave it out of the directory")
                 }
                 files.append(bytes)
+                paths.append(file.path)
             }
             guard !files.isEmpty else { throw CommandFailure("\(images) holds no files; name a directory of image files") }
             keepImageBuffersOnHeap()
             let result: DecodeBenchmark.Result
             do {
                 result = try DecodeBenchmark(files: files, size: size, thumbnailSide: thumbnailSize, rounds: rounds).run()
-            } catch {
-                throw CommandFailure("an image in \(images) could not be decoded: \(error)")
+            } catch let failure as DecodeBenchmark.FileFailure {
+                throw CommandFailure("\(paths[failure.index]) could not be decoded (\(failure.error)); leave it out of the directory")
             }
             if json { return try printBenchmark(result) }
             print(

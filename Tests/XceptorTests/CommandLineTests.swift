@@ -173,6 +173,12 @@ struct CommandLineTests {
         let refused = try await XceptorProcess.run(["bench", "decode", "--images", "mixed"], in: dir)
         #expect(refused.status == 1 && refused.stderr.contains("notes.txt is not an image"), "\(refused.stderr)")
         try FileManager.default.removeItem(at: mixed.appendingPathComponent("notes.txt"))
+        // A JPEG cut short has a readable header, and fails only in the decode step: named too.
+        let whole = try Data(contentsOf: images.appendingPathComponent(jpegs[0]))
+        try whole.prefix(whole.count / 2).write(to: mixed.appendingPathComponent("cut.jpg"))
+        let cut = try await XceptorProcess.run(["bench", "decode", "--images", "mixed"], in: dir)
+        #expect(cut.status == 1 && cut.stderr.contains("cut.jpg could not be decoded (corrupt or truncated JPEG"), "\(cut.stderr)")
+        try FileManager.default.removeItem(at: mixed.appendingPathComponent("cut.jpg"))
         try FileManager.default.removeItem(at: mixed.appendingPathComponent("a.jpg"))
         let empty = try await XceptorProcess.run(["bench", "decode", "--images", "mixed"], in: dir)
         #expect(empty.status == 1 && empty.stderr.contains("holds no files"), "\(empty.stderr)")
