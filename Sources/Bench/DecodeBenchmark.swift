@@ -54,26 +54,29 @@ public struct DecodeBenchmark: Sendable {
             var spent = [Double](repeating: 0, count: Self.stepNames.count)
             pixels = 0
             for (index, bytes) in files.enumerated() {
-                var clock = ThreadCPUClock()
-                let digest = SHA256.hash(bytes)
-                spent[0] += clock.lap()
-                let image: RGBImage
-                do { image = try decoder.decode(bytes, atLeast: nil) } catch { throw FileFailure(index: index, error: error) }
-                spent[1] += clock.lap()
-                let resized = BilinearResize.resize(image, width: size, height: size)
-                spent[2] += clock.lap()
-                let input = InputPipeline.normalized(resized)
-                spent[3] += clock.lap()
-                let thumbnail: [UInt8]
                 do {
-                    thumbnail = thumbnailSide > 0 ? try image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : []
+                    var last = CPUTime.currentThread
+                    func lap(_ step: Int) {
+                        let now = CPUTime.currentThread
+                        spent[step] += now - last
+                        last = now
+                    }
+                    let digest = SHA256.hash(bytes)
+                    lap(0)
+                    let image = try decoder.decode(bytes, atLeast: nil)
+                    lap(1)
+                    let resized = BilinearResize.resize(image, width: size, height: size)
+                    lap(2)
+                    let input = InputPipeline.normalized(resized)
+                    lap(3)
+                    let thumbnail = thumbnailSide > 0 ? try image.thumbnail(maxSide: thumbnailSide, resampling: resized).jpegData() : []
+                    lap(4)
+                    // Results kept alive to here, so that no step is optimised away.
+                    precondition(digest.count == 32 && input.count == size * size * 3 && (thumbnailSide == 0 || !thumbnail.isEmpty))
+                    pixels += image.width * image.height
                 } catch {
                     throw FileFailure(index: index, error: error)
                 }
-                spent[4] += clock.lap()
-                // Results kept alive to here, so that no step is optimised away.
-                precondition(digest.count == 32 && input.count == size * size * 3 && (thumbnailSide == 0 || !thumbnail.isEmpty))
-                pixels += image.width * image.height
             }
             for index in best.indices { best[index] = min(best[index], spent[index]) }
         }
@@ -83,23 +86,5 @@ public struct DecodeBenchmark: Sendable {
             images: files.count, meanMegapixels: Double(pixels) / count / 1e6, size: size, thumbnailSide: thumbnailSide, rounds: rounds,
             steps: zip(Self.stepNames, best).map { Step(step: $0, msPerImage: $1 * 1000 / count, share: total > 0 ? $1 / total : 0) },
             totalMsPerImage: total * 1000 / count)
-    }
-}
-
-/// CPU time of the calling thread, read between steps of synchronous work (which stays on its thread).
-private struct ThreadCPUClock {
-    private var last = Self.now()
-
-    /// Seconds of this thread's CPU since the last lap (or creation).
-    mutating func lap() -> Double {
-        let now = Self.now()
-        defer { last = now }
-        return now - last
-    }
-
-    private static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 }

@@ -1,13 +1,20 @@
 import Foundation
 
 /// CPU time, user and system, in seconds: of the whole process (benchmarks' CPU per item, the worker's
-/// summary), and of its threads of one name (the engine's).
+/// summary), of the calling thread (steps of synchronous work, which stays on its thread), and of the
+/// process's threads of one name (the engine's).
 public enum CPUTime {
     public static var process: Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    public static var currentThread: Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
     }
 
     /// The threads named `name` (their comm in /proc; threads inherit their creator's); 0 where /proc is not
