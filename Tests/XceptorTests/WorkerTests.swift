@@ -372,16 +372,25 @@ struct WorkerTests {
     @Test("a worker killed with SIGKILL mid-run, then restarted: every job done once, no orphans, no duplicate rows")
     func crashAndRestart() async throws {
         let site = try Site()
-        try await site.enqueue(site.images.map(site.url))
-        let arguments = try await site.workerArguments(["--lease-seconds", "2"])
+        // The first image comes at once; the rest wait at the fault server's gate until after the kill, so the
+        // worker holds leases then however fast or slow the machine is (a fast one once finished them all
+        // before the test looked). Held transfers send nothing: the low-speed limit is stretched.
+        try await site.enqueue(site.images.enumerated().map { index, name in site.url(name) + (index == 0 ? "" : "?gate=crash") })
+        let arguments = try await site.workerArguments([
+            "--lease-seconds", "2", "--low-speed-seconds", "600", "--fetch-timeout", "600",
+        ])
 
         let (first, _, _) = try XceptorProcess.start(arguments, in: site.dir)
         defer { stopIfRunning(first) }
         try await waitUntil(timeout: 120) { try await site.store().status().counts[.done] ?? 0 >= 1 }
+        try await waitUntil(timeout: 120) {
+            (try? jsonObject(try await httpGet(site.server.url("/gate/crash"))))?["waiting"] as? Int ?? 0 > 0
+        }
         kill(first.processIdentifier, SIGKILL)
         await XceptorProcess.waitForExit(first)
         let orphaned = try await site.store().status().counts[.running] ?? 0
         #expect(orphaned > 0, "the kill should leave leased jobs behind")
+        _ = try await httpGet(site.server.url("/gate/crash/open"))
 
         let second = try await XceptorProcess.run(arguments + ["--until-empty"], in: site.dir)
         #expect(second.status == 0, "\(second.stderr)")
