@@ -86,7 +86,9 @@ struct EmbedCommand: AsyncParsableCommand {
                 }
             case let .failure(error):
                 failures += 1
-                FileHandle.standardError.write(Data("error: \(FailureMessage.printable(path)): \(FailureMessage.text(for: error))\n".utf8))
+                // A file that could not be read is named by its error already; a decoding error names none.
+                let subject = error is CommandFailure ? "" : "\(FailureMessage.printable(path)): "
+                FileHandle.standardError.write(Data("error: \(subject)\(FailureMessage.text(for: error))\n".utf8))
             }
         }
         if failures > 0 { throw ExitCode(1) }

@@ -122,6 +122,9 @@ struct ModelCommandTests {
         #expect(result.stderr.contains("missing.jpg: there is no such file"))
         #expect(result.stderr.contains("gone\\u{1b}[2J.jpg: there is no such file"), "\(result.stderr)")
         #expect(result.stderr.contains("it is a directory"), "\(result.stderr)")
+        let lines = result.stderr.split(separator: "\n")
+        #expect(
+            lines.filter { $0.contains("missing.jpg") }.allSatisfy { $0.components(separatedBy: "missing.jpg").count == 2 }, "named once")
         #expect(!result.stdout.contains("\u{1b}") && !result.stderr.contains("\u{1b}"), "an escape reached the terminal")
 
         let noModel = try await XceptorProcess.run(["embed", "--model", "nothing.xcm", "x.jpg"], in: dir)
