@@ -2,6 +2,8 @@
 public enum QueueError: Error, Equatable, CustomStringConvertible {
     /// The database could not be opened or created.
     case cannotOpen(location: String, reason: String)
+    /// The path names a directory, device, pipe or socket, not a database file.
+    case notAFile(location: String, isDirectory: Bool)
     /// No database exists there, and the command only reads or manages one.
     case missing(location: String)
     /// The database belongs to another program: it holds tables that are not xceptor's.
@@ -42,6 +44,9 @@ public enum QueueError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .cannotOpen(location, reason):
             return "cannot open the job database \(location): \(reason)"
+        case let .notAFile(location, isDirectory):
+            return "cannot open the job database \(location): "
+                + (isDirectory ? "it is a directory, not a database file" : "it is not a regular file (a device, pipe or socket)")
         case let .missing(location):
             return "there is no job database at \(location)"
         case let .notAnXceptorDatabase(location):

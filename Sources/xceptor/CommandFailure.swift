@@ -50,6 +50,9 @@ enum FailureMessage {
         case let .cannotOpen(location, _) where location.hasPrefix("postgres://"):
             return "\(error). Check the URL in --db (or XCEPTOR_DB)."
         case .cannotOpen: return "\(error). Check that the directory exists and is writable, or pass another --db."
+        case let .notAFile(location, isDirectory):
+            let example = isDirectory ? (location.hasSuffix("/") ? location : location + "/") + "xceptor.sqlite" : "./xceptor.sqlite"
+            return "\(error). Name a database file with --db, such as \(example)."
         case .notAnXceptorDatabase: return "\(error). Pass a new or existing xceptor database with --db."
         case .corrupt, .newerSchema, .readOnly: return "\(error). Or pass another --db."
         case .unsupportedLocation:

@@ -117,6 +117,20 @@ struct SQLiteJobStoreTests {
         #expect(try await store.hasUnfinishedJobs())
     }
 
+    @Test("a directory or a device named as the database is refused as such, and a link to a database opens it")
+    func notAFileRefused() async throws {
+        let directoryError = #expect(throws: QueueError.self) { try SQLiteJobStore(path: directory.path) }
+        #expect(directoryError == .notAFile(location: directory.path, isDirectory: true))
+        #expect(directoryError?.description.contains("it is a directory") == true)
+        let deviceError = #expect(throws: QueueError.self) { try SQLiteJobStore(path: "/dev/null") }
+        #expect(deviceError == .notAFile(location: "/dev/null", isDirectory: false))
+        // Nothing was written to either.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+        _ = try await SQLiteJobStore(path: path()).enqueue([NewJob(url: "http://a/1")])
+        try FileManager.default.createSymbolicLink(atPath: path("link.sqlite"), withDestinationPath: path())
+        #expect(try await SQLiteJobStore(path: path("link.sqlite"), create: false).status().counts[.queued] == 1)
+    }
+
     @Test("a database from a newer xceptor is refused with the versions named")
     func newerSchemaRefused() throws {
         _ = try SQLiteJobStore(path: path())

@@ -34,6 +34,12 @@ public final class SQLiteJobStore: JobQueue, ResultStore {
     /// Opens the database at `path` (creating it when `create` is true) and brings its schema up to date.
     public init(path: String, create: Bool = true, configuration: QueueConfiguration = QueueConfiguration()) throws {
         guard create || FileManager.default.fileExists(atPath: path) else { throw QueueError.missing(location: path) }
+        // A directory, a device or a pipe: SQLite's own words for these ("unable to open database file", "disk
+        // I/O error" from /dev/null) do not say what is wrong.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            throw QueueError.notAFile(location: path, isDirectory: info.st_mode & S_IFMT == S_IFDIR)
+        }
         self.path = path
         self.configuration = configuration
         waitingQueue = DispatchQueue(label: "xceptor.sqlite-job-store")
