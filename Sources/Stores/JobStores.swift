@@ -27,6 +27,16 @@ public enum JobStores {
         return try SQLiteJobStore(path: path, create: create, configuration: configuration)
     }
 
+    /// Throws when `location` cannot name a store whatever the machine holds: a scheme no driver takes, or a
+    /// PostgreSQL URL that does not parse (the environment's PG* settings aside). Opens and reads nothing.
+    public static func checkSyntax(_ location: String) throws {
+        if PostgresLocation.isPostgresURL(location) {
+            _ = try PostgresLocation(parsing: location, environment: [:])
+        } else if location.contains("://") {
+            throw QueueError.unsupportedLocation(location)
+        }
+    }
+
     /// The schema version this build writes to the store at `location`.
     public static func schemaVersion(for location: String) -> Int {
         PostgresLocation.isPostgresURL(location) ? PostgresJobStore.schemaVersion : SQLiteJobStore.schemaVersion

@@ -20,7 +20,10 @@ struct StoreOptions: ParsableArguments {
     var db: String?
 
     func validate() throws {
-        if let db, db.isEmpty { throw ValidationError("--db cannot be empty; give a file path such as ./xceptor.sqlite") }
+        guard let db else { return }
+        if db.isEmpty { throw ValidationError("--db cannot be empty; give a file path such as ./xceptor.sqlite") }
+        // A scheme no driver takes, or a PostgreSQL URL that does not parse, is a mistake in the flag itself.
+        do { try JobStores.checkSyntax(db) } catch { throw ValidationError(FailureMessage.text(for: error)) }
     }
 
     var location: String {

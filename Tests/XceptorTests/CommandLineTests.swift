@@ -121,8 +121,19 @@ struct CommandLineTests {
         let postgres = try await XceptorProcess.run(["status", "--db", "postgres://ana:secret@127.0.0.1:1/x"], in: dir)
         #expect(postgres.status == 1 && postgres.stderr.contains("cannot reach the job database postgres://ana@127.0.0.1:1/x"))
         #expect(!postgres.stderr.contains("secret") && postgres.stderr.split(separator: "\n").count == 1, "\(postgres.stderr)")
+        // A --db no driver takes, or a PostgreSQL URL that does not parse, is a usage mistake: exit 64, before
+        // anything is opened, the password not shown.
         let unknown = try await XceptorProcess.run(["status", "--db", "mysql://localhost/x"], in: dir)
-        #expect(unknown.status == 1 && unknown.stderr.contains("postgres://"), "\(unknown.stderr)")
+        #expect(unknown.status == 64 && unknown.stderr.contains("postgres://"), "\(unknown.stderr)")
+        let malformedURLs = [
+            "postgres://ana:secret@[::1/x": "is not a PostgreSQL URL", "postgres://ana:secret@h:99999/x": "port must be 1-65535",
+            "postgresql://ana:secret@h/x?sslmode=bogus": "sslmode bogus is not one of",
+        ]
+        for (malformed, said) in malformedURLs {
+            let refused = try await XceptorProcess.run(["status", "--db", malformed], in: dir)
+            #expect(refused.status == 64 && refused.stderr.contains(said), "\(malformed): \(refused.stderr)")
+            #expect(!refused.stderr.contains("secret"), "\(refused.stderr)")
+        }
 
         try Data(repeating: 7, count: 4096).write(to: dir.appendingPathComponent("junk.sqlite"))
         let junk = try await XceptorProcess.run(["status", "--db", "junk.sqlite"], in: dir)
