@@ -398,9 +398,6 @@ extension BenchCommand {
         @Flag(name: .long, help: "Print one JSON object.")
         var json = false
 
-        /// The largest file read, as the fetcher's default limit on a body.
-        static let largestFile = FetchConfiguration().maxDecodedBytes
-
         func validate() throws {
             try requireRange("--size", size, 71...2048)
             try requireRange("--thumbnail-size", thumbnailSize, 0...4096)
@@ -420,12 +417,16 @@ extension BenchCommand {
             var paths: [String] = []
             for name in names where files.count < limit {
                 let file = directory.appendingPathComponent(name)
-                let attributes = try? FileManager.default.attributesOfItem(atPath: file.path)
-                guard attributes?[.type] as? FileAttributeType == .typeRegular else { continue }
-                guard let size = attributes?[.size] as? Int, size <= Self.largestFile else {
-                    throw CommandFailure("\(file.path) is larger than \(Self.largestFile) bytes; leave it out of the directory")
+                guard (try? FileManager.default.attributesOfItem(atPath: file.path)[.type]) as? FileAttributeType == .typeRegular else {
+                    continue
                 }
-                let bytes = try [UInt8](Data(contentsOf: file))
+                // Read as `embed` reads a file: up to what the worker takes from a server.
+                let bytes: [UInt8]
+                do {
+                    bytes = try readFile(file.path, what: "the image", limit: imageFileLimit)
+                } catch let failure as CommandFailure {
+                    throw CommandFailure("\(failure); leave it out of the directory")
+                }
                 // Every file must be one the worker would embed, or the figures would mix in failures.
                 do {
                     _ = try ImageDecoder().dimensions(bytes)
