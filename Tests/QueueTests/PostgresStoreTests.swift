@@ -127,6 +127,27 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("the store's sessions ask the server for TCP keepalives, and keep the planner settings the claims rely on")
+    func sessionSettings() async throws {
+        let url = try PostgresTestServer.shared().makeDatabase()
+        let location = try PostgresLocation(parsing: url)
+        guard case .tcp = location.endpoint else {
+            Issue.record("the test server is reached over a Unix socket, where TCP keepalives do not apply: \(url)")
+            return
+        }
+        let store = try await PostgresJobStore.open(location)
+        // The pool keeps no keep-alive timer of its own (see `PostgresJobStore.init`): the server's probes stand for it.
+        let settings = try await store.withConnection { connection in
+            try await connection.run(
+                """
+                SELECT current_setting('tcp_keepalives_idle') || ' ' || current_setting('tcp_keepalives_interval') || ' '
+                    || current_setting('tcp_keepalives_count') || ' ' || current_setting('enable_bitmapscan')
+                """, logger: store.logger
+            ).first(String.self)
+        }
+        #expect(settings == "30 10 3 off")
+    }
+
     @Test("a store outlives a server restart: calls fail as unavailable while it is down and work again after")
     func serverRestart() async throws {
         let server = try PostgresTestServer.startPrivate()
