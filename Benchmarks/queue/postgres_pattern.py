@@ -7,7 +7,8 @@ one UPDATE of many ids (River's batch completer). This runs that pattern on a ta
 river_job (its columns and its prioritized-fetching index), through psycopg (PyPI) with one connection
 per process, autocommit, on the server and database xceptor is measured on, in its own table.
 
-Prints one JSON object: {"results": [{"processes", "batch_size", "jobs", "seconds", "jobs_per_second"}], "dead_rows": N}.
+Prints one JSON object: {"results": [{"processes", "batch_size", "jobs", "seconds", "jobs_per_second",
+"client_cpu_microseconds_per_job"}], "dead_rows": N}; the CPU is the claiming processes' own (user and system).
 """
 import argparse
 import json
@@ -54,7 +55,7 @@ COMPLETE = "UPDATE bench_river_job SET state = 'completed', finalized_at = now()
 def drain(url, batch, name, start_barrier, results):
     with psycopg.connect(url, autocommit=True) as connection:
         start_barrier.wait()
-        started = time.time()
+        started, started_cpu = time.time(), time.process_time()
         done = 0
         while True:
             rows = connection.execute(CLAIM, (batch, name)).fetchall()
@@ -62,7 +63,7 @@ def drain(url, batch, name, start_barrier, results):
                 break
             connection.execute(COMPLETE, ([row[0] for row in rows],))
             done += len(rows)
-        results.put((done, started, time.time()))
+        results.put((done, started, time.time(), time.process_time() - started_cpu))
 
 
 def measure(url, jobs, processes, batch):
@@ -87,7 +88,9 @@ def measure(url, jobs, processes, batch):
     if completed != jobs:
         raise SystemExit(f"completed {completed} of {jobs} jobs")
     seconds = max(report[2] for report in reports) - min(report[1] for report in reports)
-    return {"processes": processes, "batch_size": batch, "jobs": jobs, "seconds": seconds, "jobs_per_second": jobs / seconds}
+    cpu = sum(report[3] for report in reports)
+    return {"processes": processes, "batch_size": batch, "jobs": jobs, "seconds": seconds, "jobs_per_second": jobs / seconds,
+            "client_cpu_microseconds_per_job": cpu / jobs * 1e6}
 
 
 def main():

@@ -70,13 +70,15 @@ python3 - "$(printf '%s\n' "${ours[@]}")" "$(printf '%s\n' "${anchors[@]}")" <<'
 import json, statistics, sys
 ours = [json.loads(line) for line in sys.argv[1].splitlines() if line.strip()]
 anchors = [json.loads(line) for line in sys.argv[2].splitlines() if line.strip()]
-mine, theirs = {}, {}
+mine, theirs, my_cpu, their_cpu = {}, {}, {}, {}
 for run in ours:
     for d in run["claim_complete"]:
         mine.setdefault((d["processes"], d["batch_size"]), []).append(d["jobs_per_second"])
+        my_cpu.setdefault((d["processes"], d["batch_size"]), []).append(d["client_cpu_microseconds_per_job"])
 for run in anchors:
     for r in run["results"]:
         theirs.setdefault((r["processes"], r["batch_size"]), []).append(r["jobs_per_second"])
+        their_cpu.setdefault((r["processes"], r["batch_size"]), []).append(r["client_cpu_microseconds_per_job"])
 print(f"{'claim+complete (median of rounds)':40} {'xceptor jobs/s':>15} {'River pattern (psycopg)':>24} {'ratio':>7}  per round")
 for key in sorted(mine, key=lambda k: (k[1], k[0])):
     a, b = mine[key], theirs.get(key, [])
@@ -84,6 +86,10 @@ for key in sorted(mine, key=lambda k: (k[1], k[0])):
     rounds = " ".join(f"{x / y:.2f}" for x, y in zip(a, b))
     ratio = f"{statistics.median(a) / statistics.median(b):.2f}x" if b else "-"
     print(f"{label:40} {statistics.median(a):>15,.0f} {statistics.median(b) if b else 0:>24,.0f} {ratio:>7}  {rounds}")
+print("client CPU a job (median; the claiming processes' user+system, the rest of the cores is the server's):")
+for key in sorted(my_cpu, key=lambda k: (k[1], k[0])):
+    print(f"  {key[0]} process(es), batches of {key[1]}: xceptor {statistics.median(my_cpu[key]):.1f} µs, "
+          f"River pattern {statistics.median(their_cpu.get(key, [0])):.1f} µs")
 e, s = ours[0]["enqueue"], ours[0]["sequential"]
 print(f"enqueue {e['jobs']} jobs in one call: {e['jobs_per_second']:,.0f} jobs/s; one job at a time (enqueue+claim+complete): {s['jobs_per_second']:,.0f} jobs/s")
 t = ours[-1].get("jobs_table") or {}

@@ -55,6 +55,9 @@ public struct QueueBenchmark: Sendable {
         public var jobs: Int
         public var seconds: Double
         public var jobsPerSecond: Double
+        /// The claiming processes' CPU time per job (user and system): the client's share of a queue's cost,
+        /// which on one host competes with the server's.
+        public var clientCPUMicrosecondsPerJob: Double
     }
 
     public struct Results: Sendable, Codable {
@@ -98,8 +101,8 @@ public struct QueueBenchmark: Sendable {
                 drains.append(result)
                 progress(
                     String(
-                        format: "claim+complete: %d process(es), batch %d: %d jobs in %.3f s, %.0f jobs/s",
-                        processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond))
+                        format: "claim+complete: %d process(es), batch %d: %d jobs in %.3f s, %.0f jobs/s, client CPU %.1f µs a job",
+                        processes, batchSize, result.jobs, result.seconds, result.jobsPerSecond, result.clientCPUMicrosecondsPerJob))
             }
         }
         var health: PostgresJobStore.TableHealth?
@@ -186,7 +189,8 @@ public struct QueueBenchmark: Sendable {
         let seconds = (reports.map(\.finishedAt).max() ?? 0) - (reports.map(\.startedAt).min() ?? 0)
         return DrainResult(
             processes: processes, batchSize: batchSize, jobs: completed, seconds: seconds,
-            jobsPerSecond: Double(completed) / seconds)
+            jobsPerSecond: Double(completed) / seconds,
+            clientCPUMicrosecondsPerJob: reports.reduce(0) { $0 + $1.cpuSeconds } / Double(max(completed, 1)) * 1e6)
     }
 
     private func path(_ name: String) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Queue
+import Xception
 
 /// Claims and completes jobs until none is left: the queue half of a worker, without fetching or
 /// inference. Benchmarks and the multi-process tests run it in child processes.
@@ -26,11 +27,14 @@ public struct QueueDrainer: Sendable {
         public var startedAt: Double
         /// When its work ended: the return of the first claim that found nothing after its last completion.
         public var finishedAt: Double
+        /// The process's CPU time, user and system, from the start to `finishedAt`: the client's cost of the
+        /// queue (a benchmark child does nothing else).
+        public var cpuSeconds: Double
     }
 
     /// Drains the queue; `onCompleted` sees the ids of each batch whose completion committed.
     public func run(onCompleted: ([JobID]) -> Void = { _ in }) async throws -> Report {
-        let startedAt = Date().timeIntervalSince1970
+        let startedAt = Date().timeIntervalSince1970, startCPU = CPUTime.process
         var completed = 0
         var lostLeaseCount = 0
         // Each round trip hands back the last batch and takes the next, as a worker's claims carry its
@@ -38,7 +42,7 @@ public struct QueueDrainer: Sendable {
         var held: [ClaimedJob] = []
         // The end of this drain's work: the first claim that found nothing after its last completion, as the
         // anchor's drain ends at its first empty claim. Waiting for other processes' leases comes after it.
-        var finishedAt: Double?
+        var finishedAt: Double?, finishedCPU: Double?
         while true {
             let (lost, jobs) = try await store.complete(
                 held.map { JobCompletion(lease: $0.lease, result: nil) }, thenClaim: batchSize, leaseSeconds: leaseSeconds, owner: owner)
@@ -47,16 +51,17 @@ public struct QueueDrainer: Sendable {
             completed += done.count
             lostLeaseCount += lost.count
             if !done.isEmpty || !lost.isEmpty { onCompleted(done) }
-            if !held.isEmpty || !jobs.isEmpty { finishedAt = nil }
+            if !held.isEmpty || !jobs.isEmpty { (finishedAt, finishedCPU) = (nil, nil) }
             held = jobs
             if jobs.isEmpty {
-                if finishedAt == nil { finishedAt = Date().timeIntervalSince1970 }
+                if finishedAt == nil { (finishedAt, finishedCPU) = (Date().timeIntervalSince1970, CPUTime.process) }
                 // Jobs leased by another process may come back when that lease expires.
                 guard try await store.hasUnfinishedJobs() else { break }
                 try await Task.sleep(for: .seconds(idlePollSeconds))
             }
         }
         return Report(
-            completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: finishedAt ?? Date().timeIntervalSince1970)
+            completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: finishedAt ?? Date().timeIntervalSince1970,
+            cpuSeconds: (finishedCPU ?? CPUTime.process) - startCPU)
     }
 }

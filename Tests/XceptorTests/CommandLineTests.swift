@@ -197,6 +197,28 @@ struct CommandLineTests {
         #expect(usage.status == 64 && usage.stderr.contains("--size"), "\(usage.stderr)")
     }
 
+    @Test(
+        "bench queue: child processes drain each step's jobs exactly once, with their CPU a job, on SQLite files and on PostgreSQL",
+        arguments: [false, true])
+    func benchQueue(postgres: Bool) async throws {
+        let dir = try makeScratchDirectory()
+        let database = postgres ? ["--db", try PostgresTestServer.shared().makeDatabase()] : []
+        let run = try await XceptorProcess.run(
+            ["bench", "queue", "--jobs", "50", "--drain-jobs", "300", "--processes", "1", "3", "--batch", "1", "16", "--json"] + database,
+            in: dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try jsonObject(run.stdout)
+        let drains = try #require(result["claim_complete"] as? [[String: Any]], "\(result)")
+        #expect(drains.map { "\($0["batch_size"] ?? "")x\($0["processes"] ?? "")" } == ["1x1", "1x3", "16x1", "16x3"])
+        for drain in drains {
+            // The parent checks every child's count against the jobs it queued; here the report says so.
+            #expect(drain["jobs"] as? Int == 300, "\(drain)")
+            let cpu = drain["client_cpu_microseconds_per_job"] as? Double ?? -1
+            #expect(cpu > 0 && cpu < 1_000_000, "\(drain)")
+        }
+        #expect((result["jobs_table"] != nil) == postgres, "\(result)")
+    }
+
     @Test("jobs retry, cancel and purge act on the right jobs")
     func administration() async throws {
         let dir = try makeScratchDirectory()
