@@ -15,26 +15,39 @@ public enum JobStores {
         _ location: String, create: Bool, configuration: QueueConfiguration = QueueConfiguration(),
         logger: Logger = Logger(label: "xceptor.store")
     ) async throws -> any JobStore {
-        if PostgresLocation.isPostgresURL(location) {
+        switch try driver(for: location) {
+        case .postgres:
             return try await PostgresJobStore.open(
                 try PostgresLocation(parsing: location), create: create, configuration: configuration, logger: logger)
+        case let .sqlite(path):
+            guard !path.isEmpty else {
+                throw QueueError.invalidArgument("the job database location is empty; give a file path such as ./xceptor.sqlite")
+            }
+            return try SQLiteJobStore(path: path, create: create, configuration: configuration)
         }
-        if location.contains("://") { throw QueueError.unsupportedLocation(location) }
-        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
-        guard !path.isEmpty else {
-            throw QueueError.invalidArgument("the job database location is empty; give a file path such as ./xceptor.sqlite")
-        }
-        return try SQLiteJobStore(path: path, create: create, configuration: configuration)
     }
 
     /// Throws when `location` cannot name a store whatever the machine holds: a scheme no driver takes, or a
     /// PostgreSQL URL that does not parse (the environment's PG* settings aside). Opens and reads nothing.
     public static func checkSyntax(_ location: String) throws {
-        if PostgresLocation.isPostgresURL(location) {
-            _ = try PostgresLocation(parsing: location, environment: [:])
-        } else if location.contains("://") {
-            throw QueueError.unsupportedLocation(location)
-        }
+        if case .postgres = try driver(for: location) { _ = try PostgresLocation(parsing: location, environment: [:]) }
+    }
+
+    private enum Driver {
+        case postgres
+        case sqlite(path: String)
+    }
+
+    /// Which driver takes `location`; another scheme is refused.
+    private static func driver(for location: String) throws -> Driver {
+        if PostgresLocation.isPostgresURL(location) { return .postgres }
+        if location.contains("://") { throw QueueError.unsupportedLocation(location) }
+        return .sqlite(path: sqlitePath(of: location))
+    }
+
+    /// A SQLite location's file path: the location itself, or what follows `sqlite:`.
+    private static func sqlitePath(of location: String) -> String {
+        location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
     }
 
     /// The schema version this build writes to the store at `location`.
@@ -52,8 +65,7 @@ public enum JobStores {
     /// wherever the command runs from), a PostgreSQL URL without its password.
     public static func sourceName(of location: String) -> String {
         guard !PostgresLocation.isPostgresURL(location) else { return displayName(of: location) }
-        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
-        return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        return URL(fileURLWithPath: sqlitePath(of: location)).standardizedFileURL.resolvingSymlinksInPath().path
     }
 
     /// Where the HNSW index of a store lives: beside a SQLite file; for PostgreSQL, whose search hosts each
@@ -63,7 +75,6 @@ public enum JobStores {
             let database = (try? PostgresLocation(parsing: location, environment: [:]).database) ?? "xceptor"
             return URL(fileURLWithPath: database + ".hnsw")
         }
-        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
-        return URL(fileURLWithPath: path + ".hnsw")
+        return URL(fileURLWithPath: sqlitePath(of: location) + ".hnsw")
     }
 }
