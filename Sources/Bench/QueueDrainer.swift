@@ -40,9 +40,9 @@ public struct QueueDrainer: Sendable {
         // Each round trip hands back the last batch and takes the next, as a worker's claims carry its
         // finished jobs (`complete(_:thenClaim:)`).
         var held: [ClaimedJob] = []
-        // The end of this drain's work: the first claim that found nothing after its last completion, as the
-        // anchor's drain ends at its first empty claim. Waiting for other processes' leases comes after it.
-        var finishedAt: Double?, finishedCPU: Double?
+        // The end of this drain's work (time, and CPU so far): the first claim that found nothing after its last
+        // completion, as the anchor's drain ends at its first empty claim. Waiting for other processes' leases comes after it.
+        var finished: (at: Double, cpu: Double)?
         while true {
             let (lost, jobs) = try await store.complete(
                 held.map { JobCompletion(lease: $0.lease, result: nil) }, thenClaim: batchSize, leaseSeconds: leaseSeconds, owner: owner)
@@ -51,17 +51,17 @@ public struct QueueDrainer: Sendable {
             completed += done.count
             lostLeaseCount += lost.count
             if !done.isEmpty || !lost.isEmpty { onCompleted(done) }
-            if !held.isEmpty || !jobs.isEmpty { (finishedAt, finishedCPU) = (nil, nil) }
+            if !held.isEmpty || !jobs.isEmpty { finished = nil }
             held = jobs
             if jobs.isEmpty {
-                if finishedAt == nil { (finishedAt, finishedCPU) = (Date().timeIntervalSince1970, CPUTime.process) }
+                if finished == nil { finished = (Date().timeIntervalSince1970, CPUTime.process) }
                 // Jobs leased by another process may come back when that lease expires.
                 guard try await store.hasUnfinishedJobs() else { break }
                 try await Task.sleep(for: .seconds(idlePollSeconds))
             }
         }
+        let end = finished ?? (Date().timeIntervalSince1970, CPUTime.process)
         return Report(
-            completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: finishedAt ?? Date().timeIntervalSince1970,
-            cpuSeconds: (finishedCPU ?? CPUTime.process) - startCPU)
+            completed: completed, lostLeases: lostLeaseCount, startedAt: startedAt, finishedAt: end.at, cpuSeconds: end.cpu - startCPU)
     }
 }
