@@ -12,7 +12,8 @@ struct Xceptor: AsyncParsableCommand {
         commandName: "xceptor",
         abstract: "Turn lists of image URLs into searchable Xception embeddings.",
         discussion: """
-            Jobs (one image URL each) live in a queue: a SQLite file by default (--db or XCEPTOR_DB). Add URLs with \
+            Jobs (one image URL each) live in a queue: a SQLite file by default, or PostgreSQL for workers on many hosts \
+            (--db or XCEPTOR_DB, a path or a postgres:// URL). Add URLs with \
             'enqueue', embed them with 'worker', watch them with 'status' and 'jobs', query the results with \
             'search', 'duplicates' and 'export', classify files with 'embed' (after 'model fetch'), and measure \
             with 'bench'. Commands that report take --json: one object per line, snake_case keys, 'job' for job ids.
