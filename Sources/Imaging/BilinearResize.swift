@@ -6,11 +6,14 @@ import CImageCodecs
 /// pixels, then the other. The reference pipeline (Keras golden data) resized this way, with Pillow 13.
 public enum BilinearResize {
     public static func resize(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
-        resize(image, width: width, height: height, vectorised: true)
+        resize(image, width: width, height: height, kernels: .widest)
     }
 
-    /// `vectorised: false` runs the plain loops everywhere (for tests comparing the two).
-    static func resize(_ image: RGBImage, width: Int, height: Int, vectorised: Bool) -> RGBImage {
+    /// Which code runs the passes: the plain loops, the AVX2 passes, or the widest the CPU has (AVX-512BW for
+    /// the horizontal pass). All give the same bytes; tests compare them.
+    enum Kernels { case plain, avx2, widest }
+
+    static func resize(_ image: RGBImage, width: Int, height: Int, kernels: Kernels) -> RGBImage {
         let horizontal = taps(input: image.width, output: width)
         let vertical = taps(input: image.height, output: height)
         // Pillow 13 picks the pass order, and the intermediate rounding makes the order visible. Its rule,
@@ -24,10 +27,10 @@ public enum BilinearResize {
             let columns = horizontal.first[width - 1] + horizontal.count[width - 1] - firstColumn
             let middle = pass(
                 image.pixels, width: image.width, rows: 0..<height, columns: firstColumn..<firstColumn + columns,
-                taps: vertical, vertical: true, vectorised: vectorised)
+                taps: vertical, vertical: true, kernels: kernels)
             let output = pass(
                 middle, width: columns, rows: 0..<height, columns: 0..<width,
-                taps: horizontal.shifted(by: -firstColumn), vertical: false, vectorised: vectorised)
+                taps: horizontal.shifted(by: -firstColumn), vertical: false, kernels: kernels)
             return RGBImage(width: width, height: height, pixels: output)
         }
         // Only the rows the vertical pass reads are resampled horizontally.
@@ -35,10 +38,10 @@ public enum BilinearResize {
         let rows = vertical.first[height - 1] + vertical.count[height - 1] - firstRow
         let middle = pass(
             image.pixels, width: image.width, rows: firstRow..<firstRow + rows, columns: 0..<width,
-            taps: horizontal, vertical: false, vectorised: vectorised)
+            taps: horizontal, vertical: false, kernels: kernels)
         let output = pass(
             middle, width: width, rows: 0..<height, columns: 0..<width,
-            taps: vertical.shifted(by: -firstRow), vertical: true, vectorised: vectorised)
+            taps: vertical.shifted(by: -firstRow), vertical: true, kernels: kernels)
         return RGBImage(width: width, height: height, pixels: output)
     }
 
@@ -63,16 +66,16 @@ public enum BilinearResize {
     /// row in `rows`, the input `columns` from taps down the column. Output rows are `columns.count` wide.
     private static func pass(
         _ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps, vertical: Bool,
-        vectorised: Bool
+        kernels: Kernels
     ) -> [UInt8] {
         let outputWidth = columns.count
         let half = Int32(1 << (precisionBits - 1))
         return [UInt8](unsafeUninitializedCapacity: outputWidth * rows.count * 3) { output, initialized in
             initialized = outputWidth * rows.count * 3
-            if vectorised,
+            if kernels != .plain,
                 vectorisedPass(
                     input, width: width, rows: rows, columns: columns, taps: taps, vertical: vertical,
-                    into: output.baseAddress!)
+                    allowAVX512: kernels == .widest, into: output.baseAddress!)
             {
                 return
             }
@@ -123,11 +126,11 @@ public enum BilinearResize {
         }
     }
 
-    /// A pass in C with AVX2 (the same integer sums, so the same bytes); false on CPUs without AVX2, where
-    /// the loops above run.
+    /// A pass in C with AVX2, or for the horizontal pass AVX-512BW where allowed and present (the same integer
+    /// sums, so the same bytes); false on CPUs without AVX2, where the loops above run.
     private static func vectorisedPass(
         _ input: [UInt8], width: Int, rows: Range<Int>, columns: Range<Int>, taps: Taps,
-        vertical: Bool, into output: UnsafeMutablePointer<UInt8>
+        vertical: Bool, allowAVX512: Bool, into output: UnsafeMutablePointer<UInt8>
     ) -> Bool {
         // The taps of the outputs this pass makes: per row when vertical, per column when horizontal.
         let outputs = vertical ? rows : columns
@@ -142,7 +145,7 @@ public enum BilinearResize {
             }
             return xceptor_resample_horizontal(
                 input.baseAddress! + rows.lowerBound * width * 3, Int32(width), Int32(rows.count), output,
-                Int32(columns.count), first, count, weights, Int32(taps.size)) == 0
+                Int32(columns.count), first, count, weights, Int32(taps.size), allowAVX512 ? 1 : 0) == 0
         }
     }
 

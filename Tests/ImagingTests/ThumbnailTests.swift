@@ -90,13 +90,20 @@ struct ThumbnailTests {
     func vectorisedResizeIsExact() {
         let seed = UInt64.random(in: 0...UInt64.max)
         // (source, target): 700 -> 150 has 11 taps, 3001 -> 61 has 101 (seven 16-tap blocks), 37 -> 150 enlarges;
-        // 40x3001 -> 30x20 runs the vertical pass first.
-        let cases = [(700, 523, 150, 150), (3001, 37, 61, 17), (37, 29, 150, 150), (40, 3001, 30, 20), (5, 5, 3, 3), (1, 1, 4, 4)]
+        // 40x3001 -> 30x20 runs the vertical pass first. With AVX-512BW, eight outputs whose taps lie within 64
+        // pixels go through one vector: all of 1050 -> 150's do (15 taps), 11 of 1074 -> 150's 18 do, and none of
+        // 3001 -> 61's.
+        let cases = [
+            (700, 523, 150, 150), (3001, 37, 61, 17), (37, 29, 150, 150), (40, 3001, 30, 20), (5, 5, 3, 3), (1, 1, 4, 4),
+            (1050, 9, 150, 9), (1074, 7, 150, 7),
+        ]
         for (index, (width, height, targetWidth, targetHeight)) in cases.enumerated() {
             let image = Self.randomImage(width: width, height: height, seed: seed &+ UInt64(index))
-            let plain = BilinearResize.resize(image, width: targetWidth, height: targetHeight, vectorised: false)
-            let vectorised = BilinearResize.resize(image, width: targetWidth, height: targetHeight)
-            #expect(vectorised == plain, "seed \(seed): \(width)x\(height) -> \(targetWidth)x\(targetHeight)")
+            let plain = BilinearResize.resize(image, width: targetWidth, height: targetHeight, kernels: .plain)
+            for kernels in [BilinearResize.Kernels.avx2, .widest] {
+                let vectorised = BilinearResize.resize(image, width: targetWidth, height: targetHeight, kernels: kernels)
+                #expect(vectorised == plain, "\(kernels), seed \(seed): \(width)x\(height) -> \(targetWidth)x\(targetHeight)")
+            }
         }
     }
 }

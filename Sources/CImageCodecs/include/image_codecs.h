@@ -34,13 +34,14 @@ int xceptor_gif_screen_size(const unsigned char *data, size_t size, int *width, 
 int xceptor_gif_decode_first_frame(const unsigned char *data, size_t size, unsigned char *output, size_t output_size,
                                    size_t max_pixels, int *frame_width, int *frame_height, char *error);
 
-/// The horizontal pass of Pillow's 8-bit fixed-point resampling, vectorised (AVX2): for each of `rows` rows
-/// of `input` (`input_width` RGB pixels), output pixel x is the taps weights[x * weights_stride + t] over
-/// pixels first[x] + t (t < count[x]), rounded and clamped as Pillow does. Returns 0, or -1 when this CPU
-/// has no AVX2 or memory ran out: the caller then runs its plain loop.
+/// The horizontal pass of Pillow's 8-bit fixed-point resampling, vectorised (AVX-512BW where the CPU has it
+/// and `allow_avx512` is set, else AVX2): for each of `rows` rows of `input` (`input_width` RGB pixels),
+/// output pixel x is the taps weights[x * weights_stride + t] over pixels first[x] + t (t < count[x]),
+/// rounded and clamped as Pillow does. Returns 0, or -1 when this CPU has no AVX2 or memory ran out: the
+/// caller then runs its plain loop.
 int xceptor_resample_horizontal(const unsigned char *input, int input_width, int rows, unsigned char *output,
                                 int output_width, const int *first, const int *count, const int *weights,
-                                int weights_stride);
+                                int weights_stride, int allow_avx512);
 
 /// The vertical pass, vectorised (AVX2): output row r (`output_width` RGB pixels) is the taps
 /// weights[r * weights_stride + t] over input rows first[r] + t (t < count[r]), from column `first_column`
