@@ -262,36 +262,33 @@ __attribute__((target("avx2"))) static void vertical_avx2(const uint8_t *input, 
 }
 #endif
 
-static int cpu_has_avx512bw(void) {
-#if defined(__x86_64__)
-    static int has_avx512bw = -1;  // decided once, as cpu_has_avx2
-    if (has_avx512bw < 0) {
-        __builtin_cpu_init();
-        has_avx512bw = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512f");
-    }
-    return has_avx512bw;
-#else
-    return 0;
-#endif
-}
+// The widest vector code this CPU runs: 0 none, 2 AVX2, 3 AVX-512BW too. Decided once; threads racing here
+// all store the same answer.
+enum { vectors_none = 0, vectors_avx2 = 2, vectors_avx512bw = 3 };
 
-static int cpu_has_avx2(void) {
+static int vector_level(void) {
 #if defined(__x86_64__)
-    static int has_avx2 = -1;  // decided once; threads racing here all store the same answer
-    if (has_avx2 < 0) {
+    static int level = -1;
+    if (level < 0) {
         __builtin_cpu_init();
-        has_avx2 = __builtin_cpu_supports("avx2");
+        if (!__builtin_cpu_supports("avx2")) {
+            level = vectors_none;
+        } else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
+            level = vectors_avx512bw;
+        } else {
+            level = vectors_avx2;
+        }
     }
-    return has_avx2;
+    return level;
 #else
-    return 0;
+    return vectors_none;
 #endif
 }
 
 int xceptor_resample_vertical(const unsigned char *input, int input_width, int first_column, int rows, unsigned char *output,
                               int output_width, const int *first, const int *count, const int *weights, int weights_stride) {
 #if defined(__x86_64__)
-    if (cpu_has_avx2()) {
+    if (vector_level() >= vectors_avx2) {
         vertical_avx2(input, input_width, first_column, rows, output, output_width, first, count, weights, weights_stride);
         return 0;
     }
@@ -305,10 +302,10 @@ int xceptor_resample_horizontal(const unsigned char *input, int input_width, int
                                 int output_width, const int *first, const int *count, const int *weights,
                                 int weights_stride, int allow_avx512) {
 #if defined(__x86_64__)
-    if (allow_avx512 && cpu_has_avx512bw()) {
+    if (allow_avx512 && vector_level() >= vectors_avx512bw) {
         return horizontal_avx512(input, input_width, rows, output, output_width, first, count, weights, weights_stride);
     }
-    if (cpu_has_avx2()) {
+    if (vector_level() >= vectors_avx2) {
         return horizontal_avx2(input, input_width, rows, output, output_width, first, count, weights, weights_stride);
     }
 #endif
